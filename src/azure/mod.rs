@@ -1,0 +1,3 @@
+//! Azure: sign-in from the AzureRM service connection, Key Vault secrets and Blob upload.
+
+pub mod connection;

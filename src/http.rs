@@ -1,0 +1,566 @@
+//! The one HTTP client: TLS trust (the agent's CA file), proxy (the agent's proxy settings or
+//! `HTTPS_PROXY`/`NO_PROXY`), bounded retries with backoff and jitter, and URLs shown without
+//! query strings or credentials in every message.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::Method;
+
+use crate::config::HttpSettings;
+use crate::error::{Error, Result};
+
+/// When and how often a request is tried again.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn retryable_status(status: u16) -> bool {
+        matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+    }
+
+    /// Exponential backoff with full jitter, or the server's Retry-After when it gave one.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(ra) = retry_after {
+            return ra.min(self.max_delay.max(Duration::from_secs(60)));
+        }
+        let exp = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+            .min(self.max_delay);
+        let jitter = fastrand::f64() * 0.5 + 0.5;
+        exp.mul_f64(jitter)
+    }
+}
+
+/// Parse `Retry-After`: seconds or an HTTP date.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(Duration::from_secs(s));
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// A URL as it may be printed: no user info, no query (SAS tokens live there), no fragment.
+pub fn display_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            let had_query = u.query().is_some();
+            u.set_query(None);
+            u.set_fragment(None);
+            let mut s = u.to_string();
+            if had_query {
+                s.push_str("?…");
+            }
+            s
+        }
+        Err(_) => url.split('?').next().unwrap_or("").to_owned(),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Body {
+    Empty,
+    Json(serde_json::Value),
+    Bytes {
+        content_type: String,
+        data: Vec<u8>,
+    },
+    /// A file sent as one multipart field; re-read from disk on each attempt.
+    MultipartFile {
+        field: String,
+        path: PathBuf,
+        file_name: String,
+        content_type: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(HeaderName, String)>,
+    pub body: Body,
+    pub timeout: Option<Duration>,
+    /// Retry non-idempotent requests (POST) only where a repeat is harmless.
+    pub retry: bool,
+}
+
+impl Request {
+    pub fn new(method: Method, url: impl Into<String>) -> Self {
+        let retry = !matches!(method, Method::POST | Method::PATCH);
+        Self {
+            method,
+            url: url.into(),
+            headers: vec![],
+            body: Body::Empty,
+            timeout: None,
+            retry,
+        }
+    }
+
+    pub fn get(url: impl Into<String>) -> Self {
+        Self::new(Method::GET, url)
+    }
+
+    pub fn header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn bearer(self, token: Option<&str>) -> Self {
+        match token {
+            Some(t) => self.header(reqwest::header::AUTHORIZATION, format!("Bearer {t}")),
+            None => self,
+        }
+    }
+
+    pub fn json(mut self, v: serde_json::Value) -> Self {
+        self.body = Body::Json(v);
+        self
+    }
+
+    pub fn body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+
+    pub fn retry(mut self, on: bool) -> Self {
+        self.retry = on;
+        self
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub url: String,
+    pub attempts: u32,
+}
+
+impl Response {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::platform(format!(
+                "{} returned a response that is not the expected JSON ({e})",
+                display_url(&self.url)
+            ))
+            .with_detail(format!("body: {}", crate::config::shorten(&self.text())))
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The server's own message: VVP `message`, Flink `errors[]`, ARM/Azure `error.message`
+    /// (+ code), or the start of the body.
+    pub fn server_message(&self) -> String {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&self.body) {
+            if let Some(e) = v.get("error") {
+                let code = e.get("code").and_then(|c| c.as_str());
+                let msg = e.get("message").and_then(|c| c.as_str()).or(e.as_str());
+                if let Some(m) = msg {
+                    return match code {
+                        Some(c) => format!("{c}: {m}"),
+                        None => m.to_owned(),
+                    };
+                }
+            }
+            if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
+                return m.to_owned();
+            }
+            if let Some(errs) = v.get("errors").and_then(|e| e.as_array()) {
+                let msgs: Vec<String> = errs
+                    .iter()
+                    .map(|e| {
+                        e.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| e.to_string())
+                    })
+                    .map(|m| m.lines().next().unwrap_or("").to_owned())
+                    .collect();
+                if !msgs.is_empty() {
+                    return msgs.join("; ");
+                }
+            }
+        }
+        let t = self.text();
+        let t = t.trim();
+        if t.is_empty() {
+            format!("HTTP {} with an empty body", self.status)
+        } else {
+            crate::config::shorten(t)
+        }
+    }
+
+    /// A request id to quote in errors (Azure services and ARM set one of these).
+    pub fn request_id(&self) -> Option<&str> {
+        [
+            "x-ms-request-id",
+            "x-ms-correlation-request-id",
+            "x-request-id",
+        ]
+        .iter()
+        .find_map(|h| self.header(h))
+    }
+
+    /// A generic error for an unexpected status: method, URL, status, server message.
+    pub fn error(&self, what: &str) -> Error {
+        let mut e = Error::platform(format!(
+            "{what}: {} answered HTTP {}: {}",
+            display_url(&self.url),
+            self.status,
+            self.server_message()
+        ));
+        if let Some(id) = self.request_id() {
+            e = e.with_detail(format!("request id: {id}"));
+        }
+        e
+    }
+}
+
+pub struct Http {
+    client: reqwest::Client,
+    pub policy: RetryPolicy,
+    proxy: Option<String>,
+}
+
+fn env_proxy() -> Option<String> {
+    [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+}
+
+impl Http {
+    pub fn new(settings: &HttpSettings) -> Result<Http> {
+        let mut b = reqwest::Client::builder()
+            .user_agent(concat!("flink-deploy/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120));
+        if let Some(ca) = &settings.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| {
+                Error::io(ca, e).context("cannot read the agent's CA file (Agent.CAInfo)")
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::io(ca, e).context("the agent's CA file (Agent.CAInfo) is not PEM")
+            })?;
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        let mut proxy_shown = None;
+        if let Some(p) = &settings.proxy_url {
+            let bypass: Vec<regex::Regex> = settings
+                .proxy_bypass
+                .iter()
+                .filter_map(|r| regex::Regex::new(&format!("(?i){r}")).ok())
+                .collect();
+            let target = url::Url::parse(p).map_err(|e| {
+                Error::new(
+                    crate::error::ErrorKind::Input,
+                    format!("Agent.ProxyUrl `{}` is not a URL ({e})", display_url(p)),
+                )
+            })?;
+            let t2 = target.clone();
+            b = b.proxy(reqwest::Proxy::custom(move |u| {
+                let host = u.host_str().unwrap_or("");
+                let s = u.as_str();
+                if bypass.iter().any(|r| r.is_match(host) || r.is_match(s)) {
+                    None
+                } else {
+                    Some(t2.clone())
+                }
+            }));
+            proxy_shown = Some(display_url(target.as_str()));
+        } else if let Some(p) = env_proxy() {
+            // reqwest reads HTTPS_PROXY/NO_PROXY itself; remember it for error messages.
+            proxy_shown = Some(display_url(&p));
+        }
+        let client = b
+            .build()
+            .map_err(|e| Error::network(format!("cannot create the HTTP client: {e}")))?;
+        Ok(Http {
+            client,
+            policy: RetryPolicy::default(),
+            proxy: proxy_shown,
+        })
+    }
+
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
+    }
+
+    async fn build(&self, req: &Request) -> Result<reqwest::RequestBuilder> {
+        let mut rb = self.client.request(req.method.clone(), &req.url);
+        let mut headers = HeaderMap::new();
+        for (k, v) in &req.headers {
+            let v = HeaderValue::from_str(v)
+                .map_err(|_| Error::platform(format!("invalid header value for {k}")))?;
+            headers.insert(k.clone(), v);
+        }
+        rb = rb.headers(headers);
+        if let Some(t) = req.timeout {
+            rb = rb.timeout(t);
+        }
+        rb = match &req.body {
+            Body::Empty => rb,
+            Body::Json(v) => rb
+                .header(CONTENT_TYPE, "application/json")
+                .body(v.to_string()),
+            Body::Bytes { content_type, data } => rb
+                .header(CONTENT_TYPE, content_type.as_str())
+                .body(data.clone()),
+            Body::MultipartFile {
+                field,
+                path,
+                file_name,
+                content_type,
+            } => {
+                let file = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| Error::io(path, e))?;
+                let len = file.metadata().await.map_err(|e| Error::io(path, e))?.len();
+                let stream = tokio_util_stream(file);
+                let part = reqwest::multipart::Part::stream_with_length(
+                    reqwest::Body::wrap_stream(stream),
+                    len,
+                )
+                .file_name(file_name.clone())
+                .mime_str(content_type)
+                .map_err(|e| Error::platform(format!("bad content type: {e}")))?;
+                rb.multipart(reqwest::multipart::Form::new().part(field.clone(), part))
+            }
+        };
+        Ok(rb)
+    }
+
+    fn network_error(&self, req: &Request, e: &reqwest::Error, attempts: u32) -> Error {
+        let host = url::Url::parse(&req.url)
+            .ok()
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_owned(),
+                })
+            })
+            .unwrap_or_default();
+        let via = match &self.proxy {
+            Some(p) => format!("through proxy {p}"),
+            None => "without a proxy".to_owned(),
+        };
+        let what = if e.is_timeout() {
+            "timed out".to_owned()
+        } else if e.is_connect() {
+            "connection failed".to_owned()
+        } else {
+            "request failed".to_owned()
+        };
+        let mut chain = vec![];
+        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+        while let Some(s) = src {
+            chain.push(s.to_string());
+            src = s.source();
+        }
+        let mut err = Error::network(format!(
+            "{} {}: {what} reaching {host} {via} after {attempts} attempt(s)",
+            req.method,
+            display_url(&req.url)
+        ));
+        if let Some(last) = chain.last() {
+            err = err.with_detail(format!("cause: {last}"));
+        }
+        if e.is_connect() {
+            err = err.with_hint(format!(
+                "check that {host} is reachable from the agent (URL, firewall, proxy settings)"
+            ));
+        }
+        err
+    }
+
+    /// Send with retries. Returns the final response whatever its status, so callers can map
+    /// 401/403/404/409 with their own context; fails only when no response came back.
+    pub async fn send(&self, req: Request) -> Result<Response> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let rb = self.build(&req).await?;
+            let may_retry = req.retry && attempt < self.policy.max_attempts;
+            match rb.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let url = req.url.clone();
+                    let body = match resp.bytes().await {
+                        Ok(b) => b.to_vec(),
+                        Err(e) => {
+                            if may_retry {
+                                tokio::time::sleep(self.policy.delay(attempt, None)).await;
+                                continue;
+                            }
+                            return Err(self.network_error(&req, &e, attempt));
+                        }
+                    };
+                    if RetryPolicy::retryable_status(status) && may_retry {
+                        let ra = headers
+                            .get(RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(parse_retry_after);
+                        tracing::debug!(status, attempt, "retrying {}", display_url(&url));
+                        tokio::time::sleep(self.policy.delay(attempt, ra)).await;
+                        continue;
+                    }
+                    return Ok(Response {
+                        status,
+                        headers,
+                        body,
+                        url,
+                        attempts: attempt,
+                    });
+                }
+                Err(e) => {
+                    // A request that never connected is safe to repeat even when not idempotent.
+                    let safe = req.retry || e.is_connect();
+                    if safe && attempt < self.policy.max_attempts {
+                        tokio::time::sleep(self.policy.delay(attempt, None)).await;
+                        continue;
+                    }
+                    return Err(self.network_error(&req, &e, attempt));
+                }
+            }
+        }
+    }
+}
+
+/// Stream a file in 64 KiB chunks without reading it into memory.
+fn tokio_util_stream(
+    file: tokio::fs::File,
+) -> impl futures::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+    use tokio::io::AsyncReadExt;
+    futures::stream::unfold(Some(file), |state| async move {
+        let mut file = state?;
+        let mut buf = vec![0u8; 64 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(buf), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_query_and_credentials() {
+        assert_eq!(
+            display_url("https://u:p@acct.blob.core.windows.net/c/b.jar?sv=1&sig=secret"),
+            "https://acct.blob.core.windows.net/c/b.jar?…"
+        );
+        assert_eq!(
+            display_url("http://127.0.0.1:8081/jobs"),
+            "http://127.0.0.1:8081/jobs"
+        );
+    }
+
+    #[test]
+    fn retry_after_in_seconds_and_dates() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        for attempt in 1..10 {
+            let d = p.delay(attempt, None);
+            assert!(d <= p.max_delay, "{d:?}");
+        }
+        assert!(p.delay(1, None) <= Duration::from_millis(250));
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+    }
+
+    #[test]
+    fn server_messages_of_each_platform() {
+        let r = |body: &str| Response {
+            status: 400,
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+            url: "http://x/".into(),
+            attempts: 1,
+        };
+        assert_eq!(
+            r(r#"{"message":"no such target"}"#).server_message(),
+            "no such target"
+        );
+        assert_eq!(
+            r(r#"{"errors":["bad jar\n at x"]}"#).server_message(),
+            "bad jar"
+        );
+        assert_eq!(
+            r(r#"{"error":{"code":"Forbidden","message":"nope"}}"#).server_message(),
+            "Forbidden: nope"
+        );
+        assert_eq!(r("").server_message(), "HTTP 400 with an empty body");
+    }
+}

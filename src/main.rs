@@ -1,0 +1,13 @@
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Diagnostics go to stderr and only when asked for; stdout belongs to the agent protocol.
+    if let Ok(filter) = std::env::var("FLINK_DEPLOY_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let env = flink_deploy::pipeline::env::AgentEnv::from_process();
+    flink_deploy::main_with_env(env, None).code()
+}

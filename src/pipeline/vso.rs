@@ -1,0 +1,458 @@
+//! The one place that writes to the pipeline log.
+//!
+//! Every `##vso[...]` command and every `##[...]` decoration is produced here, with the agent's
+//! escaping (`CommandStringConvertor` / task-lib `taskcommand.ts`). Everything else in the crate
+//! logs through [`Vso`], which also redacts every secret registered with [`Vso::set_secret`], so a
+//! value masked once can never reach stdout again, even before the agent would mask it.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+/// How the agent will unescape what we write; `DECODE_PERCENTS=false` turns off `%AZP25`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Escaping {
+    pub percents: bool,
+}
+
+impl Default for Escaping {
+    fn default() -> Self {
+        Self { percents: true }
+    }
+}
+
+impl Escaping {
+    /// Escape a property value: `%` first (so our own escapes are not re-escaped), then CR, LF,
+    /// `]` and `;`.
+    pub fn property(self, value: &str) -> String {
+        let mut out = String::with_capacity(value.len());
+        for c in value.chars() {
+            match c {
+                '%' if self.percents => out.push_str("%AZP25"),
+                '\r' => out.push_str("%0D"),
+                '\n' => out.push_str("%0A"),
+                ']' => out.push_str("%5D"),
+                ';' => out.push_str("%3B"),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    /// Escape command data (the message): `%`, CR and LF. `]` and `;` are safe after the first `]`.
+    pub fn message(self, value: &str) -> String {
+        let mut out = String::with_capacity(value.len());
+        for c in value.chars() {
+            match c {
+                '%' if self.percents => out.push_str("%AZP25"),
+                '\r' => out.push_str("%0D"),
+                '\n' => out.push_str("%0A"),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+}
+
+/// Format one logging command line (without the newline).
+pub fn format_command(esc: Escaping, command: &str, props: &[(&str, &str)], data: &str) -> String {
+    let mut line = format!("##vso[{command}");
+    let mut first = true;
+    for (k, v) in props {
+        // task-lib omits properties with empty values; the agent ignores them anyway.
+        if v.is_empty() {
+            continue;
+        }
+        line.push(if first { ' ' } else { ';' });
+        first = false;
+        line.push_str(k);
+        line.push('=');
+        line.push_str(&esc.property(v));
+    }
+    line.push(']');
+    line.push_str(&esc.message(data));
+    line
+}
+
+/// Text that came from elsewhere (a server message, a file) must not be able to issue commands:
+/// the agent looks for `##vso[` anywhere in a line, and `##[` at its start.
+pub fn neutralize(line: &str) -> String {
+    if line.contains("##") {
+        line.replace("##vso[", "#\u{2060}#vso[")
+            .replace("##[", "#\u{2060}#[")
+    } else {
+        line.to_owned()
+    }
+}
+
+/// Values that must never be printed. Shared by the log writer, the JUnit writer and the summary.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    secrets: Arc<Mutex<Vec<String>>>,
+}
+
+impl Redactor {
+    pub fn add(&self, secret: &str) {
+        let mut s = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
+        // Register the whole value and each line, the way the agent masks multi-line values; very
+        // short fragments would mask ordinary text and are left to the whole-value entry.
+        let mut candidates = vec![secret.to_owned()];
+        if secret.contains(['\n', '\r']) {
+            candidates.extend(
+                secret
+                    .split(['\n', '\r'])
+                    .map(str::trim)
+                    .filter(|l| l.len() >= 3)
+                    .map(str::to_owned),
+            );
+        }
+        for c in candidates {
+            if !c.trim().is_empty() && !s.contains(&c) {
+                s.push(c);
+            }
+        }
+        // Longest first, so a secret containing another is replaced whole.
+        s.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        let s = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = text.to_owned();
+        for secret in s.iter() {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "***");
+            }
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.secrets.lock().map(|s| s.is_empty()).unwrap_or(true)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskResult {
+    Succeeded,
+    SucceededWithIssues,
+    Failed,
+}
+
+impl TaskResult {
+    /// The agent parses this with a case-sensitive `Enum.TryParse`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskResult::Succeeded => "Succeeded",
+            TaskResult::SucceededWithIssues => "SucceededWithIssues",
+            TaskResult::Failed => "Failed",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssueType {
+    Error,
+    Warning,
+}
+
+/// Where an issue points, for `task.logissue sourcepath/linenumber`.
+#[derive(Clone, Debug, Default)]
+pub struct IssueSource {
+    pub path: Option<String>,
+    pub line: Option<u32>,
+    pub code: Option<String>,
+}
+
+type Sink = Box<dyn Write + Send>;
+
+/// The pipeline log writer.
+#[derive(Clone)]
+pub struct Vso {
+    out: Arc<Mutex<Sink>>,
+    esc: Escaping,
+    debug: bool,
+    redactor: Redactor,
+}
+
+impl Vso {
+    pub fn new(out: Sink, esc: Escaping, debug: bool) -> Self {
+        Self {
+            out: Arc::new(Mutex::new(out)),
+            esc,
+            debug,
+            redactor: Redactor::default(),
+        }
+    }
+
+    pub fn stdout(esc: Escaping, debug: bool) -> Self {
+        Self::new(Box::new(std::io::stdout()), esc, debug)
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    pub fn escaping(&self) -> Escaping {
+        self.esc
+    }
+
+    pub fn debug_enabled(&self) -> bool {
+        self.debug
+    }
+
+    fn write_line(&self, line: &str) {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        // A closed stdout (agent gone) must not turn into a panic mid-deployment.
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    fn command(&self, command: &str, props: &[(&str, &str)], data: &str) {
+        let data = self.redactor.redact(data);
+        let props: Vec<(&str, String)> = props
+            .iter()
+            .map(|(k, v)| (*k, self.redactor.redact(v)))
+            .collect();
+        let props: Vec<(&str, &str)> = props.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.write_line(&format_command(self.esc, command, &props, &data));
+    }
+
+    /// Register a secret with the agent and with our own redactor, before anything could print it.
+    /// Multi-line values are registered line by line too, since the agent masks per line.
+    pub fn set_secret(&self, value: &str) {
+        if value.trim().is_empty() {
+            return;
+        }
+        self.redactor.add(value);
+        let mut parts: Vec<&str> = vec![value];
+        if value.contains(['\n', '\r']) {
+            parts = value
+                .split(['\n', '\r'])
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+        }
+        for part in parts {
+            // Not redacted: this is the one line whose purpose is to carry the value to the agent.
+            self.write_line(&format_command(self.esc, "task.setsecret", &[], part));
+        }
+    }
+
+    pub fn set_variable(&self, name: &str, value: &str, secret: bool, output: bool) {
+        if secret {
+            self.set_secret(value);
+            // The value itself must reach the agent unredacted.
+            self.write_line(&format_command(
+                self.esc,
+                "task.setvariable",
+                &[
+                    ("variable", name),
+                    ("issecret", "true"),
+                    ("isoutput", if output { "true" } else { "false" }),
+                ],
+                value,
+            ));
+        } else {
+            self.command(
+                "task.setvariable",
+                &[
+                    ("variable", name),
+                    ("isoutput", if output { "true" } else { "false" }),
+                ],
+                value,
+            );
+        }
+    }
+
+    pub fn log_issue(&self, kind: IssueType, message: &str, source: &IssueSource) {
+        let line = source.line.map(|l| l.to_string()).unwrap_or_default();
+        self.command(
+            "task.logissue",
+            &[
+                (
+                    "type",
+                    match kind {
+                        IssueType::Error => "error",
+                        IssueType::Warning => "warning",
+                    },
+                ),
+                ("sourcepath", source.path.as_deref().unwrap_or("")),
+                ("linenumber", &line),
+                ("code", source.code.as_deref().unwrap_or("")),
+            ],
+            message,
+        );
+    }
+
+    pub fn set_progress(&self, percent: u8, operation: &str) {
+        self.command(
+            "task.setprogress",
+            &[("value", &percent.min(100).to_string())],
+            operation,
+        );
+    }
+
+    pub fn complete(&self, result: TaskResult, message: &str) {
+        self.command("task.complete", &[("result", result.as_str())], message);
+    }
+
+    pub fn upload_summary(&self, path: &str) {
+        self.command("task.uploadsummary", &[], path);
+    }
+
+    pub fn publish_test_results(&self, kind: &str, file: &str, run_title: &str) {
+        self.command(
+            "results.publish",
+            &[
+                ("type", kind),
+                ("mergeResults", "false"),
+                ("runTitle", run_title),
+                ("publishRunAttachments", "true"),
+                ("resultFiles", file),
+                ("failTaskOnFailedTests", "false"),
+            ],
+            "",
+        );
+    }
+
+    /// Plain log text. Each line is redacted and made unable to issue commands.
+    pub fn info(&self, text: &str) {
+        for line in self.redactor.redact(text).lines() {
+            self.write_line(&neutralize(line));
+        }
+        if text.is_empty() {
+            self.write_line("");
+        }
+    }
+
+    fn decorated(&self, tag: &str, text: &str) {
+        for line in self.redactor.redact(text).lines() {
+            self.write_line(&format!("##[{tag}]{}", neutralize(line)));
+        }
+    }
+
+    pub fn group(&self, title: &str) {
+        self.decorated("group", title);
+    }
+
+    pub fn endgroup(&self) {
+        self.write_line("##[endgroup]");
+    }
+
+    pub fn section(&self, title: &str) {
+        self.decorated("section", title);
+    }
+
+    /// A yellow line in the log; it is not a task issue (use [`Vso::log_issue`] for that).
+    pub fn warning_line(&self, text: &str) {
+        self.decorated("warning", text);
+    }
+
+    pub fn error_line(&self, text: &str) {
+        self.decorated("error", text);
+    }
+
+    /// Written only with `System.Debug=true`.
+    pub fn debug(&self, text: &str) {
+        if self.debug {
+            self.decorated("debug", text);
+        }
+    }
+}
+
+/// A sink that keeps everything written, for tests.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capture(esc: Escaping, debug: bool) -> (Vso, Captured) {
+        let c = Captured::default();
+        (Vso::new(Box::new(c.clone()), esc, debug), c)
+    }
+
+    #[test]
+    fn property_escaping_does_percent_first() {
+        let e = Escaping::default();
+        assert_eq!(e.property("a%0Ab;c]d\r\n"), "a%AZP250Ab%3Bc%5Dd%0D%0A");
+        assert_eq!(e.message("50%;]\n"), "50%AZP25;]%0A");
+        let raw = Escaping { percents: false };
+        assert_eq!(raw.property("50%;"), "50%%3B");
+    }
+
+    #[test]
+    fn commands_have_no_space_after_separators_and_skip_empty_values() {
+        let line = format_command(
+            Escaping::default(),
+            "task.logissue",
+            &[("type", "error"), ("sourcepath", ""), ("code", "E1")],
+            "boom",
+        );
+        assert_eq!(line, "##vso[task.logissue type=error;code=E1]boom");
+    }
+
+    #[test]
+    fn secrets_are_redacted_everywhere_but_in_setsecret() {
+        let (vso, out) = capture(Escaping::default(), false);
+        vso.set_secret("tok;en%1");
+        vso.info("the token is tok;en%1 here");
+        vso.log_issue(
+            IssueType::Error,
+            "failed with tok;en%1",
+            &IssueSource::default(),
+        );
+        let text = out.text();
+        assert!(text.contains("##vso[task.setsecret]tok;en%AZP251"));
+        assert_eq!(text.matches("tok;en").count(), 1, "{text}");
+        assert!(text.contains("the token is *** here"));
+    }
+
+    #[test]
+    fn plain_text_cannot_issue_commands() {
+        let (vso, out) = capture(Escaping::default(), false);
+        vso.info("server said ##vso[task.complete result=Succeeded]\n##[section]x");
+        let text = out.text();
+        assert!(!text.contains("##vso["), "{text}");
+        assert!(!text.lines().any(|l| l.starts_with("##[")), "{text}");
+    }
+
+    #[test]
+    fn debug_lines_only_with_system_debug() {
+        let (quiet, q) = capture(Escaping::default(), false);
+        quiet.debug("hidden");
+        assert_eq!(q.text(), "");
+        let (loud, l) = capture(Escaping::default(), true);
+        loud.debug("shown");
+        assert_eq!(l.text(), "##[debug]shown\n");
+    }
+
+    #[test]
+    fn multiline_secret_is_masked_per_line() {
+        let (vso, out) = capture(Escaping::default(), false);
+        vso.set_secret("line-one\nline-two");
+        vso.info("x line-two y");
+        let text = out.text();
+        assert!(text.contains("##vso[task.setsecret]line-one\n"));
+        assert!(text.contains("##vso[task.setsecret]line-two\n"));
+        assert!(text.contains("x *** y"));
+    }
+}

@@ -1,0 +1,384 @@
+//! The run's recorder: every step, log line, output variable and summary section goes through
+//! it, and at the end it writes the JUnit file and the summary and decides the task result.
+//! Targets report here; they never print.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use crate::error::{Error, ErrorKind};
+use crate::pipeline::junit::{CaseOutcome, TestCase, TestSuite};
+use crate::pipeline::summary::Summary;
+use crate::pipeline::vso::{IssueSource, IssueType, TaskResult, Vso};
+
+#[derive(Clone, Debug)]
+pub struct StepRecord {
+    pub name: String,
+    pub seconds: f64,
+    pub outcome: CaseOutcome,
+    pub output: Vec<String>,
+}
+
+struct Open {
+    name: String,
+    started: Instant,
+    output: Vec<String>,
+}
+
+/// The outcome of a whole run, for the exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Succeeded,
+    SucceededWithIssues,
+    /// The deployment (or a platform call) failed.
+    Failed,
+    /// Bad input: nothing was changed.
+    BadInput,
+}
+
+impl Exit {
+    pub fn code(self) -> ExitCode {
+        match self {
+            Exit::Succeeded | Exit::SucceededWithIssues => ExitCode::SUCCESS,
+            Exit::Failed => ExitCode::from(1),
+            Exit::BadInput => ExitCode::from(2),
+        }
+    }
+}
+
+pub struct Recorder {
+    pub vso: Vso,
+    classname: String,
+    title: String,
+    steps: Vec<StepRecord>,
+    open: Option<Open>,
+    outputs: BTreeMap<String, String>,
+    timeline: Vec<(String, String)>,
+    started: time::OffsetDateTime,
+    clock: Instant,
+    warnings: usize,
+    /// Target-written sections, in order.
+    pub summary: Summary,
+    /// Facts shown at the top of the summary (target, deployment, namespace, URL, …).
+    facts: Vec<(String, String)>,
+}
+
+fn now_iso() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl Recorder {
+    pub fn new(vso: Vso, classname: &str, title: &str) -> Self {
+        Self {
+            vso,
+            classname: classname.to_owned(),
+            title: title.to_owned(),
+            steps: vec![],
+            open: None,
+            outputs: BTreeMap::new(),
+            timeline: vec![],
+            started: time::OffsetDateTime::now_utc(),
+            clock: Instant::now(),
+            warnings: 0,
+            summary: Summary::default(),
+            facts: vec![],
+        }
+    }
+
+    /// Start a step; it shows as a section in the log and a testcase in JUnit.
+    pub fn begin(&mut self, name: &str) {
+        if self.open.is_some() {
+            self.pass();
+        }
+        self.vso.section(name);
+        self.open = Some(Open {
+            name: name.to_owned(),
+            started: Instant::now(),
+            output: vec![],
+        });
+    }
+
+    fn close(&mut self, outcome: CaseOutcome) {
+        if let Some(o) = self.open.take() {
+            self.steps.push(StepRecord {
+                name: o.name,
+                seconds: o.started.elapsed().as_secs_f64(),
+                outcome,
+                output: o.output,
+            });
+        }
+    }
+
+    pub fn pass(&mut self) {
+        self.close(CaseOutcome::Passed);
+    }
+
+    pub fn fail(&mut self, err: &Error) {
+        if self.open.is_none() {
+            return;
+        }
+        let r = self.vso.redactor().clone();
+        let mut details = vec![err.message.clone()];
+        details.extend(err.details.iter().cloned());
+        if let Some(h) = &err.hint {
+            details.push(format!("hint: {h}"));
+        }
+        self.close(CaseOutcome::Failed {
+            message: r.redact(&err.headline()),
+            details: r.redact(&details.join("\n")),
+        });
+    }
+
+    /// Close the open step with the result of its work and pass the result on.
+    pub fn end<T>(&mut self, r: crate::error::Result<T>) -> crate::error::Result<T> {
+        match &r {
+            Ok(_) => self.pass(),
+            Err(e) => self.fail(e),
+        }
+        r
+    }
+
+    pub fn skip(&mut self, name: &str, reason: &str) {
+        if self.open.is_some() {
+            self.pass();
+        }
+        self.steps.push(StepRecord {
+            name: name.to_owned(),
+            seconds: 0.0,
+            outcome: CaseOutcome::Skipped {
+                message: reason.to_owned(),
+            },
+            output: vec![],
+        });
+    }
+
+    /// A log line, kept with the current step for the JUnit file.
+    pub fn log(&mut self, text: &str) {
+        self.vso.info(text);
+        if let Some(o) = &mut self.open {
+            o.output.push(self.vso.redactor().redact(text));
+        }
+    }
+
+    pub fn debug(&mut self, text: &str) {
+        self.vso.debug(text);
+    }
+
+    /// A warning issue (the run then ends SucceededWithIssues at best).
+    pub fn warn(&mut self, text: &str) {
+        self.warnings += 1;
+        self.vso
+            .log_issue(IssueType::Warning, text, &IssueSource::default());
+        if let Some(o) = &mut self.open {
+            o.output
+                .push(format!("warning: {}", self.vso.redactor().redact(text)));
+        }
+    }
+
+    /// A red line in the log, e.g. a platform event that explains a failure.
+    pub fn error_line(&mut self, text: &str) {
+        self.vso.error_line(text);
+        if let Some(o) = &mut self.open {
+            o.output.push(self.vso.redactor().redact(text));
+        }
+    }
+
+    pub fn group(&mut self, title: &str, body: &str) {
+        self.vso.group(title);
+        self.vso.info(body);
+        self.vso.endgroup();
+    }
+
+    /// Set an output variable (`<step>.<name>` in later steps) and remember it for the summary.
+    pub fn output(&mut self, name: &str, value: &str) {
+        debug_assert!(crate::pipeline::inputs::OUTPUTS.contains(&name), "{name}");
+        self.vso.set_variable(name, value, false, true);
+        self.outputs.insert(name.to_owned(), value.to_owned());
+    }
+
+    pub fn outputs(&self) -> &BTreeMap<String, String> {
+        &self.outputs
+    }
+
+    /// A state change with its time, for the summary's timeline.
+    pub fn timeline(&mut self, event: &str) {
+        let t = self.clock.elapsed().as_secs_f64();
+        self.timeline.push((format!("+{t:.1}s"), event.to_owned()));
+    }
+
+    pub fn fact(&mut self, key: &str, value: &str) {
+        self.facts.push((key.to_owned(), value.to_owned()));
+    }
+
+    pub fn progress(&self, percent: u8, what: &str) {
+        self.vso.set_progress(percent, what);
+    }
+
+    pub fn steps(&self) -> &[StepRecord] {
+        &self.steps
+    }
+
+    fn junit(&self) -> TestSuite {
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        TestSuite {
+            name: self.title.clone(),
+            hostname: host,
+            timestamp: self
+                .started
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| now_iso()),
+            cases: self
+                .steps
+                .iter()
+                .map(|s| TestCase {
+                    name: s.name.clone(),
+                    classname: self.classname.clone(),
+                    seconds: s.seconds,
+                    outcome: s.outcome.clone(),
+                    output: s.output.join("\n"),
+                })
+                .collect(),
+        }
+    }
+
+    fn render_summary(&self, result: &Result<(), Error>) -> String {
+        let mut s = Summary::default();
+        let status = match result {
+            Ok(()) if self.warnings > 0 => "✅ succeeded with warnings",
+            Ok(()) => "✅ succeeded",
+            Err(_) => "❌ failed",
+        };
+        s.heading(3, &format!("{} — {status}", self.title));
+        if let Err(e) = result {
+            s.paragraph(&format!("**Error:** {}", e.message));
+            if let Some(h) = &e.hint {
+                s.paragraph(&format!("**Hint:** {h}"));
+            }
+            if !e.details.is_empty() {
+                s.code("", &e.details.join("\n"));
+            }
+        }
+        if !self.facts.is_empty() || !self.outputs.is_empty() {
+            let mut rows: Vec<Vec<String>> = self
+                .facts
+                .iter()
+                .map(|(k, v)| vec![k.clone(), v.clone()])
+                .collect();
+            rows.extend(
+                self.outputs
+                    .iter()
+                    .map(|(k, v)| vec![format!("`{k}` (output)"), v.clone()]),
+            );
+            s.table(&["", ""], &rows);
+        }
+        let steps: Vec<Vec<String>> = self
+            .steps
+            .iter()
+            .map(|st| {
+                let (icon, note) = match &st.outcome {
+                    CaseOutcome::Passed => ("✅", String::new()),
+                    CaseOutcome::Failed { message, .. } => ("❌", message.clone()),
+                    CaseOutcome::Skipped { message } => ("⏭️", message.clone()),
+                };
+                vec![
+                    format!("{icon} {}", st.name),
+                    format!("{:.1}s", st.seconds),
+                    note,
+                ]
+            })
+            .collect();
+        if !steps.is_empty() {
+            s.table(&["Step", "Time", "Note"], &steps);
+        }
+        if !self.timeline.is_empty() {
+            let rows: Vec<Vec<String>> = self
+                .timeline
+                .iter()
+                .map(|(t, e)| vec![t.clone(), e.clone()])
+                .collect();
+            s.heading(4, "Timeline").table(&["Time", "Event"], &rows);
+        }
+        let mut out = s.as_str().to_owned();
+        out.push_str(self.summary.as_str());
+        self.vso.redactor().redact(&out)
+    }
+
+    /// Write the reports and the task result. The one place that decides how the task ends.
+    pub fn finish(
+        mut self,
+        result: Result<(), Error>,
+        reports: &crate::config::ReportConfig,
+    ) -> Exit {
+        if let Err(e) = &result {
+            self.fail(e);
+        } else {
+            self.pass();
+        }
+        let summary = self.render_summary(&result);
+        match write_file(&reports.summary_path, &summary) {
+            Ok(()) => self
+                .vso
+                .upload_summary(&reports.summary_path.to_string_lossy()),
+            Err(e) => self
+                .vso
+                .warning_line(&format!("cannot write the summary: {e}")),
+        }
+        let xml = self.vso.redactor().redact(&self.junit().to_xml());
+        match write_file(&reports.junit_path, &xml) {
+            Ok(()) => {
+                self.vso
+                    .info(&format!("Test results: {}", reports.junit_path.display()));
+                if reports.publish {
+                    self.vso.publish_test_results(
+                        "JUnit",
+                        &reports.junit_path.to_string_lossy(),
+                        &self.title,
+                    );
+                }
+            }
+            Err(e) => self
+                .vso
+                .warning_line(&format!("cannot write the JUnit file: {e}")),
+        }
+        conclude(&self.vso, result, self.warnings)
+    }
+}
+
+/// Emit the final issue and `task.complete`, and pick the exit. Also used before a recorder
+/// exists (bad input).
+pub fn conclude(vso: &Vso, result: Result<(), Error>, warnings: usize) -> Exit {
+    match result {
+        Ok(()) if warnings > 0 => {
+            vso.complete(TaskResult::SucceededWithIssues, "done with warnings");
+            Exit::SucceededWithIssues
+        }
+        Ok(()) => {
+            vso.complete(TaskResult::Succeeded, "done");
+            Exit::Succeeded
+        }
+        Err(e) => {
+            for d in &e.details {
+                vso.error_line(d);
+            }
+            vso.log_issue(IssueType::Error, &e.headline(), &IssueSource::default());
+            vso.complete(TaskResult::Failed, &e.message);
+            if e.kind == ErrorKind::Input {
+                Exit::BadInput
+            } else {
+                Exit::Failed
+            }
+        }
+    }
+}
+
+fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // Write beside and rename, so a reader never sees half a file.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,89 @@
+// Shared helpers for the integration tests: run the packaged task through the agent emulator,
+// make scratch directories, scan outputs for secrets.
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { execFileSync } = require('child_process');
+const { runTask } = require('../../scripts/run-task.js');
+
+const repo = path.resolve(__dirname, '../..');
+const taskDir = process.env.FLINK_DEPLOY_TASK_DIR || path.join(repo, 'dist/task');
+
+function scratch(prefix = 'fd-test-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Run the packaged task. `opts` = {inputs, variables, secrets, endpoints, env, cwd}. */
+async function run(opts = {}) {
+  const cwd = opts.cwd || scratch();
+  const tmp = scratch('fd-agent-tmp-');
+  const r = await runTask({
+    task: taskDir,
+    inputs: opts.inputs || {},
+    variables: opts.variables || {},
+    secrets: opts.secrets || {},
+    endpoints: opts.endpoints || {},
+    env: { AGENT_TEMPDIRECTORY: tmp, ...(opts.env || {}) },
+    cwd,
+    quiet: !process.env.VERBOSE,
+    accessToken: opts.accessToken,
+  });
+  r.cwd = cwd;
+  r.tmp = tmp;
+  r.errors = r.issues.filter((i) => i.type === 'error');
+  r.command = (name) => r.commands.filter((c) => c.command === name);
+  r.log = r.stdout + r.stderr;
+  return r;
+}
+
+/** Well-formedness of an XML file, checked by Python's parser (an independent reader). */
+function parseXml(file) {
+  const out = execFileSync('python3', ['-c', `
+import json, sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+def conv(e):
+    return {"tag": e.tag, "attrs": dict(e.attrib), "text": (e.text or ""), "children": [conv(c) for c in e]}
+print(json.dumps(conv(root)))
+`, file]);
+  return JSON.parse(out);
+}
+
+/** Files written during a run that could hold secrets: the JUnit file, the summary, temp files. */
+function artifacts(r) {
+  const files = [];
+  const walk = (d) => {
+    if (!fs.existsSync(d)) return;
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p); else if (e.size !== 0 || true) files.push(p);
+    }
+  };
+  walk(r.tmp);
+  for (const c of r.command('results.publish')) files.push(c.properties.resultFiles);
+  for (const c of r.command('task.uploadsummary')) files.push(c.message);
+  return [...new Set(files)].filter((f) => f && fs.existsSync(f));
+}
+
+/**
+ * Assert that no secret value (nor its escaped forms) appears anywhere except in the
+ * `task.setsecret` / secret `task.setvariable` lines that hand it to the agent.
+ */
+function assertNoSecrets(assert, r, secrets) {
+  const forms = (s) => [s, encodeURIComponent(s), s.replace(/%/g, '%AZP25'), Buffer.from(s).toString('base64')];
+  const allowed = (line) => /##vso\[task\.setsecret\]/.test(line) || /##vso\[task\.setvariable [^\]]*issecret=true/.test(line);
+  const texts = [['stdout', r.stdout], ['stderr', r.stderr]];
+  for (const f of artifacts(r)) texts.push([f, fs.readFileSync(f, 'utf8')]);
+  for (const [where, text] of texts) {
+    for (const line of text.split('\n')) {
+      if (allowed(line)) continue;
+      for (const s of secrets) {
+        for (const form of forms(s)) {
+          assert.ok(!line.includes(form), `secret leaked into ${where}: ${line.slice(0, 200)}`);
+        }
+      }
+    }
+  }
+}
+
+module.exports = { repo, taskDir, scratch, run, parseXml, artifacts, assertNoSecrets };
