@@ -679,10 +679,9 @@ impl Config {
             }
         };
 
-        let token_source = |value_input: &'static str,
-                            secret_input: &'static str|
-         -> Result<TokenSource> {
-            match (raw.get(value_input), raw.get(secret_input)) {
+        let token_source =
+            |value_input: &'static str, secret_input: &'static str| -> Result<TokenSource> {
+                match (raw.get(value_input), raw.get(secret_input)) {
                 (Some(_), Some(_)) => Err(Error::input(
                     secret_input,
                     format!("cannot be combined with `{value_input}`"),
@@ -703,7 +702,7 @@ impl Config {
                 }
                 (None, None) => Ok(TokenSource::None),
             }
-        };
+            };
 
         let artifact = match (raw.get(i::ARTIFACT_PATH), raw.get(i::JAR_URI)) {
             (Some(_), Some(_)) => return Err(Error::input(

@@ -33,6 +33,7 @@ async fn execute(cfg: &Config, rec: &mut Recorder) -> Result<()> {
         http,
         creds: Credentials::default(),
         artifact: ArtifactPlan::default(),
+        azure: cfg.azure.as_ref().map(crate::azure::auth::AzureTokens::new),
     };
 
     ctx.rec.begin("plan");
@@ -57,6 +58,7 @@ async fn execute(cfg: &Config, rec: &mut Recorder) -> Result<()> {
 async fn plan(ctx: &mut Context<'_>) -> Result<(AnyTarget, Vec<String>)> {
     let cfg = ctx.cfg;
     let mut lines = vec![];
+    resolve_credentials(ctx).await?;
     match &cfg.artifact {
         Artifact::None => {}
         Artifact::Uri(u) => {
@@ -73,4 +75,27 @@ async fn plan(ctx: &mut Context<'_>) -> Result<(AnyTarget, Vec<String>)> {
     let mut target = AnyTarget::for_config(cfg);
     lines.extend(target.plan(ctx).await?);
     Ok((target, lines))
+}
+
+/// Credentials given as values are used as they are; Key Vault names are read here, before the
+/// plan, because reading a secret changes nothing.
+async fn resolve_credentials(ctx: &mut Context<'_>) -> Result<()> {
+    use crate::config::{FlinkAuth, TokenSource};
+    fn value(t: &TokenSource) -> Option<crate::secret::Secret> {
+        match t {
+            TokenSource::Value(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+    if let Some(v) = &ctx.cfg.vvp {
+        ctx.creds.vvp_token = value(&v.token);
+    }
+    if let Some(f) = &ctx.cfg.flink {
+        ctx.creds.flink = match &f.auth {
+            FlinkAuth::None => None,
+            FlinkAuth::Basic { password, .. } => value(password),
+            FlinkAuth::Bearer(t) => value(t),
+        };
+    }
+    Ok(())
 }

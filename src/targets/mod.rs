@@ -37,6 +37,8 @@ pub struct Context<'a> {
     pub http: Http,
     pub creds: Credentials,
     pub artifact: ArtifactPlan,
+    /// Entra ID tokens from the AzureRM connection, when one is configured.
+    pub azure: Option<crate::azure::auth::AzureTokens>,
 }
 
 // The trait is only used with concrete types through `AnyTarget`, so the `Send`-ness of the
