@@ -1,0 +1,70 @@
+// Fake Microsoft Entra ID token endpoint (OAuth 2.0 client credentials), over HTTPS.
+//
+// POST /{tenant}/oauth2/v2.0/token  (application/x-www-form-urlencoded)
+//   grant_type=client_credentials, client_id, scope, and either client_secret or
+//   client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer + client_assertion
+// -> 200 {"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"..."}
+// Errors follow Entra's shape: 400/401 {"error":"invalid_client","error_description":"AADSTS7000215: ...",
+// "error_codes":[7000215],"trace_id":"...","correlation_id":"..."}.
+'use strict';
+const https = require('https');
+const { makeTestCa } = require('./tls');
+
+/**
+ * Start the fake. `clients` maps client id -> {secret?, assertion?(value)->bool, tenant}.
+ * Issued tokens are `fake-entra-<n>-<scope>`; `tokens` records each issued token with its scope.
+ */
+function startEntra({ clients = {} } = {}) {
+  const tls = makeTestCa();
+  const state = { requests: [], tokens: [], counter: 0, failNext: [] };
+  const server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      const url = new URL(req.url, 'https://localhost');
+      const form = Object.fromEntries(new URLSearchParams(body));
+      state.requests.push({ method: req.method, path: url.pathname, form: { ...form, client_secret: form.client_secret ? '<redacted>' : undefined } });
+      const send = (status, obj) => {
+        res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-ms-request-id': `req-${state.requests.length}` });
+        res.end(JSON.stringify(obj));
+      };
+      const fail = state.failNext.shift();
+      if (fail) return send(fail.status, fail.body || { error: 'temporarily_unavailable', error_description: 'AADSTS90033: A transient error has occurred.' });
+      const m = url.pathname.match(/^\/([^/]+)\/oauth2\/v2\.0\/token$/);
+      if (req.method !== 'POST' || !m) return send(404, { error: 'not_found' });
+      const tenant = decodeURIComponent(m[1]);
+      const client = clients[form.client_id];
+      const err = (code, desc) => send(code === 7000215 || code === 700016 ? 401 : 400, {
+        error: code === 700016 ? 'unauthorized_client' : 'invalid_client', error_description: `AADSTS${code}: ${desc}`,
+        error_codes: [code], trace_id: 'trace-fake', correlation_id: 'corr-fake',
+      });
+      if (form.grant_type !== 'client_credentials') return send(400, { error: 'unsupported_grant_type', error_description: 'AADSTS70003: grant type not supported' });
+      if (!form.scope || !/\/\.default$/.test(form.scope)) return send(400, { error: 'invalid_scope', error_description: 'AADSTS70011: The provided value for the input parameter scope is not valid.' });
+      if (!client || (client.tenant && client.tenant !== tenant)) return err(700016, `Application with identifier '${form.client_id}' was not found in the directory '${tenant}'.`);
+      if (form.client_secret !== undefined) {
+        if (client.secret !== form.client_secret) return err(7000215, 'Invalid client secret provided.');
+      } else if (form.client_assertion !== undefined) {
+        if (form.client_assertion_type !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return err(7000216, 'client_assertion_type is invalid');
+        if (!client.assertion || !client.assertion(form.client_assertion)) return err(700027, 'Client assertion failed signature validation.');
+      } else {
+        return err(7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
+      }
+      const token = `fake-entra-${++state.counter}-${form.scope.replace(/[^a-z0-9.]/gi, '_')}`;
+      state.tokens.push({ token, scope: form.scope, client: form.client_id });
+      send(200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token });
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    const { port } = server.address();
+    resolve({
+      url: `https://127.0.0.1:${port}/`,
+      caFile: tls.caFile,
+      state,
+      /** True if `token` was issued for `scope`. */
+      valid: (token, scope) => state.tokens.some((t) => t.token === token && (!scope || t.scope === scope)),
+      close: () => new Promise((r) => server.close(r)),
+    });
+  }));
+}
+
+module.exports = { startEntra };
