@@ -138,3 +138,50 @@ fn groups_and_visible_rules_refer_to_real_things() {
         }
     }
 }
+
+#[test]
+fn readme_documents_every_input_and_output() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for d in inputs::ALL {
+        assert!(
+            readme.contains(&format!("| `{}` |", d.name)),
+            "README input table lacks {}",
+            d.name
+        );
+    }
+    for o in inputs::OUTPUTS {
+        assert!(
+            readme.contains(&format!("`{o}`")),
+            "README lacks output {o}"
+        );
+    }
+}
+
+#[test]
+fn release_pipeline_packages_with_the_same_script() {
+    let yml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/azure-pipelines.yml"))
+        .unwrap();
+    assert!(
+        yml.contains("scripts/package --prebuilt"),
+        "azure-pipelines.yml must package with scripts/package"
+    );
+    assert!(
+        yml.contains("scripts/test"),
+        "azure-pipelines.yml must test with scripts/test"
+    );
+    for plat in ["linux-arm64", "win32-x64", "darwin-x64", "darwin-arm64"] {
+        assert!(
+            yml.contains(plat),
+            "azure-pipelines.yml builds no {plat} binary"
+        );
+    }
+    let package =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/package")).unwrap();
+    for plat in ["linux-arm64", "win32-x64", "darwin-x64", "darwin-arm64"] {
+        assert!(
+            package.contains(plat),
+            "scripts/package does not take {plat}"
+        );
+    }
+}
