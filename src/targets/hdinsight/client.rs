@@ -1,7 +1,6 @@
 //! Azure Resource Manager calls for HDInsight on AKS Flink jobs: list the cluster's jobs and run
 //! a job action as a long-running operation (POST runJob, then the `Location` until not 202).
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -38,8 +37,6 @@ pub struct Arm<'a> {
     hdi: &'a HdiConfig,
     scope: String,
     connection: String,
-    /// The last token registered as a secret, so each new one is masked exactly once.
-    masked: Mutex<Option<String>>,
 }
 
 /// The scope of Resource Manager tokens for a cloud: the ARM resource, not the URL the calls go
@@ -58,7 +55,6 @@ impl<'a> Arm<'a> {
             hdi,
             scope: arm_scope(&conn.cloud.arm_endpoint),
             connection: conn.id.clone(),
-            masked: Mutex::new(None),
         }
     }
 
@@ -100,10 +96,9 @@ impl<'a> Arm<'a> {
             .token(self.http, &self.scope)
             .await
             .map_err(|e| e.context(format!("HDInsight cluster {}", self.cluster_label())))?;
-        let mut m = self.masked.lock().unwrap_or_else(|p| p.into_inner());
-        if m.as_deref() != Some(t.expose()) {
+        // Register each new token once: one that is already masked redacts to exactly `***`.
+        if self.vso.redactor().redact(t.expose()) != "***" {
             self.vso.set_secret(t.expose());
-            *m = Some(t.expose().to_owned());
         }
         Ok(t)
     }
@@ -296,7 +291,10 @@ impl<'a> Arm<'a> {
                 self.connection, h.cluster_name, h.resource_group
             )),
             409 => e.with_hint("another action is still running on this job; wait until its actionResult is no longer IN_PROGRESS, then re-run"),
-            400 if code.as_deref().is_some_and(|c| c.contains("ApiVersion")) => e.with_hint(format!(
+            400 if code
+                .as_deref()
+                .is_some_and(|c| c.contains("ApiVersion") || c == "NoRegisteredProviderFound") =>
+            e.with_hint(format!(
                 "check the input `{}` (the documented version is 2023-06-01-preview)",
                 crate::pipeline::inputs::HDI_API_VERSION
             )),

@@ -367,11 +367,16 @@ impl Target for HdInsight {
             Ok(j) if j.is_some() || action == JobAction::Delete => j,
             _ => job,
         };
+        // The jar the job runs now: after a rollback that is the previous one, not the input.
+        let jar = match latest.as_ref().and_then(ClusterJob::jar) {
+            Some(j) if j.contains("://") => Some(j),
+            _ => this.jar_uri.clone(),
+        };
         set_outputs(
             rec,
             &name,
             latest.as_ref(),
-            this.jar_uri.as_deref().filter(|_| action.starts_job()),
+            jar.as_deref().filter(|_| action.starts_job()),
         );
         if action == JobAction::Delete && latest.is_none() && result.is_ok() {
             rec.output("state", "DELETED");
