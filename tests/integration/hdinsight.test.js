@@ -42,7 +42,7 @@ function runHdi({ entra, arm }, inputs = {}, opts = {}) {
     },
     endpoints: {
       [CONN]: {
-        url: 'https://management.azure.com/',
+        url: opts.armResource || 'https://management.azure.com/',
         scheme: 'ServicePrincipal',
         parameters: { tenantid: TENANT, serviceprincipalid: CLIENT, serviceprincipalkey: opts.secret || SECRET, authenticationType: 'spnKey' },
         data: { subscriptionid: SUB, environment: 'AzureCloud', environmentAuthorityUrl: entra.url },
@@ -166,7 +166,8 @@ test('deploy of a listed job sends UPDATE with the new jar and reports the savep
 });
 
 test('upgradeStrategy STATELESS sends STATELESS_UPDATE and takes no savepoint', async (t) => {
-  const f = await fakes(t, { jobs: [runningOrders()] });
+  // The service may also finish at once: 200 instead of 202.
+  const f = await fakes(t, { jobs: [runningOrders()], lroPolls: 0 });
   const r = await runHdi(f, { jobName: 'orders', jarUri: `${JARS}/orders-2.0.0.jar`, upgradeStrategy: 'STATELESS' });
   assert.equal(r.exitCode, 0, r.log);
   const posts = f.arm.runJobs();
@@ -179,6 +180,8 @@ test('upgradeStrategy STATELESS sends STATELESS_UPDATE and takes no savepoint', 
   assert.equal(job.properties.jarName, 'orders-2.0.0.jar');
   assert.equal(r.outputs.state, 'RUNNING');
   assert.equal(r.outputs.savepointLocation, undefined);
+  assert.equal(posts[0].status, 200);
+  assert.ok(!f.arm.state.requests.some((q) => /operationResults/.test(q.path)), 'no operation to follow');
 });
 
 test('suspend, resume from a named savepoint, savepoint, listSavepoints, cancel and delete', async (t) => {
@@ -397,6 +400,13 @@ test('Resource Manager errors name the missing resource or the role, with the re
   const api = await runHdi(f, { jobName: 'orders', action: 'suspend', hdiApiVersion: '2021-01-01' });
   assert.match(api.errors[0].message, /NoRegisteredProviderFound.*hint: check the input `hdiApiVersion`/);
 
+  // A token for another cloud's Resource Manager is refused by this one.
+  const other = await runHdi(f, { jobName: 'orders', action: 'suspend' }, { armResource: 'https://management.usgovcloudapi.net/' });
+  assert.equal(other.exitCode, 1, other.log);
+  assert.ok(f.entra.state.tokens.some((x) => x.scope === 'https://management.usgovcloudapi.net/.default'));
+  assert.match(other.errors[0].message, /HTTP 401: InvalidAuthenticationToken/);
+  assert.match(other.errors[0].message, /hint: Resource Manager rejected the token of service connection/);
+
   f.arm.config.forbidden = true;
   const denied = await runHdi(f, { jobName: 'orders', action: 'suspend' });
   assert.equal(denied.exitCode, 1);
@@ -443,4 +453,25 @@ test('a job that goes down while settling fails the run', async (t) => {
   assert.match(r.errors[0].message, /did not stay up after NEW: job status became FAILED: java\.lang\.OutOfMemoryError/);
   assert.equal(r.outputs.state, 'FAILED');
   assert.ok(junitCases(r).some((c) => c.name === 'settle' && c.failed));
+});
+
+test('an action that does not finish in time times out naming the job, and a re-run waits for it', async (t) => {
+  const f = await fakes(t, { jobs: [runningOrders()], inProgressReads: 1000 });
+  const r = await runHdi(f, { jobName: 'orders', action: 'savepoint', timeoutSeconds: '3' });
+  assert.equal(r.exitCode, 1, r.log);
+  assert.match(r.errors[0].message, /SAVEPOINT of job `orders` on HDInsight cluster `clusterpool1\/cluster1` did not finish in time: SAVEPOINT is in progress/);
+  assert.match(r.errors[0].message, /hint: raise timeoutSeconds/);
+  assert.ok(r.seconds < 20, `took ${r.seconds}s`);
+  assert.equal(f.arm.runJobs().length, 1);
+
+  // The action finishes on the cluster two reads later; the re-run waits, then sends its own.
+  for (const op of f.arm.state.operations.values()) op.readsLeft = 2;
+  f.arm.config.inProgressReads = 1;
+  const again = await runHdi(f, { jobName: 'orders', action: 'savepoint' });
+  assert.equal(again.exitCode, 0, again.log);
+  const posts = f.arm.runJobs();
+  assert.equal(posts.length, 2);
+  assert.equal(posts[1].status, 202);
+  assert.match(again.stdout, /has SAVEPOINT in progress; waiting for it/);
+  assert.equal(again.outputs.savepointLocation, f.arm.job('orders').properties.lastSavePoint);
 });

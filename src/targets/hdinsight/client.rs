@@ -25,11 +25,6 @@ pub struct Accepted {
     pub request_id: Option<String>,
 }
 
-/// Progress of the long-running operation, for the log.
-pub enum LroEvent {
-    Polling { status: u16, wait: Duration },
-}
-
 pub struct Arm<'a> {
     http: &'a Http,
     tokens: &'a AzureTokens,
@@ -178,10 +173,9 @@ impl<'a> Arm<'a> {
                 LroStep::Error => Err(self.error(&resp, &what)),
                 _ => Ok(Accepted {
                     status: resp.status,
+                    // The spec declares `final-state-via: location` and no Azure-AsyncOperation.
                     location: if resp.status == 202 {
-                        resp.header("location")
-                            .or_else(|| resp.header("azure-asyncoperation"))
-                            .map(str::to_owned)
+                        resp.header("location").map(str::to_owned)
                     } else {
                         None
                     },
@@ -192,15 +186,11 @@ impl<'a> Arm<'a> {
         }
     }
 
-    /// Follow the operation's `Location` until it stops answering 202.
-    pub async fn wait_operation(
-        &self,
-        accepted: &Accepted,
-        deadline: Instant,
-        mut on_event: impl FnMut(LroEvent),
-    ) -> Result<()> {
+    /// Follow the operation's `Location` until it stops answering 202. Returns how many status
+    /// checks that took.
+    pub async fn wait_operation(&self, accepted: &Accepted, deadline: Instant) -> Result<u32> {
         if accepted.status != 202 {
-            return Ok(());
+            return Ok(0);
         }
         let Some(loc) = &accepted.location else {
             return Err(Error::platform(format!(
@@ -228,12 +218,11 @@ impl<'a> Arm<'a> {
                 .with_detail(format!("operation: {}", display_url(&url)))
                 .with_hint("raise timeoutSeconds; the action goes on on the cluster and a re-run waits for it"));
             }
-            on_event(LroEvent::Polling { status: 202, wait });
             tokio::time::sleep(wait.min(left)).await;
             polls += 1;
             let resp = self.send(Request::get(&url)).await?;
             match model::lro_step(resp.status) {
-                LroStep::Done => return Ok(()),
+                LroStep::Done => return Ok(polls),
                 LroStep::Error => {
                     return Err(self.error(
                         &resp,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use self::client::{Arm, LroEvent};
+use self::client::Arm;
 use self::model::{ClusterJob, JobAction, JobDefinition, Verdict};
 use super::{Context, Target};
 use crate::azure::auth::AzureTokens;
@@ -185,6 +185,16 @@ impl Target for HdInsight {
             if let Some(p) = model::job_name_problem(n) {
                 return Err(Error::input(i::JOB_NAME, p));
             }
+        }
+        if let (Some(local), None, Some(b)) =
+            (&ctx.artifact.local, &ctx.artifact.jar_uri, &cfg.blob)
+        {
+            return Err(Error::platform(format!(
+                "{} was not given a URI in storage account `{}` (container `{}`), and the cluster can read the jar only from there",
+                local.display(),
+                b.account,
+                b.container
+            )));
         }
         if ctx.artifact.local.is_some() && ctx.artifact.jar_uri.is_none() {
             return Err(Error::input(
@@ -458,16 +468,7 @@ async fn send_and_follow(
             .map(|id| format!(" (request id {id})"))
             .unwrap_or_default()
     ));
-    let mut polls = 0u32;
-    arm.wait_operation(&accepted, deadline, |LroEvent::Polling { status, wait }| {
-        polls += 1;
-        tracing::debug!(
-            status,
-            polls,
-            "operation still running; next check in {wait:?}"
-        );
-    })
-    .await?;
+    let polls = arm.wait_operation(&accepted, deadline).await?;
     if polls > 0 {
         rec.log(&format!(
             "the operation finished after {polls} status check(s)"
@@ -819,5 +820,228 @@ fn set_outputs(rec: &mut Recorder, name: &str, job: Option<&ClusterJob>, jar_uri
     }
     if let Some(u) = jar_uri {
         rec.output("jarUri", u);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RawInputs;
+    use crate::pipeline::env::AgentEnv;
+
+    const CONN: &str = "b1a5f0c2-3d4e-4f5a-8b6c-7d8e9f0a1b2c";
+
+    fn cfg(inputs: &[(&str, &str)]) -> Config {
+        let mut pairs: Vec<(String, String)> = vec![
+            ("INPUT_TARGET".into(), "hdinsight".into()),
+            ("INPUT_AZURESUBSCRIPTION".into(), CONN.into()),
+            ("INPUT_HDIRESOURCEGROUP".into(), "rg".into()),
+            ("INPUT_HDICLUSTERPOOL".into(), "pool".into()),
+            ("INPUT_HDICLUSTERNAME".into(), "cluster".into()),
+            ("INPUT_JOBNAME".into(), "orders".into()),
+            (
+                format!("ENDPOINT_AUTH_SCHEME_{CONN}"),
+                "ServicePrincipal".into(),
+            ),
+            (
+                format!("ENDPOINT_AUTH_PARAMETER_{CONN}_TENANTID"),
+                "t".into(),
+            ),
+            (
+                format!("ENDPOINT_AUTH_PARAMETER_{CONN}_SERVICEPRINCIPALID"),
+                "c".into(),
+            ),
+            (
+                format!("ENDPOINT_AUTH_PARAMETER_{CONN}_SERVICEPRINCIPALKEY"),
+                "k".into(),
+            ),
+            (
+                format!("ENDPOINT_DATA_{CONN}_SUBSCRIPTIONID"),
+                "10e32bab-26da-4cc4-a441-52b318f824e6".into(),
+            ),
+        ];
+        pairs.extend(
+            inputs
+                .iter()
+                .map(|(k, v)| (format!("INPUT_{}", k.to_uppercase()), v.to_string())),
+        );
+        Config::from_raw(&RawInputs::from_env(AgentEnv::from_pairs(pairs))).expect("config")
+    }
+
+    fn job(status: &str) -> ClusterJob {
+        serde_json::from_value(serde_json::json!({"id": "/x/jobs/orders", "properties": {
+            "jobType": "FlinkJob", "jobName": "orders", "jobJarDirectory": "abfs://c@a.dfs.core.windows.net/jars",
+            "jarName": "orders-1.jar", "action": "NEW", "actionResult": "SUCCESS", "status": status}}))
+        .unwrap()
+    }
+
+    fn sent(op: Result<Op>) -> (JobAction, Value) {
+        match op.expect("decided") {
+            Op::Send { action, body } => (action, body),
+            Op::Nothing(why) => panic!("nothing: {why}"),
+        }
+    }
+
+    fn with_jar(c: &Config) -> JobDefinition {
+        definition(c, Some("abfs://c@a.dfs.core.windows.net/jars/orders-2.jar")).unwrap()
+    }
+
+    #[test]
+    fn deploy_is_new_update_or_stateless_update() {
+        let c = cfg(&[("entryClass", "com.example.Job")]);
+        let d = with_jar(&c);
+        let (a, body) = sent(decide(&c, "orders", None, &d, None, "`p/c`"));
+        assert_eq!(a, JobAction::New);
+        assert_eq!(body["properties"]["jarName"], "orders-2.jar");
+        let running = job("RUNNING");
+        assert_eq!(
+            sent(decide(
+                &c,
+                "orders",
+                Some(&running),
+                &d,
+                Some("sp-1"),
+                "`p/c`"
+            ))
+            .0,
+            JobAction::Update
+        );
+        let c = cfg(&[("upgradeStrategy", "STATELESS")]);
+        assert_eq!(
+            sent(decide(
+                &c,
+                "orders",
+                Some(&running),
+                &with_jar(&c),
+                None,
+                "`p/c`"
+            ))
+            .0,
+            JobAction::StatelessUpdate
+        );
+        let c = cfg(&[("upgradeStrategy", "NONE")]);
+        assert!(matches!(
+            decide(&c, "orders", Some(&running), &with_jar(&c), None, "`p/c`"),
+            Ok(Op::Nothing(_))
+        ));
+    }
+
+    #[test]
+    fn a_new_job_needs_a_jar_and_an_entry_class() {
+        let c = cfg(&[]);
+        let e = decide(&c, "orders", None, &JobDefinition::default(), None, "`p/c`").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Input);
+        assert!(e.message.contains("`jarUri`"), "{e}");
+        let e = decide(&c, "orders", None, &with_jar(&c), None, "`p/c`").unwrap_err();
+        assert!(e.message.contains("`entryClass`"), "{e}");
+    }
+
+    #[test]
+    fn the_other_actions_map_one_to_one() {
+        let running = job("RUNNING");
+        let stopped = job("STOPPED");
+        for (action, before, expected) in [
+            ("suspend", &running, JobAction::Stop),
+            ("resume", &stopped, JobAction::Start),
+            ("savepoint", &running, JobAction::Savepoint),
+            ("listSavepoints", &running, JobAction::ListSavepoint),
+            ("cancel", &running, JobAction::Cancel),
+            ("delete", &stopped, JobAction::Delete),
+        ] {
+            let c = cfg(&[("action", action)]);
+            let (a, body) = sent(decide(
+                &c,
+                "orders",
+                Some(before),
+                &with_jar(&c),
+                Some("sp-1"),
+                "`p/c`",
+            ));
+            assert_eq!(a, expected, "{action}");
+            assert_eq!(body["properties"]["action"], expected.as_str());
+        }
+        let c = cfg(&[("action", "resume")]);
+        let (_, body) = sent(decide(
+            &c,
+            "orders",
+            Some(&stopped),
+            &JobDefinition::default(),
+            Some("sp-1"),
+            "`p/c`",
+        ));
+        assert_eq!(body["properties"]["savePointName"], "sp-1");
+    }
+
+    #[test]
+    fn actions_on_a_missing_job_fail_and_repeats_do_nothing() {
+        let c = cfg(&[("action", "suspend")]);
+        let e = decide(&c, "orders", None, &JobDefinition::default(), None, "`p/c`").unwrap_err();
+        assert!(
+            e.message
+                .contains("job `orders` is not listed on HDInsight cluster `p/c`"),
+            "{e}"
+        );
+        let stopped = job("STOPPED");
+        assert!(matches!(
+            decide(
+                &c,
+                "orders",
+                Some(&stopped),
+                &JobDefinition::default(),
+                None,
+                "`p/c`"
+            ),
+            Ok(Op::Nothing(_))
+        ));
+        let c = cfg(&[("action", "delete")]);
+        assert!(matches!(
+            decide(&c, "orders", None, &JobDefinition::default(), None, "`p/c`"),
+            Ok(Op::Nothing(_))
+        ));
+    }
+
+    #[test]
+    fn inputs_become_the_job_definition() {
+        let c = cfg(&[
+            ("mainArgs", "--env prod"),
+            ("parallelism", "4"),
+            ("savepointDirectory", "abfs://c@a.dfs.core.windows.net/sp"),
+            (
+                "flinkConfiguration",
+                "parallelism: 1\nstate.backend.type: rocksdb",
+            ),
+        ]);
+        let d = with_jar(&c);
+        assert_eq!(
+            d.jar_directory.as_deref(),
+            Some("abfs://c@a.dfs.core.windows.net/jars")
+        );
+        assert_eq!(d.args.as_deref(), Some("--env prod"));
+        // The parallelism input wins over the same key in flinkConfiguration.
+        assert_eq!(d.flink_configuration["parallelism"], "4");
+        assert_eq!(d.flink_configuration["state.backend.type"], "rocksdb");
+        assert_eq!(
+            d.flink_configuration["savepoint.directory"],
+            "abfs://c@a.dfs.core.windows.net/sp"
+        );
+        let e =
+            definition(&c, Some("abfs://c@a.dfs.core.windows.net/jars/x.jar?sig=1")).unwrap_err();
+        assert!(
+            e.message.contains("`jarUri`") && !e.message.contains("sig=1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rollback_compares_what_the_failed_request_really_ran() {
+        let before = job("RUNNING");
+        let prev = JobDefinition::of(&before);
+        // No jar in the request: the service kept the job's own, so nothing older exists.
+        let same =
+            model::request_body(JobAction::Update, "orders", &JobDefinition::default(), None);
+        assert_eq!(effective(&same, &prev), prev);
+        let c = cfg(&[]);
+        let newer = model::request_body(JobAction::Update, "orders", &with_jar(&c), None);
+        assert_ne!(effective(&newer, &prev), prev);
     }
 }
