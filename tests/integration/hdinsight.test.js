@@ -475,3 +475,25 @@ test('an action that does not finish in time times out naming the job, and a re-
   assert.match(again.stdout, /has SAVEPOINT in progress; waiting for it/);
   assert.equal(again.outputs.savepointLocation, f.arm.job('orders').properties.lastSavePoint);
 });
+
+test('rollback is skipped, with a warning, when there is nothing older to go back to', async (t) => {
+  const f = await fakes(t, {
+    jobs: [runningOrders()],
+    outcomes: {
+      UPDATE: { actionResult: 'FAILED', status: 'FAILED', jobOutput: 'boom' },
+      NEW: { actionResult: 'FAILED', status: 'FAILED', jobOutput: 'no main class' },
+    },
+  });
+  // The jar was replaced in place in storage: same path as the running job.
+  const same = await runHdi(f, { jobName: 'orders', jarUri: `${JARS}/orders-1.0.0.jar`, rollbackOnFailure: 'true' });
+  assert.equal(same.exitCode, 1, same.log);
+  assert.equal(f.arm.runJobs('UPDATE').length, 1, 'no second UPDATE');
+  assert.ok(same.issues.some((i) => i.type === 'warning' && /rollback skipped: the failed UPDATE ran the job's previous definition/.test(i.message)), JSON.stringify(same.issues));
+  assert.ok(junitCases(same).some((c) => c.name === 'rollback' && c.skipped));
+
+  const fresh = await runHdi(f, { jobName: 'payments', jarUri: `${JARS}/payments.jar`, entryClass: 'com.example.Payments', rollbackOnFailure: 'true' });
+  assert.equal(fresh.exitCode, 1, fresh.log);
+  assert.equal(f.arm.runJobs('NEW').length, 1);
+  assert.match(fresh.errors[0].message, /NEW of job `payments` .* failed: no main class/);
+  assert.ok(fresh.issues.some((i) => i.type === 'warning' && /did not exist before/.test(i.message)));
+});

@@ -73,10 +73,9 @@ fn definition(cfg: &Config, jar_uri: Option<&str>) -> Result<JobDefinition> {
     let mut def = JobDefinition::default();
     if let Some(uri) = jar_uri {
         let (dir, name) = model::split_jar_uri(uri).map_err(|e| {
-            Error::input(
-                i::JAR_URI,
-                format!("`{}` {e}", crate::http::display_url(uri)),
-            )
+            // Not display_url: in abfs://container@account the user-info part is the container.
+            let shown = uri.split(['?', '#']).next().unwrap_or_default();
+            Error::input(i::JAR_URI, format!("`{shown}` {e}"))
         })?;
         def.jar_directory = Some(dir);
         def.jar_name = Some(name);
@@ -242,6 +241,9 @@ impl Target for HdInsight {
             lines.push("set jobName to see the request a deploy would send".into());
             return Ok(lines);
         };
+        ctx.rec
+            .fact("Cluster", &format!("{}/{}", h.cluster_pool, h.cluster_name));
+        ctx.rec.fact("Job", &name);
         let before = model::find_job(&jobs, &name).cloned();
         lines.push(match &before {
             Some(j) => format!("job `{name}` exists: {}", describe(j)),
@@ -313,9 +315,6 @@ impl Target for HdInsight {
         let h = hdi(cfg);
         let cluster = format!("`{}/{}`", h.cluster_pool, h.cluster_name);
         let name = this.job_name.clone().expect("planned");
-        ctx.rec
-            .fact("Cluster", &format!("{}/{}", h.cluster_pool, h.cluster_name));
-        ctx.rec.fact("Job", &name);
         let deadline = Instant::now() + cfg.timeout;
         let arm = arm(&ctx.http, ctx.azure.as_ref(), ctx.rec.vso.clone(), h)?;
         let rec = &mut *ctx.rec;
@@ -365,9 +364,12 @@ impl Target for HdInsight {
         };
         let mut result = result;
         if let (Err(e), true) = (&result, cfg.rollback_on_failure) {
-            // Only a failed action is rolled back: after a timeout the action may still be
-            // running, and a second one would collide with it.
-            if e.kind == ErrorKind::Deployment {
+            // Only a failed deploy is rolled back; not after a timeout, when the action may
+            // still be running and a second one would collide with it.
+            if e.kind == ErrorKind::Deployment
+                && cfg.action == Action::Deploy
+                && (action == JobAction::New || action.is_upgrade())
+            {
                 let note =
                     rollback(&arm, rec, cfg, &name, action, &body, this.before.as_ref()).await;
                 result = result.map_err(|e| e.with_detail(note));
