@@ -1,0 +1,378 @@
+//! Azure Resource Manager calls for HDInsight on AKS Flink jobs: list the cluster's jobs and run
+//! a job action as a long-running operation (POST runJob, then the `Location` until not 202).
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+
+use super::model::{self, ClusterJob, ClusterJobList, LroStep};
+use crate::azure::auth::AzureTokens;
+use crate::config::HdiConfig;
+use crate::error::{Error, Result};
+use crate::http::{display_url, parse_retry_after, Http, Request, Response};
+use crate::pipeline::vso::Vso;
+use crate::secret::Secret;
+
+/// Pages of the job list followed at most; a cluster has far fewer jobs than this allows.
+const MAX_PAGES: usize = 50;
+
+/// How the POST ended: accepted with an operation to follow, or finished at once.
+#[derive(Debug)]
+pub struct Accepted {
+    pub status: u16,
+    pub location: Option<String>,
+    pub retry_after: Option<Duration>,
+    pub request_id: Option<String>,
+}
+
+pub struct Arm<'a> {
+    http: &'a Http,
+    tokens: &'a AzureTokens,
+    vso: Vso,
+    hdi: &'a HdiConfig,
+    scope: String,
+    connection: String,
+}
+
+/// The scope of Resource Manager tokens for a cloud: the ARM resource, not the URL the calls go
+/// to (which may be an override such as a test endpoint).
+pub fn arm_scope(cloud_arm_endpoint: &str) -> String {
+    format!("{}/.default", cloud_arm_endpoint.trim_end_matches('/'))
+}
+
+impl<'a> Arm<'a> {
+    pub fn new(http: &'a Http, tokens: &'a AzureTokens, vso: Vso, hdi: &'a HdiConfig) -> Self {
+        let conn = tokens.connection();
+        Arm {
+            http,
+            tokens,
+            vso,
+            hdi,
+            scope: arm_scope(&conn.cloud.arm_endpoint),
+            connection: conn.id.clone(),
+        }
+    }
+
+    pub fn cluster_label(&self) -> String {
+        format!("`{}/{}`", self.hdi.cluster_pool, self.hdi.cluster_name)
+    }
+
+    fn cluster_path(&self) -> String {
+        let h = self.hdi;
+        format!(
+            "{}/subscriptions/{}/resourceGroups/{}/providers/Microsoft.HDInsight/clusterpools/{}/clusters/{}",
+            h.arm_endpoint.trim_end_matches('/'),
+            enc(&h.subscription_id),
+            enc(&h.resource_group),
+            enc(&h.cluster_pool),
+            enc(&h.cluster_name)
+        )
+    }
+
+    pub fn jobs_url(&self) -> String {
+        format!(
+            "{}/jobs?api-version={}",
+            self.cluster_path(),
+            self.hdi.api_version
+        )
+    }
+
+    pub fn run_job_url(&self) -> String {
+        format!(
+            "{}/runJob?api-version={}",
+            self.cluster_path(),
+            self.hdi.api_version
+        )
+    }
+
+    async fn token(&self) -> Result<Secret> {
+        let t = self
+            .tokens
+            .token(self.http, &self.scope)
+            .await
+            .map_err(|e| e.context(format!("HDInsight cluster {}", self.cluster_label())))?;
+        // Register each new token once: one that is already masked redacts to exactly `***`.
+        if self.vso.redactor().redact(t.expose()) != "***" {
+            self.vso.set_secret(t.expose());
+        }
+        Ok(t)
+    }
+
+    async fn send(&self, req: Request) -> Result<Response> {
+        let t = self.token().await?;
+        self.http.send(req.bearer(Some(t.expose()))).await
+    }
+
+    /// Every job on the cluster (all pages).
+    pub async fn list_jobs(&self) -> Result<Vec<ClusterJob>> {
+        let mut url = self.jobs_url();
+        let mut jobs = vec![];
+        for _ in 0..MAX_PAGES {
+            let resp = self.send(Request::get(&url)).await?;
+            if !resp.is_success() {
+                return Err(self.error(
+                    &resp,
+                    &format!(
+                        "list the jobs of HDInsight cluster {}",
+                        self.cluster_label()
+                    ),
+                ));
+            }
+            let page: ClusterJobList = resp.json()?;
+            jobs.extend(page.value);
+            match page.next_link.filter(|l| !l.is_empty()) {
+                None => return Ok(jobs),
+                Some(next) => {
+                    url = model::same_origin_url(&self.hdi.arm_endpoint, &next)
+                        .map_err(|e| Error::platform(format!("the job list's nextLink {e}")))?;
+                }
+            }
+        }
+        Err(Error::platform(format!(
+            "the job list of HDInsight cluster {} has more than {MAX_PAGES} pages",
+            self.cluster_label()
+        )))
+    }
+
+    pub async fn find_job(&self, name: &str) -> Result<Option<ClusterJob>> {
+        Ok(model::find_job(&self.list_jobs().await?, name).cloned())
+    }
+
+    /// POST runJob. Throttling (429) and 503 are answered before the request is taken on, so
+    /// those are sent again after Retry-After; any other failure is not repeated, since the
+    /// action may have started.
+    pub async fn run_job(&self, body: &serde_json::Value, deadline: Instant) -> Result<Accepted> {
+        let url = self.run_job_url();
+        let action = body["properties"]["action"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned();
+        let what = format!(
+            "runJob {action} on HDInsight cluster {}",
+            self.cluster_label()
+        );
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let resp = self
+                .send(
+                    Request::new(Method::POST, &url)
+                        .json(body.clone())
+                        .retry(false),
+                )
+                .await?;
+            if matches!(resp.status, 429 | 503) && attempt < self.http.policy.max_attempts {
+                let ra = resp.header("retry-after").and_then(parse_retry_after);
+                let wait = self.http.policy.delay(attempt, ra);
+                if Instant::now() + wait < deadline {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            return match model::lro_step(resp.status) {
+                LroStep::Error => Err(self.error(&resp, &what)),
+                _ => Ok(Accepted {
+                    status: resp.status,
+                    // The spec declares `final-state-via: location` and no Azure-AsyncOperation.
+                    location: if resp.status == 202 {
+                        resp.header("location").map(str::to_owned)
+                    } else {
+                        None
+                    },
+                    retry_after: resp.header("retry-after").and_then(parse_retry_after),
+                    request_id: resp.request_id().map(str::to_owned),
+                }),
+            };
+        }
+    }
+
+    /// Follow the operation's `Location` until it stops answering 202. Returns how many status
+    /// checks that took.
+    pub async fn wait_operation(&self, accepted: &Accepted, deadline: Instant) -> Result<u32> {
+        if accepted.status != 202 {
+            return Ok(0);
+        }
+        let Some(loc) = &accepted.location else {
+            return Err(Error::platform(format!(
+                "runJob on HDInsight cluster {} answered 202 without a Location header",
+                self.cluster_label()
+            ))
+            .with_details(
+                accepted
+                    .request_id
+                    .iter()
+                    .map(|id| format!("request id: {id}")),
+            ));
+        };
+        let mut url = model::same_origin_url(&self.hdi.arm_endpoint, loc)
+            .map_err(|e| Error::platform(format!("the runJob operation Location {e}")))?;
+        let mut wait = poll_wait(accepted.retry_after, 1);
+        let mut polls = 0;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::timeout(format!(
+                    "the runJob operation on HDInsight cluster {} was still running after {polls} status checks",
+                    self.cluster_label()
+                ))
+                .with_detail(format!("operation: {}", display_url(&url)))
+                .with_hint("raise timeoutSeconds; the action goes on on the cluster and a re-run waits for it"));
+            }
+            tokio::time::sleep(wait.min(left)).await;
+            polls += 1;
+            let resp = self.send(Request::get(&url)).await?;
+            match model::lro_step(resp.status) {
+                LroStep::Done => return Ok(polls),
+                LroStep::Error => {
+                    return Err(self.error(
+                        &resp,
+                        &format!(
+                            "the runJob operation on HDInsight cluster {}",
+                            self.cluster_label()
+                        ),
+                    ))
+                }
+                LroStep::Poll => {
+                    if let Some(next) = resp.header("location") {
+                        url =
+                            model::same_origin_url(&self.hdi.arm_endpoint, next).map_err(|e| {
+                                Error::platform(format!("the runJob operation Location {e}"))
+                            })?;
+                    }
+                    let ra = resp.header("retry-after").and_then(parse_retry_after);
+                    wait = poll_wait(ra, polls + 1);
+                }
+            }
+        }
+    }
+
+    /// An ARM error response as an [`Error`] that names what failed, quotes the service's code,
+    /// message and request id, and hints at the fix where the status tells it.
+    pub fn error(&self, resp: &Response, what: &str) -> Error {
+        let (code, message) = arm_error(resp);
+        let h = self.hdi;
+        let mut e = match (resp.status, code.as_deref()) {
+            (404, Some(c)) => match model::missing_resource(c, &message, h) {
+                Some((missing, input)) => Error::platform(format!(
+                    "{what}: {missing} does not exist ({} answered HTTP 404: {c}: {message})",
+                    display_url(&resp.url)
+                ))
+                .with_hint(format!(
+                    "check the input `{input}` (and that service connection `{}` is for the right subscription)",
+                    self.connection
+                )),
+                None => resp.error(what),
+            },
+            _ => resp.error(what),
+        };
+        if e.details.is_empty() {
+            if let Some(id) = resp.request_id() {
+                e = e.with_detail(format!("request id: {id}"));
+            }
+        }
+        match resp.status {
+            401 => e.with_hint(format!(
+                "Resource Manager rejected the token of service connection `{}`; check that the connection is for the cluster's tenant and cloud",
+                self.connection
+            )),
+            403 => e.with_hint(format!(
+                "give the service principal of connection `{}` a role on cluster `{}` (or its pool or resource group `{}`) that allows Microsoft.HDInsight/clusterpools/clusters/runJob/action and jobs/read, e.g. Contributor",
+                self.connection, h.cluster_name, h.resource_group
+            )),
+            409 => e.with_hint("another action is still running on this job; wait until its actionResult is no longer IN_PROGRESS, then re-run"),
+            400 if code
+                .as_deref()
+                .is_some_and(|c| c.contains("ApiVersion") || c == "NoRegisteredProviderFound") =>
+            e.with_hint(format!(
+                "check the input `{}` (the documented version is 2023-06-01-preview)",
+                crate::pipeline::inputs::HDI_API_VERSION
+            )),
+            _ => e,
+        }
+    }
+}
+
+/// `{"error":{"code","message"}}` of an ARM error response.
+pub fn arm_error(resp: &Response) -> (Option<String>, String) {
+    let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+    let code = v["error"]["code"].as_str().map(str::to_owned);
+    let message = v["error"]["message"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| resp.server_message());
+    (code, message)
+}
+
+/// Wait before the next status check: the server's Retry-After, else a short backoff.
+pub fn poll_wait(retry_after: Option<Duration>, poll: u32) -> Duration {
+    match retry_after {
+        Some(d) => d.max(Duration::from_millis(100)),
+        None => Duration::from_secs(match poll {
+            0 | 1 => 1,
+            2 => 2,
+            3 => 3,
+            _ => 5,
+        }),
+    }
+}
+
+fn enc(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scope_is_the_resource_not_the_url() {
+        assert_eq!(
+            arm_scope("https://management.azure.com/"),
+            "https://management.azure.com/.default"
+        );
+        assert_eq!(
+            arm_scope("https://management.usgovcloudapi.net"),
+            "https://management.usgovcloudapi.net/.default"
+        );
+    }
+
+    #[test]
+    fn poll_waits_follow_retry_after_or_back_off() {
+        assert_eq!(
+            poll_wait(Some(Duration::from_secs(7)), 1),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            poll_wait(Some(Duration::ZERO), 1),
+            Duration::from_millis(100)
+        );
+        assert_eq!(poll_wait(None, 1), Duration::from_secs(1));
+        assert_eq!(poll_wait(None, 9), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn arm_errors_are_read_from_the_common_shape() {
+        let r = Response {
+            status: 404,
+            headers: Default::default(),
+            body: br#"{"error":{"code":"ResourceGroupNotFound","message":"Resource group 'rg' could not be found."}}"#.to_vec(),
+            url: "https://management.azure.com/x?api-version=1".into(),
+            attempts: 1,
+        };
+        assert_eq!(
+            arm_error(&r),
+            (
+                Some("ResourceGroupNotFound".into()),
+                "Resource group 'rg' could not be found.".into()
+            )
+        );
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(enc("my pool"), "my%20pool");
+        assert_eq!(enc("rg_1.a-b"), "rg_1.a-b");
+    }
+}
