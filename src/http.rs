@@ -65,7 +65,10 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
 pub fn display_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
-            let _ = u.set_username("");
+            // In wasbs:// and abfs:// URIs the user part is the container, not a credential.
+            if matches!(u.scheme(), "http" | "https") {
+                let _ = u.set_username("");
+            }
             let _ = u.set_password(None);
             let had_query = u.query().is_some();
             u.set_query(None);
