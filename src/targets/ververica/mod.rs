@@ -344,10 +344,14 @@ async fn wait_state(
                 w.since.as_deref(),
             )
             .await;
+            let state = if why.contains(&obs.state) {
+                String::new()
+            } else {
+                format!(" (state {})", obs.describe())
+            };
             Err(Error::deployment(format!(
-                "deployment {addr} in namespace `{ns}` did not reach {}: {why} (state {})",
-                w.target,
-                obs.describe()
+                "deployment {addr} in namespace `{ns}` did not reach {}: {why}{state}",
+                w.target
             ))
             .with_details(details)
             .with_hint("the events above are Ververica Platform's account; the job's logs are on the deployment's page"))
@@ -539,8 +543,13 @@ impl Ververica {
             let wanted = spec::get_str(&desired, &["metadata", "name"]);
             if let (Some(d), Some(w)) = (deployed, wanted) {
                 if d != w {
+                    let input = if cfg.job.deployment_name.is_some() {
+                        i::DEPLOYMENT_NAME
+                    } else {
+                        i::SPEC_FILE
+                    };
                     return Err(Error::input(
-                        address_input(cfg, &addr),
+                        input,
                         format!("names deployment `{w}`, but deployment {addr} is named `{d}`; deployment names cannot be changed"),
                     )
                     .with_hint("use the deployed name in metadata.name (put a label in displayName)"));
@@ -584,6 +593,7 @@ impl Ververica {
 
         let target = spec::get_str(&after, &["spec", "state"]).unwrap_or("RUNNING");
         let verb = match (&current, vvp.syncing_mode) {
+            (Some(_), _) if change.is_none() => "nothing to change in",
             (None, SyncingMode::Patch) => "create (POST)",
             (None, SyncingMode::Put) => "create (PUT)",
             (Some(_), SyncingMode::Patch) => "update (PATCH, merge)",
@@ -687,22 +697,33 @@ impl Ververica {
             .unwrap_or("RUNNING")
             .to_owned();
 
-        rec.begin("apply");
-        rec.timeline(if current.is_some() {
-            "update sent"
+        let unchanged = current.is_some_and(|c| diff::same(&diff::clean(c), &after));
+        let written = if let (true, Some(cur)) = (unchanged, current) {
+            // Nothing to change: no write, so nothing is restarted and nothing could go wrong.
+            rec.skip(
+                "apply",
+                "the deployed spec already matches; nothing was sent",
+            );
+            rec.log("The deployed spec already matches: nothing was sent.");
+            cur.clone()
         } else {
-            "create sent"
-        });
-        let r = write(
-            &client,
-            rec,
-            addr,
-            current.is_some(),
-            vvp.syncing_mode,
-            &body,
-        )
-        .await;
-        let written = rec.end(r)?;
+            rec.begin("apply");
+            rec.timeline(if current.is_some() {
+                "update sent"
+            } else {
+                "create sent"
+            });
+            let r = write(
+                &client,
+                rec,
+                addr,
+                current.is_some(),
+                vvp.syncing_mode,
+                &body,
+            )
+            .await;
+            rec.end(r)?
+        };
         outputs_for(rec, &written);
         if current.is_none() {
             facts_link(rec, &client, &written);
