@@ -224,6 +224,35 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
     } finally { await f.close(); }
   });
 
+  test('a platform slow to react is waited for: no old job or old failure is taken as the answer', async () => {
+    const f = await fake({ timing: { startMs: 300, stopMs: 150, savepointMs: 200, reactMs: 1200 } });
+    try {
+      const old = f.seed('default', deployment('lagging', 's3://vvp/a/v1.jar'));
+      const r = await run({ inputs: inputs(f, { deploymentName: 'lagging', jarUri: 's3://vvp/a/v2.jar' }), secrets });
+      assert.equal(r.exitCode, 0, r.log);
+      assert.equal(r.result, 'Succeeded', 'no warning: the platform did react');
+      const now = f.deployment('default', 'lagging');
+      assert.notEqual(now.status.running.jobId, old.status.running.jobId);
+      assert.equal(r.outputs.jobId, now.status.running.jobId, 'the new job is reported, not the old one');
+      assert.match(r.stdout, new RegExp(`RUNNING \\(job ${old.status.running.jobId}\\)[\\s\\S]*TRANSITIONING[\\s\\S]*RUNNING \\(job ${now.status.running.jobId}\\)`));
+
+      // A deployment that was FAILED before the fix: the FAILED from before is not the verdict.
+      f.seed('default', deployment('was-broken', 's3://vvp/a/bad.jar'), 'FAILED');
+      const fix = await run({ inputs: inputs(f, { deploymentName: 'was-broken', jarUri: 's3://vvp/a/fixed.jar' }), secrets });
+      assert.equal(fix.exitCode, 0, fix.log);
+      assert.equal(f.deployment('default', 'was-broken').status.state, 'RUNNING');
+      assert.match(fix.stdout, /FAILED[\s\S]*RUNNING \(job/);
+
+      // Nothing changed and it is FAILED: that is the answer, at once.
+      const started = Date.now();
+      f.seed('default', deployment('still-broken', 's3://vvp/a/bad.jar'), 'FAILED');
+      const same = await run({ inputs: inputs(f, { deploymentName: 'still-broken', jarUri: 's3://vvp/a/bad.jar' }), secrets });
+      assert.equal(same.exitCode, 1, same.log);
+      assert.match(same.errors[0].message, /did not reach RUNNING: the deployment is FAILED/);
+      assert.ok(Date.now() - started < 5000, 'no grace period for a spec that was not changed');
+    } finally { await f.close(); }
+  });
+
   test('a timeout names the deployment, the namespace and the last state', async () => {
     const f = await fake();
     try {
@@ -250,7 +279,7 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
       });
       assert.equal(r.exitCode, 1, r.log);
       assert.equal(r.result, 'Failed');
-      assert.match(r.errors[0].message, /did not reach RUNNING: the deployment is FAILED .*; rolled back: deployment `payments` is RUNNING \(job [0-9a-f-]+\) again with the previous spec/);
+      assert.match(r.errors[0].message, /did not reach RUNNING: the deployment is FAILED.*; rolled back: deployment `payments` is RUNNING \(job [0-9a-f-]+\) again with the previous spec/);
       const after = f.deployment('default', 'payments');
       assert.equal(after.spec.template.spec.artifact.jarUri, v1);
       assert.equal(after.status.state, 'RUNNING');
@@ -604,6 +633,21 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
         assert.equal(r2.exitCode, 0, r2.log);
         assert.deepEqual(f.log.filter((e) => e.fault).map((e) => e.status), [429, 503, 503, 'reset', 200]);
         assert.match(r2.stdout, /could not read the deployment .*trying again/);
+      } finally { await f.close(); }
+    });
+
+    test('a server that stops answering does not hold the run past timeoutSeconds', async () => {
+      const f = await fake();
+      try {
+        f.nextJobs({ startMs: 30000 });
+        const started = Date.now();
+        const pending = run({ inputs: inputs(f, { deploymentName: 'hung', deploymentTargetName: 'vvp-jobs', jarUri: JAR, timeoutSeconds: '3' }), secrets });
+        while (f.writes().length === 0) await new Promise((r) => setTimeout(r, 20));
+        f.fault({ method: 'GET', path: '/deployments/hung', delayMs: 60000, times: 1000 });
+        const r = await pending;
+        assert.equal(r.exitCode, 1, r.log);
+        assert.match(r.errors[0].message, /deployment `hung` in namespace `default` did not reach RUNNING within 3s/);
+        assert.ok(Date.now() - started < 12000, `the run ended after ${Date.now() - started} ms`);
       } finally { await f.close(); }
     });
 

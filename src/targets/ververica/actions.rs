@@ -329,7 +329,8 @@ async fn change_state(
         rec.log(&format!("deployment {addr} is already {target}"));
         return Ok(obs);
     }
-    let written = if obs.desired.as_deref() == Some(target) {
+    let asked = obs.desired.as_deref() == Some(target);
+    let written = if asked {
         // Already asked for; only the wait is left (a re-run after a timeout lands here).
         current.clone()
     } else {
@@ -354,7 +355,7 @@ async fn change_state(
         WaitFor {
             addr,
             target,
-            expect: wait::expectation(Some(&obs), target, false),
+            expect: wait::expectation(Some(&obs).filter(|_| !asked), target, false),
             deployment_id: super::deployment_id(current).map(str::to_owned),
             since: super::change_time(&written),
         },
@@ -417,7 +418,8 @@ async fn resume(
             patch["spec"]["restoreStrategy"]["allowNonRestoredState"] = json!(true);
         }
     }
-    let written = if obs.desired.as_deref() == Some("RUNNING") {
+    let asked = obs.desired.as_deref() == Some("RUNNING");
+    let written = if asked {
         current.clone()
     } else {
         rec.begin("apply");
@@ -439,7 +441,7 @@ async fn resume(
         rec,
         addr,
         "RUNNING",
-        wait::expectation(Some(&obs), "RUNNING", false),
+        wait::expectation(Some(&obs).filter(|_| !asked), "RUNNING", false),
         &written,
     )
     .await;

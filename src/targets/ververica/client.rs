@@ -3,6 +3,7 @@
 //! URL (without query) and quotes the server's message; 401/403 explain the role the token needs.
 
 use std::path::Path;
+use std::time::Duration;
 
 use reqwest::header::ACCEPT;
 use reqwest::Method;
@@ -15,6 +16,11 @@ use crate::secret::Secret;
 
 /// The largest jar the artifacts API takes (Ververica's artifact-management docs: 50 MB).
 pub const MAX_ARTIFACT_BYTES: u64 = 50 * 1024 * 1024;
+
+/// Per-request limit for API calls; uploads get [`UPLOAD_TIMEOUT`].
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// 50 MB over a slow agent link.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What a request is about, for error messages.
 #[derive(Clone, Debug)]
@@ -167,9 +173,11 @@ impl<'a> Client<'a> {
     }
 
     fn request(&self, method: Method, url: String) -> Request {
+        // API calls answer in milliseconds; a hung one must not eat the run's timeout.
         Request::new(method, url)
             .bearer(self.token.map(Secret::expose))
             .header(ACCEPT, "application/json")
+            .timeout(REQUEST_TIMEOUT)
     }
 
     fn error(&self, req_method: &Method, r: &Response, object: &Object) -> Error {
@@ -403,6 +411,7 @@ impl<'a> Client<'a> {
         // Re-uploading the same file name overwrites it, so a repeat is harmless.
         let req = self
             .request(Method::POST, url.clone())
+            .timeout(UPLOAD_TIMEOUT)
             .retry(true)
             .body(Body::MultipartFile {
                 field: "file".into(),

@@ -277,6 +277,18 @@ async fn explain(
     let Some(id) = deployment_id else {
         return vec![];
     };
+    // The run has already failed; its account must not take long.
+    let limit = std::time::Duration::from_secs(10);
+    match tokio::time::timeout(limit, explain_now(client, id, since)).await {
+        Ok(lines) => lines,
+        Err(_) => vec![format!(
+            "the deployment's events and jobs could not be read within {}s",
+            limit.as_secs()
+        )],
+    }
+}
+
+async fn explain_now(client: &Client<'_>, id: &str, since: Option<&str>) -> Vec<String> {
     let mut lines = match client.events(id).await {
         Ok(ev) => wait::failure_events(&ev, since, 20),
         Err(e) => vec![format!(
@@ -338,6 +350,7 @@ async fn wait_state(
             obs,
             why,
         } => {
+            rec.output("state", &obs.state);
             let details = explain(
                 client,
                 deployment_id(&deployment).or(w.deployment_id.as_deref()),
@@ -357,6 +370,9 @@ async fn wait_state(
             .with_hint("the events above are Ververica Platform's account; the job's logs are on the deployment's page"))
         }
         WaitEnd::TimedOut { last } => {
+            if let Some(o) = &last {
+                rec.output("state", &o.state);
+            }
             let details = explain(client, w.deployment_id.as_deref(), w.since.as_deref()).await;
             Err(Error::timeout(format!(
                 "deployment {addr} in namespace `{ns}` did not reach {} within {}s; last state: {}",
@@ -390,6 +406,14 @@ async fn settle_running(
             Ok(d)
         }
         Err(why) => {
+            if let Ok(Ok(Some(d))) = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                client.get_deployment(addr),
+            )
+            .await
+            {
+                rec.output("state", &Observation::of(&d).state);
+            }
             let details = explain(client, deployment_id, since).await;
             Err(Error::deployment(format!(
                 "deployment {addr} in namespace `{}` reached RUNNING but did not stay up for {}s ({}): {why}",
@@ -729,7 +753,8 @@ impl Ververica {
             facts_link(rec, &client, &written);
         }
 
-        let before = current.map(Observation::of);
+        // Without a write nothing is pending: what the platform shows now is the answer.
+        let before = current.filter(|_| !unchanged).map(Observation::of);
         let new_job = target == "RUNNING"
             && before.as_ref().is_some_and(|b| b.state == "RUNNING")
             && current.is_some_and(|c| diff::template_changed(c, &after))
@@ -750,9 +775,6 @@ impl Ververica {
                 Ok(())
             }
             Err(e) => {
-                if let Some(d) = client.get_deployment(addr).await.ok().flatten() {
-                    rec.output("state", &Observation::of(&d).state);
-                }
                 if !cfg.rollback_on_failure {
                     return Err(e);
                 }

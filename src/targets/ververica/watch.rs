@@ -28,6 +28,21 @@ pub enum WaitEnd {
     },
 }
 
+/// One poll, cut short when the wait's own time is up: a hung request must not hold the run
+/// past its timeout.
+async fn bounded<T>(
+    remaining: Duration,
+    poll: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(remaining.max(Duration::from_secs(1)), poll).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::network(format!(
+            "no answer within {}",
+            secs(remaining.max(Duration::from_secs(1)))
+        ))),
+    }
+}
+
 /// Errors that polling again will not cure.
 fn fatal(e: &Error) -> bool {
     e.kind == ErrorKind::Input
@@ -51,7 +66,8 @@ pub async fn until(
     let mut errors = 0u32;
     let mut note = None;
     loop {
-        match client.get_deployment(addr).await {
+        let remaining = timeout.saturating_sub(start.elapsed());
+        match bounded(remaining, client.get_deployment(addr)).await {
             Ok(Some(d)) => {
                 errors = 0;
                 let obs = Observation::of(&d);
@@ -137,7 +153,8 @@ pub async fn settle(
         }
         // Within the window the loop keeps the ≤ 2 s cadence of the main wait.
         tokio::time::sleep(wait::poll_delay(elapsed, errors).min(remaining)).await;
-        match client.get_deployment(addr).await {
+        let left = window.saturating_sub(start.elapsed());
+        match bounded(left, client.get_deployment(addr)).await {
             Ok(Some(d)) => {
                 errors = 0;
                 let obs = Observation::of(&d);
@@ -201,7 +218,8 @@ pub async fn savepoint(
     let mut last = String::new();
     let mut errors = 0u32;
     loop {
-        match client.savepoint(id).await {
+        let remaining = timeout.saturating_sub(start.elapsed());
+        match bounded(remaining, client.savepoint(id)).await {
             Ok(Some(sp)) => {
                 errors = 0;
                 let v = wait::savepoint(&sp);
