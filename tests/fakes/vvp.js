@@ -517,7 +517,8 @@ function startVvp(opts = {}) {
           return send(res, 201, created.resource);
         }
         if (body.metadata.name !== d.resource.metadata.name) return msg(res, 400, `metadata.name is immutable ('${d.resource.metadata.name}')`);
-        updateDeployment(d, { metadata: { ...body.metadata }, spec: withDefaults(body.spec || {}) });
+        // Replace: what the body leaves out goes back to its default.
+        updateDeployment(d, { metadata: { labels: {}, displayName: body.metadata.name, annotations: {}, ...body.metadata }, spec: withDefaults(body.spec || {}) });
         return send(res, 200, d.resource);
       }
       if (method === 'DELETE') {

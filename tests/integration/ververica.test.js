@@ -157,6 +157,53 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
     } finally { await f.close(); }
   });
 
+  test('syncingMode PUT creates when missing and replaces when present; a spec file may keep a deployment CANCELLED', async () => {
+    const f = await fake();
+    try {
+      const cwd = scratch();
+      fs.writeFileSync(path.join(cwd, 'd.yml'), [
+        'metadata:', '  name: replaced', '  labels:', '    team: data', 'spec:', '  state: CANCELLED', '  deploymentTargetName: vvp-jobs',
+        '  template:', '    spec:', '      artifact:', '        kind: JAR', '        jarUri: s3://vvp/a/v1.jar', '      flinkConfiguration:', '        old.key: "1"', '',
+      ].join('\n'));
+      const created = await run({ cwd, inputs: inputs(f, { specFile: 'd.yml', syncingMode: 'PUT' }), secrets });
+      assert.equal(created.exitCode, 0, created.log);
+      assert.deepEqual(f.writes().map((e) => `${e.method} ${e.path} ${e.status}`), ['PUT /api/v1/namespaces/default/deployments/replaced 201']);
+      assert.equal(f.deployment('default', 'replaced').status.state, 'CANCELLED');
+      assert.equal(created.outputs.state, 'CANCELLED');
+      assert.ok(caseNamed(junit(created), 'reach CANCELLED'));
+
+      fs.writeFileSync(path.join(cwd, 'd.yml'), [
+        'metadata:', '  name: replaced', 'spec:', '  state: RUNNING', '  deploymentTargetName: vvp-jobs',
+        '  template:', '    spec:', '      artifact:', '        kind: JAR', '        jarUri: s3://vvp/a/v2.jar', '',
+      ].join('\n'));
+      const replaced = await run({ cwd, inputs: inputs(f, { specFile: 'd.yml', syncingMode: 'PUT' }), secrets });
+      assert.equal(replaced.exitCode, 0, replaced.log);
+      const d = f.deployment('default', 'replaced');
+      assert.equal(d.status.state, 'RUNNING');
+      assert.equal(d.spec.template.spec.artifact.jarUri, 's3://vvp/a/v2.jar');
+      assert.equal(d.spec.template.spec.flinkConfiguration['old.key'], undefined, 'PUT removed what the spec no longer has');
+      assert.deepEqual(d.metadata.labels, {});
+      assert.match(replaced.stdout, /replace \(PUT\) deployment `replaced`/);
+      assert.match(replaced.stdout, /^-\s+old\.key: '1'$/m);
+    } finally { await f.close(); }
+  });
+
+  test('a Ververica Platform service connection gives the URL and the token', async () => {
+    const f = await fake();
+    try {
+      const endpoints = { 'vvp-prod': { url: f.url, scheme: 'Token', parameters: { apitoken: TOKEN } } };
+      const r = await run({ inputs: { vvpConnection: 'vvp-prod', deploymentName: 'conn', deploymentTargetName: 'vvp-jobs', jarUri: JAR, settleSeconds: '0' }, endpoints });
+      assert.equal(r.exitCode, 0, r.log);
+      assert.ok(f.log.length > 0 && f.log.every((e) => e.auth === 'ok'));
+      assertNoSecrets(assert, r, [TOKEN]);
+      const bad = { 'vvp-prod': { url: f.url, scheme: 'Token', parameters: { apitoken: 'revoked-token-77' } } };
+      const r2 = await run({ inputs: { vvpConnection: 'vvp-prod', deploymentName: 'conn', jarUri: JAR }, endpoints: bad });
+      assert.equal(r2.exitCode, 2, r2.log);
+      assert.match(r2.errors[0].message, /`vvpConnection`: Ververica Platform rejected the API token \(HTTP 401\)/);
+      assertNoSecrets(assert, r2, ['revoked-token-77']);
+    } finally { await f.close(); }
+  });
+
   test('an update with no change sends nothing and restarts nothing; restart=always does restart', async () => {
     const f = await fake();
     try {
@@ -295,6 +342,18 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
       assert.match(md, /#### Rollback/);
       assert.match(md, /attempt 1 \(this run's spec\)/);
       assert.match(md, /attempt 2 \(rollback\)/);
+    } finally { await f.close(); }
+  });
+
+  test('a timeout is rolled back too', async () => {
+    const f = await fake();
+    try {
+      f.seed('default', deployment('stuck', 's3://vvp/a/v1.jar'));
+      f.nextJobs({ startMs: 30000 });
+      const r = await run({ inputs: inputs(f, { deploymentName: 'stuck', jarUri: 's3://vvp/a/v2.jar', rollbackOnFailure: 'true', timeoutSeconds: '2' }), secrets });
+      assert.equal(r.exitCode, 1, r.log);
+      assert.match(r.errors[0].message, /did not reach RUNNING within 2s; last state: TRANSITIONING; rolled back: deployment `stuck` is RUNNING \(job [0-9a-f-]+\) again/);
+      assert.equal(f.deployment('default', 'stuck').spec.template.spec.artifact.jarUri, 's3://vvp/a/v1.jar');
     } finally { await f.close(); }
   });
 
