@@ -549,6 +549,19 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
       assert.equal(r.outputs.jarUri, uri);
       assert.match(r.stdout, /jarUri comes from the upload/);
       assert.ok(caseNamed(junit(r), 'upload artifact'));
+
+      // The same file name again: same URI, so no restart unless asked for; the run says so.
+      const job = r.outputs.jobId;
+      const again = await run({ cwd, inputs: inputs(f, { deploymentName: 'uploaded', deploymentTargetName: 'vvp-jobs', artifactPath: 'target/*.jar' }), secrets });
+      assert.equal(again.exitCode, 0, again.log);
+      assert.equal(again.result, 'SucceededWithIssues');
+      assert.match(again.issues[0].message, /the uploaded jar has the URI the deployment already uses .*restart: always/);
+      assert.equal(again.outputs.jobId, job);
+      const forced = await run({ cwd, inputs: inputs(f, { deploymentName: 'uploaded', deploymentTargetName: 'vvp-jobs', artifactPath: 'target/*.jar', restart: 'always' }), variables: { 'Build.SourceVersion': 'c0ffee' }, secrets });
+      assert.equal(forced.exitCode, 0, forced.log);
+      assert.equal(forced.result, 'Succeeded');
+      assert.notEqual(forced.outputs.jobId, job);
+      assert.equal(forced.outputs.jarUri, `${uri}?commit=c0ffee`);
     } finally { await f.close(); }
   });
 

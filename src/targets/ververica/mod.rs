@@ -697,6 +697,16 @@ impl Ververica {
                 display_url(&uri)
             ));
             desired = render_desired(cfg, Some(&uri))?.0;
+            // The artifacts API keeps the file name, so a rebuilt jar often gets the URI the
+            // deployment already has: an unchanged template, and no restart.
+            const JAR: &[&str] = &["spec", "template", "spec", "artifact", "jarUri"];
+            let deployed = planned.current.as_ref().and_then(|c| spec::get_str(c, JAR));
+            if deployed.is_some() && deployed == spec::get_str(&desired, JAR) {
+                rec.warn(&format!(
+                    "the uploaded jar has the URI the deployment already uses ({}); Ververica Platform will not restart the job for it. Use restart: always to run the new jar",
+                    display_url(&uri)
+                ));
+            }
         }
         rec.begin("render spec");
         rec.log(&spec::to_yaml(&desired));
