@@ -260,7 +260,7 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
   test('a job that reaches RUNNING and fails inside the settle window fails the run', async () => {
     const f = await fake();
     try {
-      f.nextJobs({ failAfterMs: 700, failure: { reason: 'JobFailed', message: 'java.lang.OutOfMemoryError: Java heap space' } });
+      f.nextJobs({ failAfterMs: 1500, failure: { reason: 'JobFailed', message: 'java.lang.OutOfMemoryError: Java heap space' } });
       const r = await run({ inputs: inputs(f, { deploymentName: 'flaky', deploymentTargetName: 'vvp-jobs', jarUri: JAR, settleSeconds: '4' }), secrets });
       assert.equal(r.exitCode, 1, r.log);
       assert.match(r.errors[0].message, /deployment `flaky` in namespace `default` reached RUNNING but did not stay up for 4s \(settleSeconds\): the deployment fell from RUNNING to FAILED/);
@@ -281,7 +281,8 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
       const now = f.deployment('default', 'lagging');
       assert.notEqual(now.status.running.jobId, old.status.running.jobId);
       assert.equal(r.outputs.jobId, now.status.running.jobId, 'the new job is reported, not the old one');
-      assert.match(r.stdout, new RegExp(`RUNNING \\(job ${old.status.running.jobId}\\)[\\s\\S]*TRANSITIONING[\\s\\S]*RUNNING \\(job ${now.status.running.jobId}\\)`));
+      // The old job was seen and not taken (TRANSITIONING in between may go unobserved).
+      assert.match(r.stdout, new RegExp(`RUNNING \\(job ${old.status.running.jobId}\\)[\\s\\S]*RUNNING \\(job ${now.status.running.jobId}\\)`));
 
       // A deployment that was FAILED before the fix: the FAILED from before is not the verdict.
       f.seed('default', deployment('was-broken', 's3://vvp/a/bad.jar'), 'FAILED');
