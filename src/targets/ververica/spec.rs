@@ -238,10 +238,12 @@ pub fn render(
         if let Some(v) = &job.session_cluster_name {
             spec.insert("sessionClusterName".into(), json!(v));
         }
+        // `deploy` keeps a desired state the spec file states (a deployment kept CANCELLED
+        // until a later `resume`, like seed 002's example); without one it means RUNNING.
         let state = match cfg.action {
             Action::Suspend => Some("SUSPENDED"),
             Action::Cancel | Action::Delete => Some("CANCELLED"),
-            Action::Deploy | Action::Resume => Some("RUNNING"),
+            Action::Resume => Some("RUNNING"),
             _ => None,
         };
         if let Some(s) = state {

@@ -1,0 +1,647 @@
+//! Lifecycle actions on an existing deployment: suspend, cancel, resume (optionally from a
+//! savepoint), savepoint, listSavepoints, delete. Each changes `spec.state` (or creates a
+//! savepoint) and nothing else, so a spec file is only read for the deployment's name.
+
+use serde_json::{json, Value};
+
+use super::client::{Client, Written};
+use super::wait::{self, Observation};
+use super::watch::{self, SavepointEnd};
+use super::{spec, Planned, Ververica, WaitFor};
+use crate::config::{Action, Config, DeploymentRef};
+use crate::error::{Error, Result};
+use crate::pipeline::inputs as i;
+use crate::pipeline::summary::cell;
+use crate::report::Recorder;
+use crate::targets::Context;
+
+/// The annotation VVP keeps the deployment's spec version in; a manually added savepoint
+/// carries it (Ververica's docs, "Manually Adding a Savepoint Resource").
+const SPEC_VERSION: &str = "com.dataartisans.appmanager.controller.deployment.spec.version";
+
+/// The deployment a lifecycle action works on: `deploymentId`, `deploymentName`, or the name in
+/// the spec file. Only the file's metadata is substituted, so placeholders elsewhere (a JARURI
+/// with no jar given) do not get in the way of a suspend.
+fn lifecycle_address(cfg: &Config) -> Result<DeploymentRef> {
+    if let Some(id) = &cfg.job.deployment_id {
+        return Ok(DeploymentRef::Id(id.clone()));
+    }
+    if let Some(n) = &cfg.job.deployment_name {
+        return Ok(DeploymentRef::Name(n.clone()));
+    }
+    if let Some(text) = super::read_spec_text(cfg)? {
+        let origin = cfg
+            .job
+            .spec_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let file = spec::parse(&text, &origin)?;
+        let mut meta = file.get("metadata").cloned().unwrap_or_else(|| json!({}));
+        let subs = spec::Substitutions {
+            deployment_target_id: cfg.job.deployment_target_id.as_deref(),
+            jar_uri: None,
+            variable: &super::pipeline_variable,
+        };
+        spec::substitute(&mut meta, &subs, "metadata")?;
+        if let Some(n) = meta.get("name").and_then(Value::as_str) {
+            return Ok(DeploymentRef::Name(n.to_owned()));
+        }
+        if let Some(id) = meta.get("id").and_then(Value::as_str) {
+            return Ok(DeploymentRef::Id(id.to_owned()));
+        }
+    }
+    Err(Error::input(
+        i::DEPLOYMENT_NAME,
+        format!("is required for action `{}`", cfg.action.as_str()),
+    )
+    .with_hint("set deploymentName (or deploymentId, or a spec file with metadata.name)"))
+}
+
+fn target_state(action: Action) -> &'static str {
+    match action {
+        Action::Suspend => "SUSPENDED",
+        Action::Cancel | Action::Delete => "CANCELLED",
+        _ => "RUNNING",
+    }
+}
+
+pub async fn plan(t: &mut Ververica, ctx: &mut Context<'_>) -> Result<Vec<String>> {
+    let cfg = ctx.cfg;
+    let vvp = cfg.vvp.as_ref().expect("ververica config");
+    let addr = lifecycle_address(cfg)?;
+    let url = vvp.url.as_deref().expect("checked by config");
+    let cred = super::cred_input(cfg);
+    let client = Client::new(
+        &ctx.http,
+        url,
+        &vvp.namespace,
+        ctx.creds.vvp_token.as_ref(),
+        cred,
+    );
+    let ns = &vvp.namespace;
+    let current = client.get_deployment(&addr).await?;
+    let mut lines = vec![];
+    let mut savepoint_source = None;
+    match &current {
+        None => {
+            super::check_namespace(&client).await?;
+            if cfg.action == Action::Delete {
+                lines.push(format!(
+                    "deployment {addr} does not exist in namespace `{ns}`: nothing to delete"
+                ));
+            } else {
+                return Err(Error::input(
+                    super::address_input(cfg, &addr),
+                    format!("deployment {addr} does not exist in namespace `{ns}`"),
+                )
+                .with_hint(
+                    "check the name (and vvpNamespace); deploy it first with action deploy",
+                ));
+            }
+        }
+        Some(d) => {
+            let obs = Observation::of(d);
+            lines.push(format!(
+                "deployment {addr} in namespace `{ns}` is {} (desired {})",
+                obs.describe(),
+                obs.desired.as_deref().unwrap_or("?")
+            ));
+            match cfg.action {
+                Action::Suspend | Action::Cancel => {
+                    let target = target_state(cfg.action);
+                    if obs.desired.as_deref() == Some(target) && obs.state == target {
+                        lines.push(format!("already {target}: nothing to change"));
+                    } else {
+                        lines.push(format!(
+                            "set its desired state to {target} and wait up to {}s",
+                            cfg.timeout.as_secs()
+                        ));
+                    }
+                }
+                Action::Resume => {
+                    let from = savepoint_choice(cfg);
+                    if obs.desired.as_deref() == Some("RUNNING") {
+                        if from.is_some() {
+                            return Err(Error::input(
+                                i::ACTION,
+                                format!("`resume` from a savepoint needs a stopped deployment; {addr} in namespace `{ns}` is desired RUNNING"),
+                            )
+                            .with_hint("suspend or cancel it first"));
+                        }
+                        lines.push("already desired RUNNING: waiting for RUNNING only".into());
+                    } else {
+                        if let Some(id) = &cfg.job.savepoint_id {
+                            let sp = client.savepoint(id).await?.ok_or_else(|| {
+                                Error::input(
+                                    i::SAVEPOINT_ID,
+                                    format!("savepoint `{id}` does not exist in namespace `{ns}`"),
+                                )
+                                .with_hint(
+                                    "list the deployment's savepoints with action listSavepoints",
+                                )
+                            })?;
+                            if let wait::SavepointVerdict::Completed { location } =
+                                wait::savepoint(&sp)
+                            {
+                                if location.is_none() {
+                                    return Err(Error::input(
+                                        i::SAVEPOINT_ID,
+                                        format!("savepoint `{id}` has no savepointLocation"),
+                                    ));
+                                }
+                            } else {
+                                return Err(Error::input(
+                                    i::SAVEPOINT_ID,
+                                    format!(
+                                        "savepoint `{id}` is {}, not COMPLETED: it cannot be restored from",
+                                        spec::get_str(&sp, &["status", "state"]).unwrap_or("in an unknown state")
+                                    ),
+                                ));
+                            }
+                            savepoint_source = Some(sp);
+                        }
+                        lines.push(match from {
+                            Some(f) => format!("register {f} as the deployment's latest savepoint, then start it from there (restore strategy LATEST_SAVEPOINT)"),
+                            None => format!(
+                                "start it (restore strategy {})",
+                                spec::get_str(d, &["spec", "restoreStrategy", "kind"]).unwrap_or("as configured")
+                            ),
+                        });
+                        lines.push(format!(
+                            "wait up to {}s for RUNNING{}",
+                            cfg.timeout.as_secs(),
+                            if cfg.settle.is_zero() {
+                                String::new()
+                            } else {
+                                format!(", then watch it for {}s", cfg.settle.as_secs())
+                            }
+                        ));
+                    }
+                }
+                Action::Savepoint => {
+                    if obs.state != "RUNNING" {
+                        return Err(Error::input(
+                            i::ACTION,
+                            format!("`savepoint` needs a RUNNING job; deployment {addr} in namespace `{ns}` is {}", obs.state),
+                        )
+                        .with_hint("resume the deployment first"));
+                    }
+                    lines.push(format!(
+                        "trigger a savepoint of job {} and wait up to {}s for it",
+                        obs.job_id.as_deref().unwrap_or("?"),
+                        cfg.timeout.as_secs()
+                    ));
+                }
+                Action::ListSavepoints => lines.push("list its savepoints".into()),
+                Action::Delete => {
+                    if needs_cancel(&obs) {
+                        lines.push(format!(
+                            "cancel it, wait up to {}s for CANCELLED, then delete it",
+                            cfg.timeout.as_secs()
+                        ));
+                    } else {
+                        lines.push("delete it".into());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    t.planned = Some(Box::new(Planned {
+        addr,
+        current,
+        init_fields: None,
+        upload: None,
+        cred_input: cred,
+        savepoint_source,
+    }));
+    Ok(lines)
+}
+
+/// DELETE needs desired state CANCELLED or SUSPENDED (2.4.3 swagger), reached, not pending.
+fn needs_cancel(obs: &Observation) -> bool {
+    !matches!(
+        (obs.desired.as_deref(), obs.state.as_str()),
+        (Some("CANCELLED"), "CANCELLED") | (Some("SUSPENDED"), "SUSPENDED")
+    )
+}
+
+/// The savepoint `resume` starts from, as text for the plan.
+fn savepoint_choice(cfg: &Config) -> Option<String> {
+    match (&cfg.job.savepoint_id, &cfg.job.savepoint_location) {
+        (Some(id), _) => Some(format!("savepoint `{id}`")),
+        (None, Some(loc)) => Some(format!(
+            "the savepoint at {}",
+            crate::http::display_url(loc)
+        )),
+        _ => None,
+    }
+}
+
+pub async fn apply(t: &mut Ververica, ctx: &mut Context<'_>) -> Result<()> {
+    let cfg = ctx.cfg;
+    let vvp = cfg.vvp.as_ref().expect("ververica config");
+    let planned = t.planned.as_ref().expect("planned");
+    let client = Client::new(
+        &ctx.http,
+        vvp.url.as_deref().expect("checked by config"),
+        &vvp.namespace,
+        ctx.creds.vvp_token.as_ref(),
+        planned.cred_input,
+    );
+    let rec = &mut *ctx.rec;
+    let addr = &planned.addr;
+    super::facts(rec, &client, addr, planned.current.as_ref());
+    let Some(current) = planned.current.as_ref() else {
+        // Only `delete` plans without a deployment.
+        rec.log(&format!(
+            "deployment {addr} does not exist in namespace `{}`: nothing to delete",
+            client.ns
+        ));
+        return Ok(());
+    };
+    super::outputs_for(rec, current);
+    match cfg.action {
+        Action::Suspend | Action::Cancel => {
+            let obs =
+                change_state(cfg, &client, rec, addr, current, target_state(cfg.action)).await?;
+            rec.output("state", &obs.state);
+            if cfg.action == Action::Suspend {
+                if let Some(id) = super::deployment_id(current) {
+                    if let Ok(list) = client.savepoints(id).await {
+                        if let Some(loc) = latest_location(&list) {
+                            rec.output("savepointLocation", &loc);
+                            rec.fact("Savepoint", &loc);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        Action::Resume => {
+            resume(
+                cfg,
+                &client,
+                rec,
+                addr,
+                current,
+                planned.savepoint_source.as_ref(),
+            )
+            .await
+        }
+        Action::Savepoint => savepoint(cfg, &client, rec, current).await,
+        Action::ListSavepoints => list_savepoints(&client, rec, current).await,
+        Action::Delete => {
+            let obs = Observation::of(current);
+            if needs_cancel(&obs) {
+                change_state(cfg, &client, rec, addr, current, "CANCELLED").await?;
+            }
+            rec.begin("delete");
+            let r = match client.delete_deployment(addr).await {
+                Ok(Written::Done(_)) => Ok(()),
+                Ok(Written::Conflict(e)) | Err(e) => Err(e),
+            };
+            rec.end(r)?;
+            rec.timeline("deleted");
+            rec.log(&format!(
+                "deleted deployment {addr} in namespace `{}`",
+                client.ns
+            ));
+            rec.output("state", "DELETED");
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// PATCH `spec.state` and wait for it (steps `apply` and `reach <STATE>`).
+async fn change_state(
+    cfg: &Config,
+    client: &Client<'_>,
+    rec: &mut Recorder,
+    addr: &DeploymentRef,
+    current: &Value,
+    target: &str,
+) -> Result<Observation> {
+    let obs = Observation::of(current);
+    if obs.desired.as_deref() == Some(target) && obs.state == target {
+        rec.log(&format!("deployment {addr} is already {target}"));
+        return Ok(obs);
+    }
+    let asked = obs.desired.as_deref() == Some(target);
+    let written = if asked {
+        // Already asked for; only the wait is left (a re-run after a timeout lands here).
+        current.clone()
+    } else {
+        rec.begin("apply");
+        rec.timeline(&format!("desired state {target} sent"));
+        let r = super::write(
+            client,
+            rec,
+            addr,
+            true,
+            crate::config::SyncingMode::Patch,
+            &json!({"spec": {"state": target}}),
+        )
+        .await;
+        rec.end(r)?
+    };
+    rec.begin(&format!("reach {target}"));
+    let r = super::wait_state(
+        cfg,
+        client,
+        rec,
+        WaitFor {
+            addr,
+            target,
+            expect: wait::expectation(Some(&obs).filter(|_| !asked), target, false),
+            deployment_id: super::deployment_id(current).map(str::to_owned),
+            since: super::change_time(&written),
+        },
+    )
+    .await;
+    let (_, reached) = rec.end(r)?;
+    Ok(reached)
+}
+
+async fn resume(
+    cfg: &Config,
+    client: &Client<'_>,
+    rec: &mut Recorder,
+    addr: &DeploymentRef,
+    current: &Value,
+    source: Option<&Value>,
+) -> Result<()> {
+    let obs = Observation::of(current);
+    let id = super::deployment_id(current).unwrap_or_default().to_owned();
+    let location = match source {
+        Some(sp) => spec::get_str(sp, &["spec", "savepointLocation"]).map(str::to_owned),
+        None => cfg.job.savepoint_location.clone(),
+    };
+    let original_restore = current.pointer("/spec/restoreStrategy").cloned();
+    let mut patch = json!({"spec": {"state": "RUNNING"}});
+    if let Some(loc) = &location {
+        rec.begin("register savepoint");
+        let mut annotations = json!({});
+        if let Some(v) = spec::get_str(current, &["metadata", "annotations", SPEC_VERSION]) {
+            annotations[SPEC_VERSION] = json!(v);
+        }
+        // The documented way to start from a given snapshot: add it to the deployment as a
+        // COMPLETED savepoint (origin COPIED), then restore from the latest savepoint.
+        let body = json!({
+            "apiVersion": "v1",
+            "kind": "Savepoint",
+            "metadata": {"deploymentId": id, "namespace": client.ns, "annotations": annotations},
+            "spec": {
+                "savepointLocation": loc,
+                "flinkSavepointId": source
+                    .and_then(|s| spec::get_str(s, &["spec", "flinkSavepointId"]))
+                    .unwrap_or("00000000-0000-0000-0000-000000000000"),
+            },
+            "status": {"state": "COMPLETED"},
+        });
+        let r = client.create_savepoint(&body).await;
+        let sp = rec.end(r)?;
+        rec.log(&format!(
+            "registered savepoint {} at {loc}",
+            spec::get_str(&sp, &["metadata", "id"]).unwrap_or("?")
+        ));
+        patch["spec"]["restoreStrategy"] = json!({"kind": "LATEST_SAVEPOINT"});
+        if let Some(allow) = original_restore
+            .as_ref()
+            .and_then(|r| r.get("allowNonRestoredState"))
+        {
+            patch["spec"]["restoreStrategy"]["allowNonRestoredState"] = allow.clone();
+        }
+        if cfg.job.allow_non_restored_state {
+            patch["spec"]["restoreStrategy"]["allowNonRestoredState"] = json!(true);
+        }
+    }
+    let asked = obs.desired.as_deref() == Some("RUNNING");
+    let written = if asked {
+        current.clone()
+    } else {
+        rec.begin("apply");
+        rec.timeline("desired state RUNNING sent");
+        let r = super::write(
+            client,
+            rec,
+            addr,
+            true,
+            crate::config::SyncingMode::Patch,
+            &patch,
+        )
+        .await;
+        rec.end(r)?
+    };
+    let r = super::reach(
+        cfg,
+        client,
+        rec,
+        addr,
+        "RUNNING",
+        wait::expectation(Some(&obs).filter(|_| !asked), "RUNNING", false),
+        &written,
+    )
+    .await;
+    // Put the restore strategy back once the job runs: the savepoint choice was for this start.
+    if location.is_some() {
+        if let Some(orig) = &original_restore {
+            if orig.get("kind").and_then(Value::as_str) != Some("LATEST_SAVEPOINT") {
+                let back = json!({"spec": {"restoreStrategy": orig}});
+                match client.patch_deployment(addr, &back).await {
+                    Ok(Written::Done(_)) => rec.log(&format!(
+                        "restore strategy set back to {}",
+                        orig.get("kind").and_then(Value::as_str).unwrap_or("?")
+                    )),
+                    Ok(Written::Conflict(e)) | Err(e) => rec.warn(&format!(
+                        "could not set the restore strategy back to {orig}: {}",
+                        e.message
+                    )),
+                }
+            }
+        }
+    }
+    let obs = r?;
+    super::report_job(client, rec, &obs).await;
+    Ok(())
+}
+
+async fn savepoint(
+    cfg: &Config,
+    client: &Client<'_>,
+    rec: &mut Recorder,
+    current: &Value,
+) -> Result<()> {
+    let id = super::deployment_id(current).unwrap_or_default();
+    rec.begin("trigger savepoint");
+    let body = json!({
+        "apiVersion": "v1",
+        "kind": "Savepoint",
+        "metadata": {"deploymentId": id, "namespace": client.ns},
+    });
+    let r = client.create_savepoint(&body).await;
+    let sp = rec.end(r)?;
+    let sp_id = spec::get_str(&sp, &["metadata", "id"])
+        .ok_or_else(|| Error::platform("the new savepoint has no metadata.id"))?
+        .to_owned();
+    rec.log(&format!("savepoint {sp_id} triggered"));
+    rec.timeline("savepoint triggered");
+    rec.begin("savepoint COMPLETED");
+    let r = match watch::savepoint(client, rec, &sp_id, cfg.timeout).await {
+        Ok(SavepointEnd::Completed { savepoint }) => Ok(savepoint),
+        Ok(SavepointEnd::Failed(why)) => Err(Error::deployment(format!(
+            "savepoint `{sp_id}` of deployment `{}` in namespace `{}` failed: {why}",
+            spec::get_str(current, &["metadata", "name"]).unwrap_or(id),
+            client.ns
+        ))),
+        Ok(SavepointEnd::TimedOut(last)) => Err(Error::timeout(format!(
+            "savepoint `{sp_id}` in namespace `{}` did not complete within {}s; last state: {last}",
+            client.ns,
+            cfg.timeout.as_secs()
+        ))
+        .with_hint(format!("raise {} for large state", i::TIMEOUT_SECONDS))),
+        Err(e) => Err(e),
+    };
+    let done = rec.end(r)?;
+    if let Some(loc) = spec::get_str(&done, &["spec", "savepointLocation"]) {
+        rec.output("savepointLocation", loc);
+        rec.fact("Savepoint", loc);
+        rec.log(&format!("savepoint location: {loc}"));
+    }
+    Ok(())
+}
+
+/// Savepoints newest first, as table rows: created, id, origin, state, location.
+pub fn savepoint_rows(list: &Value) -> Vec<Vec<String>> {
+    let mut items: Vec<&Value> = list
+        .get("items")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    items.sort_by_key(|s| {
+        std::cmp::Reverse(
+            spec::get_str(s, &["metadata", "createdAt"])
+                .unwrap_or("")
+                .to_owned(),
+        )
+    });
+    items
+        .iter()
+        .map(|s| {
+            let g = |p: &[&str]| spec::get_str(s, p).unwrap_or("").to_owned();
+            vec![
+                g(&["metadata", "createdAt"]),
+                g(&["metadata", "id"]),
+                g(&["metadata", "origin"]),
+                g(&["status", "state"]),
+                g(&["spec", "savepointLocation"]),
+            ]
+        })
+        .collect()
+}
+
+/// The location of the newest COMPLETED savepoint.
+fn latest_location(list: &Value) -> Option<String> {
+    savepoint_rows(list)
+        .into_iter()
+        .find(|r| r[3] == "COMPLETED" && !r[4].is_empty())
+        .map(|r| r[4].clone())
+}
+
+async fn list_savepoints(client: &Client<'_>, rec: &mut Recorder, current: &Value) -> Result<()> {
+    let id = super::deployment_id(current).unwrap_or_default();
+    rec.begin("list savepoints");
+    let r = client.savepoints(id).await;
+    let list = rec.end(r)?;
+    let rows = savepoint_rows(&list);
+    let header = ["Created", "Id", "Origin", "State", "Location"];
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut text = vec![line(header.to_vec())];
+    text.extend(
+        rows.iter()
+            .map(|r| line(r.iter().map(String::as_str).collect())),
+    );
+    if rows.is_empty() {
+        text.push("(no savepoints)".into());
+    }
+    rec.group(
+        &format!(
+            "Savepoints of deployment {}",
+            super::spec::get_str(current, &["metadata", "name"]).unwrap_or(id)
+        ),
+        &text.join("\n"),
+    );
+    rec.log(&format!("{} savepoint(s)", rows.len()));
+    rec.summary.heading(4, "Savepoints");
+    if rows.is_empty() {
+        rec.summary.paragraph("No savepoints.");
+    } else {
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| r.iter().map(|c| cell(c)).collect())
+            .collect();
+        rec.summary.table(&header, &cells);
+    }
+    if let Some(loc) = latest_location(&list) {
+        rec.output("savepointLocation", &loc);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn savepoints_newest_first_and_latest_completed() {
+        let started: Value = serde_json::from_str(include_str!(
+            "../../../tests/fixtures/vvp/savepoint-started.json"
+        ))
+        .unwrap();
+        let mut done: Value = serde_json::from_str(include_str!(
+            "../../../tests/fixtures/vvp/savepoint-completed.json"
+        ))
+        .unwrap();
+        done["metadata"]["createdAt"] = json!("2020-05-15T14:00:00.000000Z");
+        let list = json!({"items": [done, started]});
+        let rows = savepoint_rows(&list);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0][3], "STARTED");
+        assert_eq!(rows[1][3], "COMPLETED");
+        assert!(latest_location(&list).unwrap().contains("savepoint-8b0b6a"));
+        assert_eq!(latest_location(&json!({"items": []})), None);
+    }
+
+    #[test]
+    fn delete_cancels_unless_already_stopped() {
+        let o = |desired: &str, state: &str| Observation {
+            state: state.into(),
+            job_id: None,
+            desired: Some(desired.into()),
+        };
+        assert!(needs_cancel(&o("RUNNING", "RUNNING")));
+        assert!(needs_cancel(&o("CANCELLED", "TRANSITIONING")));
+        assert!(!needs_cancel(&o("CANCELLED", "CANCELLED")));
+        assert!(!needs_cancel(&o("SUSPENDED", "SUSPENDED")));
+    }
+}

@@ -1,0 +1,538 @@
+//! The Application Manager API (`/api/v1/namespaces/{ns}/…`), the namespaces API and the
+//! artifacts API over the one HTTP client. Every failure names the object, the namespace and the
+//! URL (without query) and quotes the server's message; 401/403 explain the role the token needs.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::header::ACCEPT;
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::config::DeploymentRef;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{display_url, Body, Http, Request, Response};
+use crate::secret::Secret;
+
+/// The largest jar the artifacts API takes (Ververica's artifact-management docs: 50 MB).
+pub const MAX_ARTIFACT_BYTES: u64 = 50 * 1024 * 1024;
+
+/// Per-request limit for API calls; uploads get [`UPLOAD_TIMEOUT`].
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// 50 MB over a slow agent link.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What a request is about, for error messages.
+#[derive(Clone, Debug)]
+pub enum Object {
+    Namespace,
+    Deployment(DeploymentRef),
+    DeploymentTarget(String),
+    SessionCluster(String),
+    Savepoint(String),
+    Savepoints,
+    Job(String),
+    Events,
+    Jobs,
+    Artifact(String),
+}
+
+impl Object {
+    fn describe(&self, ns: &str) -> String {
+        match self {
+            Object::Namespace => format!("namespace `{ns}`"),
+            Object::Deployment(r) => format!("deployment {r} in namespace `{ns}`"),
+            Object::DeploymentTarget(t) => {
+                format!("deployment target `{t}` in namespace `{ns}`")
+            }
+            Object::SessionCluster(s) => format!("session cluster `{s}` in namespace `{ns}`"),
+            Object::Savepoint(id) => format!("savepoint `{id}` in namespace `{ns}`"),
+            Object::Savepoints => format!("the savepoints of namespace `{ns}`"),
+            Object::Job(id) => format!("job `{id}` in namespace `{ns}`"),
+            Object::Events => format!("the events of namespace `{ns}`"),
+            Object::Jobs => format!("the jobs of namespace `{ns}`"),
+            Object::Artifact(f) => format!("artifact `{f}` in namespace `{ns}`"),
+        }
+    }
+}
+
+/// Who to blame for a refused token.
+#[derive(Clone, Copy, Debug)]
+pub struct Credential {
+    /// The input that holds (or names) the token.
+    pub input: &'static str,
+    pub present: bool,
+}
+
+/// The error for a non-success answer. Pure, so each mapping is tested without a server.
+pub fn status_error(
+    resp_status: u16,
+    method: &Method,
+    url: &str,
+    server: &str,
+    ns: &str,
+    object: &Object,
+    cred: Credential,
+) -> Error {
+    let what = object.describe(ns);
+    let call = format!("{method} {}", display_url(url));
+    match resp_status {
+        401 => {
+            let e = Error::input(
+                cred.input,
+                format!("Ververica Platform rejected the API token (HTTP 401) for {call}: {server}"),
+            );
+            if cred.present {
+                e.with_hint(format!("the token is wrong, expired or revoked; create one under Administration > API Tokens with the editor or owner role in namespace `{ns}`"))
+            } else {
+                e.with_hint("authentication is enabled on this Ververica Platform: give an API token (vvpApiToken as a secret variable, or a vvpConnection)")
+            }
+        }
+        403 => Error::input(
+            cred.input,
+            format!("the API token may not access {what} (HTTP 403 for {call}): {server}"),
+        )
+        .with_hint(format!(
+            "the token needs the editor or owner role in namespace `{ns}` (viewer can only read)"
+        )),
+        404 => {
+            let missing = match object {
+                Object::Namespace | Object::Events | Object::Jobs | Object::Savepoints => {
+                    format!("namespace `{ns}` was not found")
+                }
+                _ => format!("{what} was not found (or namespace `{ns}` does not exist)"),
+            };
+            Error::platform(format!("{missing}: {call} answered HTTP 404: {server}"))
+        }
+        409 => Error::platform(format!(
+            "{what} was changed concurrently: {call} answered HTTP 409: {server}"
+        ))
+        .with_hint("another change to the deployment happened at the same time; run again"),
+        413 => Error::platform(format!("{call} answered HTTP 413: {server}"))
+            .with_hint("the artifact is too large for the artifacts API (at most 50 MB); upload it to Blob Storage instead"),
+        s => Error::platform(format!("{what}: {call} answered HTTP {s}: {server}")),
+    }
+}
+
+/// A write's answer: done, or refused with 409 (the caller re-reads and retries once).
+pub enum Written {
+    Done(Option<Value>),
+    Conflict(Error),
+}
+
+pub struct Client<'a> {
+    http: &'a Http,
+    base: String,
+    pub ns: String,
+    token: Option<&'a Secret>,
+    cred: Credential,
+}
+
+impl<'a> Client<'a> {
+    pub fn new(
+        http: &'a Http,
+        base: &str,
+        ns: &str,
+        token: Option<&'a Secret>,
+        cred_input: &'static str,
+    ) -> Self {
+        Client {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            ns: ns.to_owned(),
+            token,
+            cred: Credential {
+                input: cred_input,
+                present: token.is_some(),
+            },
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn api(&self, rest: &str) -> String {
+        format!("{}/api/v1/namespaces/{}/{rest}", self.base, self.ns)
+    }
+
+    fn deployment_url(&self, r: &DeploymentRef) -> String {
+        let seg = match r {
+            DeploymentRef::Name(n) => n,
+            DeploymentRef::Id(id) => id,
+        };
+        self.api(&format!("deployments/{seg}"))
+    }
+
+    /// The deployment's page in the web UI.
+    pub fn ui_link(&self, deployment_id: &str) -> String {
+        format!(
+            "{}/app/#/namespaces/{}/deployments/{deployment_id}/detail/overview",
+            self.base, self.ns
+        )
+    }
+
+    fn request(&self, method: Method, url: String) -> Request {
+        // API calls answer in milliseconds; a hung one must not eat the run's timeout.
+        Request::new(method, url)
+            .bearer(self.token.map(Secret::expose))
+            .header(ACCEPT, "application/json")
+            .timeout(REQUEST_TIMEOUT)
+    }
+
+    fn error(&self, req_method: &Method, r: &Response, object: &Object) -> Error {
+        status_error(
+            r.status,
+            req_method,
+            &r.url,
+            &r.server_message(),
+            &self.ns,
+            object,
+            self.cred,
+        )
+    }
+
+    /// Send; 401/403 become errors here, every other status is the caller's.
+    async fn send(&self, req: Request, object: &Object) -> Result<Response> {
+        let method = req.method.clone();
+        let r = self.http.send(req).await?;
+        if r.status == 401 || r.status == 403 {
+            return Err(self.error(&method, &r, object));
+        }
+        Ok(r)
+    }
+
+    async fn get_json(&self, url: String, object: Object) -> Result<Option<Value>> {
+        let r = self
+            .send(self.request(Method::GET, url).retry(true), &object)
+            .await?;
+        match r.status {
+            200 => Ok(Some(r.json()?)),
+            404 => Ok(None),
+            _ => Err(self.error(&Method::GET, &r, &object)),
+        }
+    }
+
+    async fn get_list(&self, url: String, object: Object) -> Result<Value> {
+        self.get_json(url, object.clone()).await?.ok_or_else(|| {
+            status_error(
+                404,
+                &Method::GET,
+                "",
+                "not found",
+                &self.ns,
+                &object,
+                self.cred,
+            )
+        })
+    }
+
+    pub async fn get_deployment(&self, r: &DeploymentRef) -> Result<Option<Value>> {
+        self.get_json(self.deployment_url(r), Object::Deployment(r.clone()))
+            .await
+    }
+
+    /// Whether the namespace exists (platform API); `None` when the answer says neither.
+    pub async fn namespace_exists(&self) -> Result<Option<bool>> {
+        let url = format!("{}/namespaces/v1/namespaces/{}", self.base, self.ns);
+        let r = self.http.send(self.request(Method::GET, url)).await?;
+        Ok(match r.status {
+            200 => Some(true),
+            404 => Some(false),
+            _ => None,
+        })
+    }
+
+    pub async fn deployment_target_by_name(&self, name: &str) -> Result<Option<Value>> {
+        self.get_json(
+            self.api(&format!("deployment-targets/{name}")),
+            Object::DeploymentTarget(name.to_owned()),
+        )
+        .await
+    }
+
+    /// Deployment targets are addressed by name; an id is looked up in the list.
+    pub async fn deployment_target_by_id(&self, id: &str) -> Result<Option<Value>> {
+        let list = self
+            .get_list(
+                self.api("deployment-targets"),
+                Object::DeploymentTarget(id.to_owned()),
+            )
+            .await?;
+        Ok(list
+            .get("items")
+            .and_then(Value::as_array)
+            .and_then(|items| {
+                items
+                    .iter()
+                    .find(|t| t.pointer("/metadata/id").and_then(Value::as_str) == Some(id))
+                    .cloned()
+            }))
+    }
+
+    pub async fn session_cluster(&self, name: &str) -> Result<Option<Value>> {
+        self.get_json(
+            self.api(&format!("sessionclusters/{name}")),
+            Object::SessionCluster(name.to_owned()),
+        )
+        .await
+    }
+
+    async fn write(
+        &self,
+        method: Method,
+        url: String,
+        body: Option<&Value>,
+        object: Object,
+    ) -> Result<Written> {
+        // PATCH with a merge patch and PUT are idempotent: a repeat after a lost answer is safe.
+        let idempotent = matches!(method, Method::PATCH | Method::PUT | Method::DELETE);
+        let mut req = self.request(method.clone(), url).retry(idempotent);
+        if let Some(b) = body {
+            req = req.body(Body::Json(b.clone()));
+        }
+        let r = self.send(req, &object).await?;
+        match r.status {
+            200..=299 => {
+                if r.body.iter().all(u8::is_ascii_whitespace) {
+                    Ok(Written::Done(None))
+                } else {
+                    Ok(Written::Done(Some(r.json()?)))
+                }
+            }
+            409 => Ok(Written::Conflict(self.error(&method, &r, &object))),
+            _ => Err(self.error(&method, &r, &object)),
+        }
+    }
+
+    pub async fn create_deployment(&self, body: &Value, r: &DeploymentRef) -> Result<Written> {
+        self.write(
+            Method::POST,
+            self.api("deployments"),
+            Some(body),
+            Object::Deployment(r.clone()),
+        )
+        .await
+    }
+
+    pub async fn patch_deployment(&self, r: &DeploymentRef, body: &Value) -> Result<Written> {
+        self.write(
+            Method::PATCH,
+            self.deployment_url(r),
+            Some(body),
+            Object::Deployment(r.clone()),
+        )
+        .await
+    }
+
+    pub async fn put_deployment(&self, r: &DeploymentRef, body: &Value) -> Result<Written> {
+        self.write(
+            Method::PUT,
+            self.deployment_url(r),
+            Some(body),
+            Object::Deployment(r.clone()),
+        )
+        .await
+    }
+
+    pub async fn delete_deployment(&self, r: &DeploymentRef) -> Result<Written> {
+        self.write(
+            Method::DELETE,
+            self.deployment_url(r),
+            None,
+            Object::Deployment(r.clone()),
+        )
+        .await
+    }
+
+    pub async fn events(&self, deployment_id: &str) -> Result<Value> {
+        self.get_list(
+            self.api(&format!("events?deploymentId={deployment_id}")),
+            Object::Events,
+        )
+        .await
+    }
+
+    pub async fn jobs(&self, deployment_id: &str) -> Result<Value> {
+        self.get_list(
+            self.api(&format!("jobs?deploymentId={deployment_id}")),
+            Object::Jobs,
+        )
+        .await
+    }
+
+    pub async fn job(&self, id: &str) -> Result<Option<Value>> {
+        self.get_json(self.api(&format!("jobs/{id}")), Object::Job(id.to_owned()))
+            .await
+    }
+
+    pub async fn savepoints(&self, deployment_id: &str) -> Result<Value> {
+        self.get_list(
+            self.api(&format!("savepoints?deploymentId={deployment_id}")),
+            Object::Savepoints,
+        )
+        .await
+    }
+
+    pub async fn savepoint(&self, id: &str) -> Result<Option<Value>> {
+        self.get_json(
+            self.api(&format!("savepoints/{id}")),
+            Object::Savepoint(id.to_owned()),
+        )
+        .await
+    }
+
+    pub async fn create_savepoint(&self, body: &Value) -> Result<Value> {
+        match self
+            .write(
+                Method::POST,
+                self.api("savepoints"),
+                Some(body),
+                Object::Savepoints,
+            )
+            .await?
+        {
+            Written::Done(Some(v)) => Ok(v),
+            Written::Done(None) => Err(Error::platform(format!(
+                "POST {} returned no savepoint",
+                display_url(&self.api("savepoints"))
+            ))),
+            Written::Conflict(e) => Err(e),
+        }
+    }
+
+    /// Upload a jar through the artifacts API; returns the URI to use as `jarUri`.
+    pub async fn upload_artifact(&self, path: &Path, file_name: &str) -> Result<String> {
+        let url = format!(
+            "{}/artifacts/v1/namespaces/{}/artifacts:upload",
+            self.base, self.ns
+        );
+        let object = Object::Artifact(file_name.to_owned());
+        // Re-uploading the same file name overwrites it, so a repeat is harmless.
+        let req = self
+            .request(Method::POST, url.clone())
+            .timeout(UPLOAD_TIMEOUT)
+            .retry(true)
+            .body(Body::MultipartFile {
+                field: "file".into(),
+                path: path.to_owned(),
+                file_name: file_name.to_owned(),
+                content_type: "application/java-archive".into(),
+            });
+        let r = self.send(req, &object).await?;
+        if !r.is_success() {
+            return Err(self.error(&Method::POST, &r, &object));
+        }
+        let v: Value = r.json()?;
+        v.pointer("/artifact/uri")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Platform,
+                    format!("POST {} answered without `artifact.uri`", display_url(&url)),
+                )
+                .with_detail(format!("body: {}", crate::config::shorten(&r.text())))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CRED: Credential = Credential {
+        input: "vvpApiToken",
+        present: true,
+    };
+
+    fn err(status: u16, object: Object) -> Error {
+        status_error(
+            status,
+            &Method::PATCH,
+            "https://vvp.example/api/v1/namespaces/prod/deployments/top-speed?x=1",
+            "the server said no",
+            "prod",
+            &object,
+            CRED,
+        )
+    }
+
+    #[test]
+    fn refused_tokens_name_the_input_and_the_role() {
+        let e = err(
+            401,
+            Object::Deployment(DeploymentRef::Name("top-speed".into())),
+        );
+        assert_eq!(e.kind, ErrorKind::Input);
+        assert!(
+            e.message.contains("`vvpApiToken`") && e.message.contains("HTTP 401"),
+            "{e}"
+        );
+        assert!(e.message.contains("the server said no"));
+        assert!(e
+            .hint
+            .as_ref()
+            .unwrap()
+            .contains("editor or owner role in namespace `prod`"));
+        let e = err(
+            403,
+            Object::Deployment(DeploymentRef::Name("top-speed".into())),
+        );
+        assert!(
+            e.message
+                .contains("deployment `top-speed` in namespace `prod`"),
+            "{e}"
+        );
+        assert!(e.hint.unwrap().contains("viewer can only read"));
+        let e = status_error(
+            401,
+            &Method::GET,
+            "http://x",
+            "",
+            "prod",
+            &Object::Namespace,
+            Credential {
+                input: "vvpApiToken",
+                present: false,
+            },
+        );
+        assert!(e.hint.unwrap().contains("give an API token"));
+    }
+
+    #[test]
+    fn not_found_says_what_is_missing_and_hides_the_query() {
+        let e = err(404, Object::DeploymentTarget("vvp-jobs".into()));
+        assert!(
+            e.message
+                .contains("deployment target `vvp-jobs` in namespace `prod` was not found"),
+            "{e}"
+        );
+        assert!(e.message.contains("/deployments/top-speed?…"), "{e}");
+        assert!(!e.message.contains("x=1"));
+        let e = err(404, Object::Events);
+        assert!(
+            e.message.starts_with("namespace `prod` was not found"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn other_statuses_quote_the_server() {
+        let e = err(
+            409,
+            Object::Deployment(DeploymentRef::Id(
+                "d320ec04-16f5-4915-b236-6efa43b7e003".into(),
+            )),
+        );
+        assert!(
+            e.message
+                .contains("deployment with id `d320ec04-16f5-4915-b236-6efa43b7e003`"),
+            "{e}"
+        );
+        assert!(e.message.contains("HTTP 409: the server said no"));
+        let e = err(500, Object::Jobs);
+        assert_eq!(e.kind, ErrorKind::Platform);
+        assert!(e.message.contains("HTTP 500: the server said no"), "{e}");
+    }
+}
