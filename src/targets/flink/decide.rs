@@ -352,7 +352,7 @@ pub fn savepoints_in_history(checkpoints: &Value) -> Vec<(String, i64, String)> 
             out.push(sp);
         }
     }
-    out.sort_by(|a, b| b.1.cmp(&a.1));
+    out.sort_by_key(|sp| std::cmp::Reverse(sp.1));
     out
 }
 

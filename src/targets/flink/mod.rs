@@ -31,7 +31,7 @@ const END_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 pub struct Flink {
-    planned: Option<Planned>,
+    planned: Option<Box<Planned>>,
 }
 
 /// What the plan found and decided.
@@ -90,6 +90,11 @@ fn add_hint(e: Error, hint: &str) -> Error {
     }
 }
 
+/// The cluster URL as printed (no credentials or query, no trailing slash).
+fn shown(url: &str) -> String {
+    display_url(url).trim_end_matches('/').to_owned()
+}
+
 fn ms_to_rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .ok()
@@ -134,7 +139,7 @@ impl Target for Flink {
         let auth = auth_header(ctx)?;
         let client = Client::new(&ctx.http, &f.url, auth);
         let rec = &mut *ctx.rec;
-        rec.fact("Flink cluster", &display_url(&f.url));
+        rec.fact("Flink cluster", &shown(&f.url));
 
         let conf = client.config().await?;
         let version = conf
@@ -147,7 +152,7 @@ impl Target for Flink {
         let free_slots = num("slots-available");
         let mut lines = vec![format!(
             "Flink {version} session cluster at {}: {} task manager(s), {}/{} slots free",
-            display_url(&f.url),
+            shown(&f.url),
             num("taskmanagers").map_or("?".into(), |n| n.to_string()),
             free_slots.map_or("?".into(), |n| n.to_string()),
             num("slots-total").map_or("?".into(), |n| n.to_string()),
@@ -170,7 +175,7 @@ impl Target for Flink {
             return Err(Error::platform(format!(
                 "{} jobs named `{name}` are active on {}: {}",
                 active.len(),
-                display_url(&f.url),
+                shown(&f.url),
                 ids.join(", ")
             ))
             .with_hint("cancel the extra jobs; the task upgrades exactly one job per name"));
@@ -216,7 +221,7 @@ impl Target for Flink {
             if sp_dir_shown.is_none() && !matches!(cfg.action, Action::Validate) {
                 return Err(Error::input(
                     i::SAVEPOINT_DIRECTORY,
-                    format!("is required to {what}: the cluster at {} has no default savepoint directory", display_url(&f.url)),
+                    format!("is required to {what}: the cluster at {} has no default savepoint directory", shown(&f.url)),
                 )
                 .with_hint("set savepointDirectory (e.g. s3://bucket/savepoints), or execution.checkpointing.savepoint-dir in the cluster's configuration"));
             }
@@ -232,7 +237,7 @@ impl Target for Flink {
                 .with_hint("wait until it runs, or cancel it (action: cancel)")),
                 None => Err(Error::platform(format!(
                     "no job named `{name}` is running on {}: nothing to {what}",
-                    display_url(&f.url)
+                    shown(&f.url)
                 ))
                 .with_hint(
                     "check jobName; it must be the name the job runs under (env.execute(name))",
@@ -388,7 +393,7 @@ impl Target for Flink {
                 None => {
                     return Err(Error::platform(format!(
                         "no job named `{name}` is active on {}: nothing to cancel",
-                        display_url(&f.url)
+                        shown(&f.url)
                     ))
                     .with_hint("check jobName"))
                 }
@@ -424,7 +429,7 @@ impl Target for Flink {
                         let jar = decide::jar_of_job(&jars, &name, job_start).ok_or_else(|| {
                             Error::platform(format!(
                                 "no jar uploaded by this task for job `{name}` is left on {}",
-                                display_url(&f.url)
+                                shown(&f.url)
                             ))
                             .with_hint("set artifactPath to the jar to resume with")
                         })?;
@@ -473,7 +478,7 @@ impl Target for Flink {
             }
             Action::RenderCustomResource => {}
         }
-        self.planned = Some(p);
+        self.planned = Some(Box::new(p));
         Ok(lines)
     }
 
@@ -569,7 +574,6 @@ impl Runner<'_> {
         let jar_id = rec.end(r)?;
         rec.log(&format!("uploaded {}", decide::jar_display(&jar_id)));
         rec.timeline(&format!("jar uploaded: {}", decide::jar_display(&jar_id)));
-        rec.output("jarUri", &self.jar_uri(&jar_id));
         Ok(jar_id)
     }
 
@@ -680,6 +684,7 @@ impl Runner<'_> {
         match self.start_and_watch(rec, &jar_id, &run, "").await {
             Ok(job_id) => {
                 self.outputs(rec, &job_id, "RUNNING", run.savepoint.as_deref());
+                rec.output("jarUri", &self.jar_uri(&jar_id));
                 self.clean_jars(rec, &p.own_jars, &jar_id).await;
                 Ok(())
             }
@@ -1137,7 +1142,6 @@ impl Runner<'_> {
             }
             None => {
                 let (jar, params) = p.resume_jar.clone().expect("plan found the jar to resume");
-                rec.output("jarUri", &self.jar_uri(&jar.id));
                 (jar.id, params, false)
             }
         };
@@ -1153,6 +1157,7 @@ impl Runner<'_> {
         match self.start_and_watch(rec, &jar_id, &run, "").await {
             Ok(job_id) => {
                 self.outputs(rec, &job_id, "RUNNING", Some(&path));
+                rec.output("jarUri", &self.jar_uri(&jar_id));
                 if uploaded {
                     self.clean_jars(rec, &p.own_jars, &jar_id).await;
                 }
@@ -1210,13 +1215,15 @@ impl Runner<'_> {
 
     async fn delete(&self, rec: &mut Recorder, p: &Planned) -> Result<()> {
         rec.begin("delete jars");
-        for j in &p.own_jars {
-            let r = self.client.delete_jar(&j.id).await;
-            rec.end(r.map(|()| ()))?;
-            rec.log(&format!("deleted {}", decide::jar_display(&j.id)));
-            rec.begin("delete jars");
+        let r = async {
+            for j in &p.own_jars {
+                self.client.delete_jar(&j.id).await?;
+                rec.log(&format!("deleted {}", decide::jar_display(&j.id)));
+            }
+            Ok(())
         }
-        rec.pass();
+        .await;
+        rec.end(r)?;
         self.outputs(rec, "", "DELETED", None);
         Ok(())
     }

@@ -19,7 +19,8 @@ import org.apache.flink.util.Collector;
  *
  * <p>Arguments: {@code --version v1|v2|v3} ({@code v3} throws when the summing operator opens,
  * i.e. a release that fails on start), {@code --job-name NAME}, {@code --rate N} records per
- * second, {@code --checkpoint-interval MS}.
+ * second, {@code --checkpoint-interval MS}, {@code --open-delay-ms MS} (the summing operator
+ * takes this long to open: a job that is slow to come up).
  */
 public final class StatefulSum {
     private StatefulSum() {}
@@ -29,6 +30,7 @@ public final class StatefulSum {
         String jobName = arg(args, "--job-name", "flink-deploy-test-job");
         long rate = Long.parseLong(arg(args, "--rate", "50"));
         long interval = Long.parseLong(arg(args, "--checkpoint-interval", "2000"));
+        long openDelay = Long.parseLong(arg(args, "--open-delay-ms", "0"));
         if (!version.matches("v[123]")) {
             throw new IllegalArgumentException("--version must be v1, v2 or v3, not " + version);
         }
@@ -42,7 +44,7 @@ public final class StatefulSum {
         env.fromSource(numbers, WatermarkStrategy.noWatermarks(), "numbers")
                 .uid("numbers")
                 .keyBy(n -> n % 8)
-                .process(new Sum(version))
+                .process(new Sum(version, openDelay))
                 .uid("sum")
                 .name("sum " + version)
                 .sinkTo(new DiscardingSink<>())
@@ -62,14 +64,17 @@ public final class StatefulSum {
     /** Running sum per key; v2 emits the sum times two, to behave visibly differently. */
     static final class Sum extends KeyedProcessFunction<Long, Long, Long> {
         private final String version;
+        private final long openDelay;
         private transient ValueState<Long> sum;
 
-        Sum(String version) {
+        Sum(String version, long openDelay) {
             this.version = version;
+            this.openDelay = openDelay;
         }
 
         @Override
-        public void open(OpenContext ctx) {
+        public void open(OpenContext ctx) throws InterruptedException {
+            Thread.sleep(openDelay);
             if (version.equals("v3")) {
                 throw new IllegalStateException(
                         "test job v3 fails on start: the summing operator refuses to open");
