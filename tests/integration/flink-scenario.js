@@ -83,7 +83,7 @@ async function deploy({ task, url, jar, jobName, version, inputs = {}, extraArgs
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'fd-flink-'));
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fd-agent-tmp-'));
   const r = await runTask({
-    task: task || path.join(repo, 'dist/task'),
+    task: path.resolve(task || path.join(repo, 'dist/task')),
     inputs: {
       target: 'flink',
       flinkUrl: url,
@@ -140,7 +140,7 @@ async function scenario({ task, url, jar, jobName = 'flink-deploy-demo', onStep 
       errors: r.errors,
       junit: r.junit,
       summary: r.summary,
-      log: r.stdout,
+      log: r.stdout + r.stderr,
       jobsBefore: before.map((j) => ({ id: j.jid, state: j.state })),
       jobsAfter: (await jobsNamed(url, jobName)).map((j) => ({ id: j.jid, state: j.state })),
       running: facts,
@@ -195,6 +195,18 @@ if (require.main === module) {
   }).then((steps) => {
     const json = opt('--json');
     if (json) fs.writeFileSync(json, JSON.stringify(steps, null, 2));
+    // The demo shows a rollback on purpose; anything else than this outcome is a failure.
+    const [v1, v2, v3] = steps;
+    const problems = [];
+    if (v1.result !== 'Succeeded') problems.push(`deploy v1 ended ${v1.result}`);
+    if (v2.result !== 'Succeeded') problems.push(`deploy v2 ended ${v2.result}`);
+    if (!v2.running || !v2.running.restored) problems.push('v2 did not restore from a savepoint');
+    if (v3.outputs.state !== 'ROLLED_BACK') problems.push(`deploy v3 ended in state ${v3.outputs.state}, not ROLLED_BACK`);
+    if (problems.length) {
+      console.error(`\nThe demo did not go as expected: ${problems.join('; ')}`);
+      process.exit(1);
+    }
+    console.log(`\n${bold('As expected:')} v1 ran, v2 restored from ${v2.running.restored.external_path}, v3 failed and v2 runs again as job ${v3.running.id}.`);
   }, (e) => {
     console.error(e.stack || String(e));
     process.exit(1);
