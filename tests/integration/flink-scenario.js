@@ -49,14 +49,27 @@ async function flink(url, p, init) {
   return text ? JSON.parse(text) : {};
 }
 
-/** What the cluster itself says about a job: state, vertex names, what it restored from. */
-async function jobFacts(url, jobId) {
+/**
+ * What the cluster itself says about a job: state and subtasks (from the overview, which is
+ * current), vertex names, and what it restored from. `/jobs/{id}` and the checkpoint statistics
+ * are cached by Flink's REST server for `web.refresh-interval` (3 s), so with `waitRestore` this
+ * waits until the statistics show a restore.
+ */
+async function jobFacts(url, jobId, { waitRestore = false } = {}) {
+  const until = Date.now() + 5000;
+  let cps;
+  for (;;) {
+    cps = await flink(url, `/jobs/${jobId}/checkpoints`);
+    if (!waitRestore || (cps.latest && cps.latest.restored) || Date.now() > until) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
   const d = await flink(url, `/jobs/${jobId}`);
-  const cps = await flink(url, `/jobs/${jobId}/checkpoints`);
+  const o = (await flink(url, '/jobs/overview')).jobs.find((j) => j.jid === jobId);
   return {
     id: jobId,
-    state: d.state,
-    vertices: d.vertices.map((v) => ({ name: v.name, status: v.status })),
+    state: o.state,
+    tasks: o.tasks,
+    vertices: d.vertices.map((v) => ({ name: v.name, parallelism: v.parallelism })),
     restored: cps.latest && cps.latest.restored ? cps.latest.restored : null,
   };
 }
@@ -129,7 +142,7 @@ async function scenario({ task, url, jar, jobName = 'flink-deploy-demo', onStep 
     const r = await deploy({ task, url, jar, jobName, version: s.version, inputs: s.inputs });
     const seconds = (Date.now() - t0) / 1000;
     const running = (await jobsNamed(url, jobName)).filter((j) => j.state === 'RUNNING');
-    const facts = running.length === 1 ? await jobFacts(url, running[0].jid) : null;
+    const facts = running.length === 1 ? await jobFacts(url, running[0].jid, { waitRestore: s.version !== 'v1' }) : null;
     const step = {
       title: s.title,
       version: s.version,
@@ -178,8 +191,8 @@ if (require.main === module) {
       }
       console.log(`${bold('Result:')} ${s.result} (exit code ${s.exitCode}) in ${s.seconds.toFixed(1)} s`);
       if (s.running) {
-        const names = s.running.vertices.map((v) => `${v.name} [${v.status}]`).join(', ');
-        console.log(`${bold('Flink now runs:')} job ${s.running.id} ${s.running.state}: ${names}`);
+        const names = s.running.vertices.map((v) => v.name).join(', ');
+        console.log(`${bold('Flink now runs:')} job ${s.running.id} ${s.running.state} (${s.running.tasks.running} of ${s.running.tasks.total} tasks running): ${names}`);
         if (s.running.restored) {
           console.log(`${bold(`Flink /jobs/${s.running.id}/checkpoints:`)} latest.restored = ${JSON.stringify(s.running.restored)}`);
         } else {

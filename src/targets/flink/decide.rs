@@ -28,6 +28,8 @@ pub struct JobSummary {
     /// Milliseconds since the epoch, JobManager clock.
     pub start_time: i64,
     pub end_time: i64,
+    /// Subtasks per execution state (`running`, `initializing`, `failed`, …, and `total`).
+    pub tasks: BTreeMap<String, i64>,
 }
 
 pub fn jobs_from_overview(v: &Value) -> Result<Vec<JobSummary>, String> {
@@ -44,6 +46,15 @@ pub fn jobs_from_overview(v: &Value) -> Result<Vec<JobSummary>, String> {
                 state: s(j, "state").unwrap_or("UNKNOWN").to_owned(),
                 start_time: n(j, "start-time"),
                 end_time: n(j, "end-time"),
+                tasks: j
+                    .get("tasks")
+                    .and_then(Value::as_object)
+                    .map(|t| {
+                        t.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_i64()?)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
         })
         .collect();
@@ -66,10 +77,15 @@ pub fn ended_named<'a>(jobs: &'a [JobSummary], name: &str) -> Vec<&'a JobSummary
         .collect()
 }
 
+/// The job with this id in a `/jobs/overview` answer.
+pub fn find_job<'a>(jobs: &'a [JobSummary], id: &str) -> Option<&'a JobSummary> {
+    jobs.iter().find(|j| j.id == id)
+}
+
 /// What one look at a starting job says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Health {
-    /// The job is RUNNING and so is every vertex (finished vertices of bounded inputs aside).
+    /// The job is RUNNING and so is every subtask (finished ones of bounded inputs aside).
     Running,
     /// Not there yet; the text says where it is.
     Starting(String),
@@ -77,28 +93,39 @@ pub enum Health {
     Failed(String),
 }
 
-/// `RUNNING (vertices: 1 RUNNING, 1 INITIALIZING)`: the state as a person would want it shown.
-pub fn describe(details: &Value) -> String {
-    let state = s(details, "state").unwrap_or("UNKNOWN");
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for v in vertices(details) {
-        *counts
-            .entry(s(v, "status").unwrap_or("UNKNOWN"))
-            .or_default() += 1;
-    }
-    if counts.is_empty() {
-        return state.to_owned();
-    }
-    let parts: Vec<String> = counts.iter().map(|(k, c)| format!("{c} {k}")).collect();
-    format!("{state} (vertices: {})", parts.join(", "))
+const TASK_STATES: &[&str] = &[
+    "running",
+    "initializing",
+    "deploying",
+    "scheduled",
+    "created",
+    "reconciling",
+    "finished",
+    "canceling",
+    "canceled",
+    "failed",
+];
+
+fn task(job: &JobSummary, state: &str) -> i64 {
+    job.tasks.get(state).copied().unwrap_or(0)
 }
 
-fn vertices(details: &Value) -> &[Value] {
-    details
-        .get("vertices")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+/// `RUNNING (tasks: 1 running, 1 initializing of 2)`: the state as a person would want it shown.
+pub fn describe(job: &JobSummary) -> String {
+    let parts: Vec<String> = TASK_STATES
+        .iter()
+        .filter(|st| task(job, st) > 0)
+        .map(|st| format!("{} {st}", task(job, st)))
+        .collect();
+    if parts.is_empty() {
+        return job.state.clone();
+    }
+    format!(
+        "{} (tasks: {} of {})",
+        job.state,
+        parts.join(", "),
+        task(job, "total")
+    )
 }
 
 /// Number of entries in a `/jobs/{id}/exceptions` answer.
@@ -110,15 +137,16 @@ pub fn exception_count(exceptions: &Value) -> usize {
         .unwrap_or(0)
 }
 
-/// Is this job up? `details` is `/jobs/{id}`, `exceptions` is `/jobs/{id}/exceptions`.
+/// Is this job up? `job` comes from `/jobs/overview`, `exceptions` from `/jobs/{id}/exceptions`.
 ///
-/// Any failure since submission counts, even one Flink already recovered from: a region
-/// fail-over restarts tasks without the job ever leaving RUNNING, so the exception history and
-/// the FAILING/RESTARTING timestamps are the only reliable witnesses between two polls.
-pub fn assess(details: &Value, exceptions: &Value) -> Health {
-    let state = s(details, "state").unwrap_or("UNKNOWN");
-    let shown = describe(details);
-    match state {
+/// The overview is read because it is current: `/jobs/{id}` and the exception history are
+/// served from a cache that is up to `web.refresh-interval` (3 s by default) old, which would
+/// make every step that long. Any failure since submission counts, even one Flink already
+/// recovered from: a region fail-over restarts tasks without the job leaving RUNNING, so the
+/// exception history (late, but complete) is the witness for what happened between two looks.
+pub fn assess(job: &JobSummary, exceptions: &Value) -> Health {
+    let shown = describe(job);
+    match job.state.as_str() {
         "FAILED" | "CANCELED" | "FINISHED" | "SUSPENDED" => {
             return Health::Failed(format!("the job ended: {shown}"))
         }
@@ -133,25 +161,28 @@ pub fn assess(details: &Value, exceptions: &Value) -> Health {
             "the job failed {failures} time(s) since it was submitted; now {shown}"
         ));
     }
-    let ts = details.get("timestamps");
-    for st in ["FAILING", "RESTARTING"] {
-        if ts.map(|t| n(t, st)).unwrap_or(0) > 0 {
-            return Health::Failed(format!("the job went through {st}; now {shown}"));
-        }
-    }
-    let vs = vertices(details);
-    if vs.iter().any(|v| s(v, "status") == Some("FAILED")) {
+    if task(job, "failed") > 0 {
         return Health::Failed(format!("a task failed: {shown}"));
     }
-    let up = |v: &&Value| matches!(s(v, "status"), Some("RUNNING") | Some("FINISHED"));
-    if state == "RUNNING"
-        && !vs.is_empty()
-        && vs.iter().all(|v| up(&v))
-        && vs.iter().any(|v| s(v, "status") == Some("RUNNING"))
-    {
+    let (running, finished, total) = (
+        task(job, "running"),
+        task(job, "finished"),
+        task(job, "total"),
+    );
+    if job.state == "RUNNING" && total > 0 && running > 0 && running + finished == total {
         return Health::Running;
     }
     Health::Starting(shown)
+}
+
+/// The highest vertex parallelism in `/jobs/{id}`: the slots a job needs per sharing group.
+pub fn max_parallelism(details: &Value) -> Option<i64> {
+    details
+        .get("vertices")?
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.get("parallelism")?.as_i64())
+        .max()
 }
 
 /// Lines that explain a failure, from `/jobs/{id}/exceptions`: per failure (newest first) the
@@ -621,6 +652,16 @@ pub fn default_savepoint_dir(jobmanager_config: &Value) -> Option<String> {
     get("execution.checkpointing.savepoint-dir").or_else(|| get("state.savepoints.dir"))
 }
 
+/// How old `/jobs/{id}`, its exceptions and checkpoint statistics may be: the REST cache lives
+/// for `web.refresh-interval`, which `/config` reports as `refresh-interval` (ms).
+pub fn cache_ttl(config: &Value) -> std::time::Duration {
+    let ms = config
+        .get("refresh-interval")
+        .and_then(Value::as_u64)
+        .unwrap_or(3000);
+    std::time::Duration::from_millis(ms.min(60_000))
+}
+
 /// Poll intervals: quick at first (a local job is up within seconds and the step should end
 /// the moment it is), then no more than twice a second.
 pub fn poll_delay(attempt: u32) -> std::time::Duration {
@@ -644,13 +685,12 @@ mod tests {
             }
             "exceptions-none" => include_str!("fixtures/exceptions-none.json"),
             "exceptions-v3" => include_str!("fixtures/exceptions-v3.json"),
+            "config" => include_str!("fixtures/config.json"),
             "jars" => include_str!("fixtures/jars.json"),
-            "job-canceled" => include_str!("fixtures/job-canceled.json"),
-            "job-initializing" => include_str!("fixtures/job-initializing.json"),
-            "job-running" => include_str!("fixtures/job-running.json"),
             "job-waiting-for-slots" => include_str!("fixtures/job-waiting-for-slots.json"),
             "jobmanager-config" => include_str!("fixtures/jobmanager-config.json"),
             "jobs-overview" => include_str!("fixtures/jobs-overview.json"),
+            "jobs-overview-active" => include_str!("fixtures/jobs-overview-active.json"),
             "savepoint-completed" => include_str!("fixtures/savepoint-completed.json"),
             "savepoint-failed" => include_str!("fixtures/savepoint-failed.json"),
             "savepoint-in-progress" => include_str!("fixtures/savepoint-in-progress.json"),
@@ -687,66 +727,71 @@ mod tests {
         assert!(jobs_from_overview(&json!({"x": 1})).is_err());
     }
 
+    fn overview_job(name: &str) -> JobSummary {
+        let jobs = jobs_from_overview(&fx("jobs-overview-active")).unwrap();
+        jobs.into_iter().find(|j| j.name == name).unwrap()
+    }
+
     #[test]
-    fn a_job_is_up_only_when_it_and_every_vertex_run() {
+    fn a_job_is_up_only_when_it_and_every_subtask_run() {
         let none = fx("exceptions-none");
-        assert_eq!(assess(&fx("job-running"), &none), Health::Running);
-        match assess(&fx("job-initializing"), &none) {
-            Health::Starting(s) => assert_eq!(s, "RUNNING (vertices: 2 INITIALIZING)"),
+        let running = overview_job("ov-running");
+        assert_eq!(running.tasks["total"], 2);
+        assert_eq!(assess(&running, &none), Health::Running);
+        assert_eq!(describe(&running), "RUNNING (tasks: 2 running of 2)");
+        // The operator of the slow job is still in its open(): one subtask INITIALIZING.
+        match assess(&overview_job("ov-slow"), &none) {
+            Health::Starting(s) => {
+                assert_eq!(s, "RUNNING (tasks: 1 running, 1 initializing of 2)")
+            }
             h => panic!("{h:?}"),
         }
-        match assess(&fx("job-waiting-for-slots"), &none) {
-            Health::Starting(s) => assert!(s.contains("2 CREATED"), "{s}"),
-            h => panic!("{h:?}"),
-        }
-        assert!(matches!(
-            assess(&fx("job-canceled"), &none),
-            Health::Failed(s) if s.contains("ended") && s.contains("1 FAILED")
-        ));
+        let mut empty = running.clone();
+        empty.tasks.clear();
+        assert!(matches!(assess(&empty, &none), Health::Starting(s) if s == "RUNNING"));
     }
 
     #[test]
     fn any_failure_since_submission_is_a_failure_even_when_running_again() {
-        // Region fail-over: the job is RUNNING with all vertices RUNNING, but the history
-        // shows the v3 test job failed on start.
-        let h = assess(&fx("job-running"), &fx("exceptions-v3"));
+        let none = fx("exceptions-none");
+        assert!(matches!(
+            assess(&overview_job("ov-failing"), &none),
+            Health::Failed(s) if s.contains("failing: RESTARTING (tasks: 1 canceled, 1 failed of 2)")
+        ));
+        // Region fail-over: every subtask RUNNING again, but the history shows the failures.
+        let h = assess(&overview_job("ov-running"), &fx("exceptions-v3"));
         assert!(
             matches!(&h, Health::Failed(s) if s.contains("failed 2 time(s)")),
             "{h:?}"
         );
-
-        let mut restarted = fx("job-running");
-        restarted["timestamps"]["RESTARTING"] = json!(1795315712975i64);
-        assert!(matches!(
-            assess(&restarted, &fx("exceptions-none")),
-            Health::Failed(s) if s.contains("RESTARTING")
-        ));
-        let mut failed_vertex = fx("job-initializing");
-        failed_vertex["vertices"][1]["status"] = json!("FAILED");
-        assert!(matches!(
-            assess(&failed_vertex, &fx("exceptions-none")),
-            Health::Failed(_)
-        ));
-        for st in ["RESTARTING", "FAILING", "FINISHED", "SUSPENDED"] {
-            let mut j = fx("job-running");
-            j["state"] = json!(st);
-            assert!(
-                matches!(assess(&j, &fx("exceptions-none")), Health::Failed(_)),
-                "{st}"
-            );
+        let mut failed_task = overview_job("ov-slow");
+        failed_task.tasks.insert("failed".into(), 1);
+        assert!(
+            matches!(assess(&failed_task, &none), Health::Failed(s) if s.contains("a task failed"))
+        );
+        for st in ["RESTARTING", "FAILING", "FINISHED", "SUSPENDED", "CANCELED"] {
+            let mut j = overview_job("ov-running");
+            j.state = st.into();
+            assert!(matches!(assess(&j, &none), Health::Failed(_)), "{st}");
         }
     }
 
     #[test]
-    fn finished_vertices_of_bounded_inputs_do_not_hold_the_job_back() {
-        let mut j = fx("job-running");
-        j["vertices"][0]["status"] = json!("FINISHED");
-        assert_eq!(assess(&j, &fx("exceptions-none")), Health::Running);
-        j["vertices"][1]["status"] = json!("FINISHED");
-        assert!(matches!(
-            assess(&j, &fx("exceptions-none")),
-            Health::Starting(_)
-        ));
+    fn finished_subtasks_of_bounded_inputs_do_not_hold_the_job_back() {
+        let none = fx("exceptions-none");
+        let mut j = overview_job("ov-running");
+        j.tasks.insert("running".into(), 1);
+        j.tasks.insert("finished".into(), 1);
+        assert_eq!(assess(&j, &none), Health::Running);
+        j.tasks.insert("running".into(), 0);
+        j.tasks.insert("finished".into(), 2);
+        assert!(matches!(assess(&j, &none), Health::Starting(_)));
+    }
+
+    #[test]
+    fn parallelism_from_job_details() {
+        assert_eq!(max_parallelism(&fx("job-waiting-for-slots")), Some(40));
+        assert_eq!(max_parallelism(&json!({})), None);
     }
 
     #[test]
@@ -857,6 +902,7 @@ mod tests {
             state: state.into(),
             start_time: start,
             end_time: start + 10,
+            tasks: BTreeMap::new(),
         }
     }
 
@@ -1005,6 +1051,16 @@ mod tests {
             Some("s3://b/sp")
         );
         assert_eq!(default_savepoint_dir(&json!([])), None);
+    }
+
+    #[test]
+    fn the_rest_cache_lifetime_comes_from_the_cluster() {
+        assert_eq!(cache_ttl(&fx("config")).as_millis(), 3000);
+        assert_eq!(
+            cache_ttl(&json!({"refresh-interval": 500})).as_millis(),
+            500
+        );
+        assert_eq!(cache_ttl(&json!({})).as_millis(), 3000);
     }
 
     #[test]

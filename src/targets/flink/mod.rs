@@ -50,6 +50,8 @@ struct Planned {
     resume_jar: Option<(Jar, RunParams)>,
     stateless: bool,
     free_slots: Option<i64>,
+    /// How stale the cached REST answers may be.
+    cache_ttl: Duration,
 }
 
 #[derive(Clone)]
@@ -215,6 +217,7 @@ impl Target for Flink {
             resume_jar: None,
             stateless,
             free_slots,
+            cache_ttl: decide::cache_ttl(&conf),
         };
 
         let need_savepoint_dir = |what: &str| -> Result<()> {
@@ -493,6 +496,7 @@ impl Target for Flink {
             cfg,
             name: p.name.clone(),
             free_slots: p.free_slots,
+            cache_ttl: p.cache_ttl,
         };
         let rec = &mut *ctx.rec;
         rec.output("deploymentName", &p.name);
@@ -528,6 +532,7 @@ struct Runner<'a> {
     name: String,
     /// Free task slots when the plan looked, for the timeout hint.
     free_slots: Option<i64>,
+    cache_ttl: Duration,
 }
 
 impl Runner<'_> {
@@ -863,12 +868,15 @@ impl Runner<'_> {
                 error,
             });
         }
-        if let Some(sp) = &run.savepoint {
-            self.confirm_restore(rec, &job_id, sp).await;
-        }
-        if !self.cfg.settle.is_zero() {
+        if self.cfg.settle.is_zero() {
+            if let Some(sp) = &run.savepoint {
+                if !self.confirm_restore(rec, &job_id, sp).await {
+                    rec.log(&format!("started from savepoint {sp}; Flink's checkpoint statistics do not show it yet (settleSeconds is 0)"));
+                }
+            }
+        } else {
             rec.begin(&format!("settle {}s{label}", self.cfg.settle.as_secs()));
-            let r = self.settle(rec, &job_id).await;
+            let r = self.settle(rec, &job_id, run.savepoint.as_deref()).await;
             if let Err(error) = rec.end(r) {
                 return Err(StartFailure {
                     job_id: Some(job_id),
@@ -885,10 +893,17 @@ impl Runner<'_> {
         self.client.exceptions(job_id).await.unwrap_or(Value::Null)
     }
 
-    /// A failure as an error that names the job and quotes Flink's exceptions.
+    /// A failure as an error that names the job and quotes Flink's exceptions. The history is
+    /// cached by the REST server, so it may take one cache lifetime to show the failure.
     async fn failure(&self, rec: &mut Recorder, job_id: &str, why: &str, phase: &str) -> Error {
-        let ex = self.exceptions(job_id).await;
-        let causes = decide::root_causes(&ex, 3);
+        let until = Instant::now() + self.cache_ttl + Duration::from_secs(1);
+        let causes = loop {
+            let causes = decide::root_causes(&self.exceptions(job_id).await, 3);
+            if !causes.is_empty() || Instant::now() >= until {
+                break causes;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
         for c in &causes {
             rec.error_line(c);
         }
@@ -897,17 +912,26 @@ impl Runner<'_> {
             .with_details(causes)
     }
 
+    /// The job as the (uncached) overview shows it.
+    async fn look(&self, job_id: &str) -> Result<Option<JobSummary>> {
+        let jobs = self.client.jobs().await?;
+        Ok(decide::find_job(&jobs, job_id).cloned())
+    }
+
     async fn wait_running(&self, rec: &mut Recorder, job_id: &str) -> Result<()> {
         let deadline = Instant::now() + self.cfg.timeout;
         let mut last = String::new();
         let mut attempt = 0;
         loop {
-            let details = self.client.job(job_id).await?;
-            let ex = self.exceptions(job_id).await;
-            match decide::assess(&details, &ex) {
+            let health = match self.look(job_id).await? {
+                Some(job) => decide::assess(&job, &self.exceptions(job_id).await),
+                None => Health::Starting("not listed by the cluster yet".into()),
+            };
+            match health {
                 Health::Running => {
-                    let shown = decide::describe(&details);
-                    rec.log(&format!("job {job_id} is {shown}"));
+                    rec.log(&format!(
+                        "job {job_id} is RUNNING, and so are all its tasks"
+                    ));
                     rec.timeline(&format!("job {job_id} RUNNING, all vertices running"));
                     return Ok(());
                 }
@@ -923,40 +947,51 @@ impl Runner<'_> {
             }
             let now = Instant::now();
             if now >= deadline {
-                let parallel = details
-                    .get("vertices")
-                    .and_then(Value::as_array)
-                    .and_then(|vs| {
-                        vs.iter()
-                            .filter_map(|v| v.get("parallelism")?.as_i64())
-                            .max()
-                    });
-                let mut e = Error::timeout(format!(
-                    "job `{}` ({job_id}) is not RUNNING after {}s; last state: {last}",
-                    self.name,
-                    self.cfg.timeout.as_secs()
-                ));
+                let parallel = match self.client.job(job_id).await {
+                    Ok(d) => decide::max_parallelism(&d),
+                    Err(_) => None,
+                };
                 let free = self
                     .free_slots
                     .map(|f| format!(" ({f} were free before the deploy)"))
                     .unwrap_or_default();
-                e = e.with_hint(match parallel {
+                return Err(Error::timeout(format!(
+                    "job `{}` ({job_id}) is not RUNNING after {}s; last state: {last}",
+                    self.name,
+                    self.cfg.timeout.as_secs()
+                ))
+                .with_hint(match parallel {
                     Some(par) => format!("the job needs {par} task slot(s) per slot-sharing group{free}; add task managers or lower parallelism, or raise timeoutSeconds"),
                     None => "raise timeoutSeconds, or check the cluster's task managers".into(),
-                });
-                return Err(e);
+                }));
             }
             tokio::time::sleep(decide::poll_delay(attempt).min(deadline - now)).await;
             attempt += 1;
         }
     }
 
-    async fn settle(&self, rec: &mut Recorder, job_id: &str) -> Result<()> {
+    /// Watch a running job for `settleSeconds`; meanwhile confirm where its state came from.
+    async fn settle(
+        &self,
+        rec: &mut Recorder,
+        job_id: &str,
+        savepoint: Option<&str>,
+    ) -> Result<()> {
         let end = Instant::now() + self.cfg.settle;
+        let mut unconfirmed = savepoint;
         loop {
-            let details = self.client.job(job_id).await?;
-            let ex = self.exceptions(job_id).await;
-            if let Health::Failed(why) = decide::assess(&details, &ex) {
+            if let Some(sp) = unconfirmed {
+                if self.confirm_restore(rec, job_id, sp).await {
+                    unconfirmed = None;
+                }
+            }
+            let job = self.look(job_id).await?.ok_or_else(|| {
+                Error::deployment(format!(
+                    "job `{}` ({job_id}) is no longer listed by the cluster",
+                    self.name
+                ))
+            })?;
+            if let Health::Failed(why) = decide::assess(&job, &self.exceptions(job_id).await) {
                 return Err(self
                     .failure(rec, job_id, &why, "failed while settling")
                     .await);
@@ -967,36 +1002,39 @@ impl Runner<'_> {
                     "job {job_id} ran {}s without a failure",
                     self.cfg.settle.as_secs()
                 ));
+                if let Some(sp) = unconfirmed {
+                    rec.log(&format!(
+                        "Flink's checkpoint statistics do not show the restore from {sp} yet (they refresh every {}s)",
+                        self.cache_ttl.as_secs()
+                    ));
+                }
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(500).min(end - now)).await;
         }
     }
 
-    /// Flink's checkpoint statistics say which savepoint the job's state came from.
-    async fn confirm_restore(&self, rec: &mut Recorder, job_id: &str, savepoint: &str) {
+    /// Flink's checkpoint statistics say which savepoint the job's state came from. Returns
+    /// whether they said anything yet (they are cached like the job details).
+    async fn confirm_restore(&self, rec: &mut Recorder, job_id: &str, savepoint: &str) -> bool {
         let norm = |s: &str| s.trim_end_matches('/').replace("file:///", "file:/");
-        for _ in 0..10 {
-            if let Ok(cps) = self.client.checkpoints(job_id).await {
-                if let Some((path, _)) = decide::state_facts(&cps).restored {
-                    if norm(&path) == norm(savepoint) {
-                        rec.log(&format!(
-                            "Flink restored the job's state from {path} (checkpoint statistics of job {job_id})"
-                        ));
-                        rec.timeline(&format!("state restored from {path}"));
-                    } else {
-                        rec.warn(&format!(
-                            "job {job_id} restored from {path}, not from {savepoint}"
-                        ));
-                    }
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        let Ok(cps) = self.client.checkpoints(job_id).await else {
+            return false;
+        };
+        let Some((path, _)) = decide::state_facts(&cps).restored else {
+            return false;
+        };
+        if norm(&path) == norm(savepoint) {
+            rec.log(&format!(
+                "Flink restored the job's state from {path} (checkpoint statistics of job {job_id})"
+            ));
+            rec.timeline(&format!("state restored from {path}"));
+        } else {
+            rec.warn(&format!(
+                "job {job_id} restored from {path}, not from {savepoint}"
+            ));
         }
-        rec.warn(&format!(
-            "job {job_id} runs, but its checkpoint statistics show no restore from {savepoint}"
-        ));
+        true
     }
 
     /// Stop with a savepoint and wait until the job has ended; returns the savepoint.
@@ -1060,12 +1098,10 @@ impl Runner<'_> {
         let deadline = Instant::now() + END_WAIT;
         let mut attempt = 0;
         loop {
-            let d = self.client.job(job_id).await?;
-            let state = d
-                .get("state")
-                .and_then(Value::as_str)
-                .unwrap_or("UNKNOWN")
-                .to_owned();
+            let state = self
+                .look(job_id)
+                .await?
+                .map_or_else(|| "UNKNOWN".to_owned(), |j| j.state);
             if decide::is_terminal(&state) {
                 return Ok(state);
             }
