@@ -52,6 +52,8 @@ struct Planned {
     free_slots: Option<i64>,
     /// How stale the cached REST answers may be.
     cache_ttl: Duration,
+    /// The `Authorization` header (already registered as a secret).
+    auth: Option<String>,
 }
 
 #[derive(Clone)]
@@ -134,14 +136,269 @@ fn auth_header(ctx: &mut Context<'_>) -> Result<Option<String>> {
     Ok(Some(header))
 }
 
+/// What the plan learned from the cluster before deciding anything.
+struct Survey {
+    url: String,
+    name: String,
+    jobs: Vec<JobSummary>,
+    jars: Vec<Jar>,
+    /// The job with the name that is not over.
+    active: Option<JobSummary>,
+    /// Where savepoints go: `savepointDirectory`, else the cluster's default.
+    savepoint_dir: Option<String>,
+    /// Ended jobs with the name, newest first, with their checkpoint statistics.
+    history: Vec<(JobSummary, Value)>,
+}
+
+impl Survey {
+    fn savepoint_dir_shown(&self) -> &str {
+        self.savepoint_dir
+            .as_deref()
+            .unwrap_or("the cluster's default directory")
+    }
+
+    fn need_savepoint_dir(&self, cfg: &Config, what: &str) -> Result<()> {
+        if self.savepoint_dir.is_none() && cfg.action != Action::Validate {
+            return Err(Error::input(
+                i::SAVEPOINT_DIRECTORY,
+                format!(
+                    "is required to {what}: the cluster at {} has no default savepoint directory",
+                    self.url
+                ),
+            )
+            .with_hint("set savepointDirectory (e.g. s3://bucket/savepoints), or execution.checkpointing.savepoint-dir in the cluster's configuration"));
+        }
+        Ok(())
+    }
+
+    fn running(&self, what: &str) -> Result<&JobSummary> {
+        let name = &self.name;
+        match &self.active {
+            Some(j) if j.state == "RUNNING" => Ok(j),
+            Some(j) => Err(Error::platform(format!(
+                "job `{name}` ({}) is {}, not RUNNING: cannot {what}",
+                j.id, j.state
+            ))
+            .with_hint("wait until it runs, or cancel it (action: cancel)")),
+            None => Err(Error::platform(format!(
+                "no job named `{name}` is running on {}: nothing to {what}",
+                self.url
+            ))
+            .with_hint(
+                "check jobName; it must be the name the job runs under (env.execute(name))",
+            )),
+        }
+    }
+
+    fn start_of(&self, job_id: &str) -> Option<i64> {
+        self.jobs
+            .iter()
+            .find(|j| j.id == job_id)
+            .map(|j| j.start_time)
+    }
+
+    fn previous(&self, job: &JobSummary, savepoint: Option<String>) -> Previous {
+        Previous {
+            job_id: job.id.clone(),
+            jar: decide::jar_of_job(&self.jars, &self.name, job.start_time).cloned(),
+            savepoint,
+        }
+    }
+}
+
+fn wait_line(cfg: &Config) -> String {
+    format!(
+        "wait up to {}s for the job and all its vertices to be RUNNING, then watch it for {}s",
+        cfg.timeout.as_secs(),
+        cfg.settle.as_secs()
+    )
+}
+
+/// Deploy (and validate, which shows what a deploy would do).
+fn plan_deploy(
+    cfg: &Config,
+    s: &Survey,
+    local: Option<&std::path::Path>,
+    p: &mut Planned,
+    lines: &mut Vec<String>,
+) -> Result<()> {
+    let name = &s.name;
+    if let Some(local) = local {
+        lines.push(format!(
+            "upload {} as a jar for job `{name}`, then check its entry class and arguments (/jars/…/plan) before anything is stopped",
+            local.display()
+        ));
+    }
+    match &s.active {
+        Some(j) if p.stateless => {
+            lines.push(format!(
+                "cancel job `{name}` ({}, {}) without a savepoint (upgradeStrategy STATELESS) and start the new jar without state",
+                j.id, j.state
+            ));
+            p.previous = Some(s.previous(j, None));
+        }
+        Some(j) => {
+            if j.state != "RUNNING" {
+                return Err(Error::platform(format!(
+                    "job `{name}` ({}) is {}: it cannot be stopped with a savepoint",
+                    j.id, j.state
+                ))
+                .with_hint("cancel it (action: cancel) and deploy with initialSavepointPath set to its last savepoint, or use upgradeStrategy: STATELESS"));
+            }
+            s.need_savepoint_dir(cfg, "stop the running job with a savepoint")?;
+            lines.push(format!(
+                "stop job `{name}` ({}, running since {}) with a savepoint into {}",
+                j.id,
+                ms_to_rfc3339(j.start_time),
+                s.savepoint_dir_shown()
+            ));
+            lines.push(format!(
+                "start the new jar from that savepoint (allowNonRestoredState: {})",
+                cfg.job.allow_non_restored_state
+            ));
+            p.previous = Some(s.previous(j, None));
+        }
+        None => {
+            let restore = if let Some(sp) = &cfg.job.initial_savepoint_path {
+                Restore::Savepoint {
+                    path: sp.clone(),
+                    job_id: String::new(),
+                    why: "initialSavepointPath".into(),
+                }
+            } else if cfg.job.restore_strategy.as_deref() == Some("NONE") {
+                Restore::Fresh("restoreStrategy is NONE".into())
+            } else {
+                decide::restore_point(&s.history, Purpose::Deploy)
+            };
+            match restore {
+                Restore::Savepoint { path, job_id, why } => {
+                    lines.push(format!(
+                        "no job named `{name}` is running: start it from savepoint {path} ({why})"
+                    ));
+                    // A job restored from its own last stop can roll back to the jar it ran.
+                    if let Some(start) = s.start_of(&job_id) {
+                        p.previous = Some(Previous {
+                            job_id,
+                            jar: decide::jar_of_job(&s.jars, name, start).cloned(),
+                            savepoint: Some(path.clone()),
+                        });
+                    }
+                    p.restore = Some((path, why));
+                }
+                Restore::Fresh(why) => lines.push(format!(
+                    "no job named `{name}` is running: start it without state ({why})"
+                )),
+            }
+        }
+    }
+    lines.push(wait_line(cfg));
+    if !p.own_jars.is_empty() {
+        lines.push(format!(
+            "then delete {} older jar(s) uploaded for job `{name}`",
+            p.own_jars.len()
+        ));
+    }
+    if cfg.rollback_on_failure {
+        lines.push(match &p.previous {
+            Some(Previous { jar: Some(j), .. }) => format!(
+                "on failure: start {} again from the savepoint",
+                decide::jar_display(&j.id)
+            ),
+            Some(_) => "on failure: no rollback possible (the previous job's jar was not uploaded by this task)".into(),
+            None => "on failure: nothing to roll back to (no earlier job)".into(),
+        });
+    }
+    if let (Some(par), Some(free)) = (cfg.job.parallelism, p.free_slots) {
+        if i64::from(par) > free {
+            let freed = match s.active {
+                Some(_) => " (plus those of the job it replaces)",
+                None => "",
+            };
+            lines.push(format!(
+                "note: parallelism {par} needs up to {par} slots; {free} are free now{freed}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Resume: the savepoint (input or history) and the jar (artifactPath or the recorded one).
+fn plan_resume(
+    cfg: &Config,
+    s: &Survey,
+    local: Option<&std::path::Path>,
+    p: &mut Planned,
+    lines: &mut Vec<String>,
+) -> Result<()> {
+    let name = &s.name;
+    if let Some(j) = &s.active {
+        lines.push(format!(
+            "job `{name}` is already {} ({}): nothing to resume",
+            j.state, j.id
+        ));
+        return Ok(());
+    }
+    let (path, why, from_job) = match &cfg.job.savepoint_location {
+        Some(sp) => (sp.clone(), "savepointLocation".to_owned(), None),
+        None => match decide::restore_point(&s.history, Purpose::Resume) {
+            Restore::Savepoint { path, job_id, why } => (path, why, Some(job_id)),
+            Restore::Fresh(why) => return Err(Error::platform(format!(
+                "no savepoint is known for job `{name}`: {why}"
+            ))
+            .with_hint(
+                "pass savepointLocation (e.g. the savepointLocation output of the suspend step)",
+            )),
+        },
+    };
+    match local {
+        Some(_) => lines.push(format!(
+            "upload the jar and start it from savepoint {path} ({why})"
+        )),
+        None => {
+            // The jar of the job the savepoint came from (or of the newest job with the name).
+            let job_start = from_job
+                .as_deref()
+                .and_then(|id| s.start_of(id))
+                .or_else(|| s.history.first().map(|(j, _)| j.start_time))
+                .unwrap_or(i64::MAX);
+            let jar = decide::jar_of_job(&s.jars, name, job_start).ok_or_else(|| {
+                Error::platform(format!(
+                    "no jar uploaded by this task for job `{name}` is left on {}",
+                    s.url
+                ))
+                .with_hint("set artifactPath to the jar to resume with")
+            })?;
+            let params = decide::parse_jar_name(&jar.name)
+                .and_then(|(_, params, _)| params)
+                .ok_or_else(|| {
+                    Error::platform(format!(
+                        "the run parameters of {} were not recorded",
+                        decide::jar_display(&jar.id)
+                    ))
+                    .with_hint(
+                        "set artifactPath (and entryClass/mainArgs) to resume with a given jar",
+                    )
+                })?;
+            lines.push(format!(
+                "start {} again from savepoint {path} ({why})",
+                decide::jar_display(&jar.id)
+            ));
+            p.resume_jar = Some((jar.clone(), params));
+        }
+    }
+    p.restore = Some((path, why));
+    lines.push(wait_line(cfg));
+    Ok(())
+}
+
 impl Target for Flink {
     async fn plan(&mut self, ctx: &mut Context<'_>) -> Result<Vec<String>> {
         let cfg = ctx.cfg;
         let f = flink_cfg(cfg);
         let auth = auth_header(ctx)?;
-        let client = Client::new(&ctx.http, &f.url, auth);
-        let rec = &mut *ctx.rec;
-        rec.fact("Flink cluster", &shown(&f.url));
+        let client = Client::new(&ctx.http, &f.url, auth.clone());
+        let url = shown(&f.url);
+        ctx.rec.fact("Flink cluster", &url);
 
         let conf = client.config().await?;
         let version = conf
@@ -151,50 +408,22 @@ impl Target for Flink {
             .to_owned();
         let overview = client.overview().await.unwrap_or(Value::Null);
         let num = |k: &str| overview.get(k).and_then(Value::as_i64);
-        let free_slots = num("slots-available");
+        let shown_num = |k: &str| num(k).map_or("?".into(), |n| n.to_string());
         let mut lines = vec![format!(
-            "Flink {version} session cluster at {}: {} task manager(s), {}/{} slots free",
-            shown(&f.url),
-            num("taskmanagers").map_or("?".into(), |n| n.to_string()),
-            free_slots.map_or("?".into(), |n| n.to_string()),
-            num("slots-total").map_or("?".into(), |n| n.to_string()),
+            "Flink {version} session cluster at {url}: {} task manager(s), {}/{} slots free",
+            shown_num("taskmanagers"),
+            shown_num("slots-available"),
+            shown_num("slots-total"),
         )];
+        let cache_ttl = decide::cache_ttl(&conf);
 
         let Some(name) = cfg.job.job_name.clone() else {
             // Only `validate` gets here without a job name (config requires it otherwise).
             lines.push("no jobName given: only the cluster was checked".into());
             return Ok(lines);
         };
-        rec.fact("Job name", &name);
+        ctx.rec.fact("Job name", &name);
 
-        let jobs = client.jobs().await?;
-        let active = decide::active_named(&jobs, &name);
-        if active.len() > 1 {
-            let ids: Vec<String> = active
-                .iter()
-                .map(|j| format!("{} ({})", j.id, j.state))
-                .collect();
-            return Err(Error::platform(format!(
-                "{} jobs named `{name}` are active on {}: {}",
-                active.len(),
-                shown(&f.url),
-                ids.join(", ")
-            ))
-            .with_hint("cancel the extra jobs; the task upgrades exactly one job per name"));
-        }
-        let active = active.first().map(|j| (*j).clone());
-        let jars = client.jars().await?;
-        let own_jars: Vec<Jar> = decide::owned_jars(&jars, &name)
-            .into_iter()
-            .cloned()
-            .collect();
-        let cluster_dir = match client.jobmanager_config().await {
-            Ok(v) => decide::default_savepoint_dir(&v),
-            // Some clusters hide their configuration; Flink itself then decides.
-            Err(_) => None,
-        };
-        let target_dir = cfg.job.savepoint_directory.clone();
-        let sp_dir_shown = target_dir.clone().or(cluster_dir.clone());
         let stateless = match cfg.job.upgrade_strategy.as_deref() {
             None | Some("STATEFUL") => false,
             Some("STATELESS") => true,
@@ -206,265 +435,101 @@ impl Target for Flink {
                 .with_hint("use STATEFUL (stop with a savepoint, start from it) or STATELESS (cancel, start without state)"))
             }
         };
+        let jobs = client.jobs().await?;
+        let active = decide::active_named(&jobs, &name);
+        if active.len() > 1 {
+            let ids: Vec<String> = active
+                .iter()
+                .map(|j| format!("{} ({})", j.id, j.state))
+                .collect();
+            return Err(Error::platform(format!(
+                "{} jobs named `{name}` are active on {url}: {}",
+                active.len(),
+                ids.join(", ")
+            ))
+            .with_hint("cancel the extra jobs; the task upgrades exactly one job per name"));
+        }
+        let active = active.first().map(|j| (*j).clone());
+        let jars = client.jars().await?;
+        let cluster_dir = match client.jobmanager_config().await {
+            Ok(v) => decide::default_savepoint_dir(&v),
+            // Some clusters hide their configuration; Flink itself then decides.
+            Err(_) => None,
+        };
+        let needs_history = active.is_none()
+            && matches!(
+                cfg.action,
+                Action::Deploy | Action::Validate | Action::Resume
+            );
+        let history = if needs_history {
+            self::history(&client, &jobs, &name, cache_ttl).await
+        } else {
+            vec![]
+        };
+        let survey = Survey {
+            url: url.clone(),
+            name: name.clone(),
+            active,
+            savepoint_dir: cfg.job.savepoint_directory.clone().or(cluster_dir),
+            history,
+            jars,
+            jobs,
+        };
 
         let mut p = Planned {
             name: name.clone(),
-            active: active.clone(),
+            active: survey.active.clone(),
             restore: None,
             previous: None,
-            target_dir,
-            own_jars,
+            target_dir: cfg.job.savepoint_directory.clone(),
+            own_jars: decide::owned_jars(&survey.jars, &name)
+                .into_iter()
+                .cloned()
+                .collect(),
             resume_jar: None,
             stateless,
-            free_slots,
-            cache_ttl: decide::cache_ttl(&conf),
+            free_slots: num("slots-available"),
+            cache_ttl,
+            auth,
         };
-
-        let need_savepoint_dir = |what: &str| -> Result<()> {
-            if sp_dir_shown.is_none() && !matches!(cfg.action, Action::Validate) {
-                return Err(Error::input(
-                    i::SAVEPOINT_DIRECTORY,
-                    format!("is required to {what}: the cluster at {} has no default savepoint directory", shown(&f.url)),
-                )
-                .with_hint("set savepointDirectory (e.g. s3://bucket/savepoints), or execution.checkpointing.savepoint-dir in the cluster's configuration"));
-            }
-            Ok(())
-        };
-        let running_required = |what: &str| -> Result<&JobSummary> {
-            match &active {
-                Some(j) if j.state == "RUNNING" => Ok(j),
-                Some(j) => Err(Error::platform(format!(
-                    "job `{name}` ({}) is {}, not RUNNING: cannot {what}",
-                    j.id, j.state
-                ))
-                .with_hint("wait until it runs, or cancel it (action: cancel)")),
-                None => Err(Error::platform(format!(
-                    "no job named `{name}` is running on {}: nothing to {what}",
-                    shown(&f.url)
-                ))
-                .with_hint(
-                    "check jobName; it must be the name the job runs under (env.execute(name))",
-                )),
-            }
-        };
-
+        let local = ctx.artifact.local.as_deref();
         match cfg.action {
             Action::Deploy | Action::Validate => {
-                let history = self::history(&client, &jobs, &name).await;
-                if let Some(local) = &ctx.artifact.local {
-                    lines.push(format!(
-                        "upload {} as a jar for job `{name}`, then check its entry class and arguments (/jars/…/plan) before anything is stopped",
-                        local.display()
-                    ));
-                }
-                match &active {
-                    Some(j) if stateless => {
-                        lines.push(format!(
-                            "cancel job `{name}` ({}, {}) without a savepoint (upgradeStrategy STATELESS) and start the new jar without state",
-                            j.id, j.state
-                        ));
-                        p.previous = Some(Previous {
-                            job_id: j.id.clone(),
-                            jar: decide::jar_of_job(&jars, &name, j.start_time).cloned(),
-                            savepoint: None,
-                        });
-                    }
-                    Some(j) => {
-                        if j.state != "RUNNING" {
-                            return Err(Error::platform(format!(
-                                "job `{name}` ({}) is {}: it cannot be stopped with a savepoint",
-                                j.id, j.state
-                            ))
-                            .with_hint("cancel it (action: cancel) and deploy with initialSavepointPath set to its last savepoint, or use upgradeStrategy: STATELESS"));
-                        }
-                        need_savepoint_dir("stop the running job with a savepoint")?;
-                        lines.push(format!(
-                            "stop job `{name}` ({}, running since {}) with a savepoint into {}",
-                            j.id,
-                            ms_to_rfc3339(j.start_time),
-                            sp_dir_shown
-                                .as_deref()
-                                .unwrap_or("the cluster's default directory")
-                        ));
-                        lines.push(format!(
-                            "start the new jar from that savepoint (allowNonRestoredState: {})",
-                            cfg.job.allow_non_restored_state
-                        ));
-                        p.previous = Some(Previous {
-                            job_id: j.id.clone(),
-                            jar: decide::jar_of_job(&jars, &name, j.start_time).cloned(),
-                            savepoint: None,
-                        });
-                    }
-                    None => {
-                        let restore = if let Some(sp) = &cfg.job.initial_savepoint_path {
-                            Restore::Savepoint {
-                                path: sp.clone(),
-                                job_id: String::new(),
-                                why: "initialSavepointPath".into(),
-                            }
-                        } else if cfg.job.restore_strategy.as_deref() == Some("NONE") {
-                            Restore::Fresh("restoreStrategy is NONE".into())
-                        } else {
-                            decide::restore_point(&history, Purpose::Deploy)
-                        };
-                        match restore {
-                            Restore::Savepoint { path, job_id, why } => {
-                                lines.push(format!(
-                                    "no job named `{name}` is running: start it from savepoint {path} ({why})"
-                                ));
-                                if !job_id.is_empty() {
-                                    let start = jobs
-                                        .iter()
-                                        .find(|j| j.id == job_id)
-                                        .map_or(0, |j| j.start_time);
-                                    p.previous = Some(Previous {
-                                        job_id,
-                                        jar: decide::jar_of_job(&jars, &name, start).cloned(),
-                                        savepoint: Some(path.clone()),
-                                    });
-                                }
-                                p.restore = Some((path, why));
-                            }
-                            Restore::Fresh(why) => lines.push(format!(
-                                "no job named `{name}` is running: start it without state ({why})"
-                            )),
-                        }
-                    }
-                }
-                lines.push(format!(
-                    "wait up to {}s for the job and all its vertices to be RUNNING, then watch it for {}s",
-                    cfg.timeout.as_secs(),
-                    cfg.settle.as_secs()
-                ));
-                if !p.own_jars.is_empty() {
-                    lines.push(format!(
-                        "then delete {} older jar(s) uploaded for job `{name}`",
-                        p.own_jars.len()
-                    ));
-                }
-                if cfg.rollback_on_failure {
-                    lines.push(match &p.previous {
-                        Some(Previous { jar: Some(j), .. }) => format!(
-                            "on failure: start {} again from the savepoint",
-                            decide::jar_display(&j.id)
-                        ),
-                        Some(_) => "on failure: no rollback possible (the previous job's jar was not uploaded by this task)".into(),
-                        None => "on failure: nothing to roll back to (no earlier job)".into(),
-                    });
-                }
-                if let (Some(par), Some(free)) = (cfg.job.parallelism, free_slots) {
-                    let freed = if active.is_some() {
-                        " (plus those of the stopped job)"
-                    } else {
-                        ""
-                    };
-                    if i64::from(par) > free {
-                        lines.push(format!(
-                            "note: parallelism {par} needs up to {par} slots; {free} are free now{freed}"
-                        ));
-                    }
-                }
+                plan_deploy(cfg, &survey, local, &mut p, &mut lines)?
             }
+            Action::Resume => plan_resume(cfg, &survey, local, &mut p, &mut lines)?,
             Action::Suspend => {
-                let j = running_required("suspend")?;
-                need_savepoint_dir("suspend the job")?;
+                let j = survey.running("suspend")?;
+                survey.need_savepoint_dir(cfg, "suspend the job")?;
                 lines.push(format!(
                     "stop job `{name}` ({}) with a savepoint into {}",
                     j.id,
-                    sp_dir_shown
-                        .as_deref()
-                        .unwrap_or("the cluster's default directory")
+                    survey.savepoint_dir_shown()
                 ));
             }
             Action::Savepoint => {
-                let j = running_required("take a savepoint of")?;
-                need_savepoint_dir("take a savepoint")?;
+                let j = survey.running("take a savepoint of")?;
+                survey.need_savepoint_dir(cfg, "take a savepoint")?;
                 lines.push(format!(
                     "take a savepoint of job `{name}` ({}) into {}; the job keeps running",
                     j.id,
-                    sp_dir_shown
-                        .as_deref()
-                        .unwrap_or("the cluster's default directory")
+                    survey.savepoint_dir_shown()
                 ));
             }
-            Action::Cancel => match &active {
+            Action::Cancel => match &survey.active {
                 Some(j) => lines.push(format!(
                     "cancel job `{name}` ({}, {}) without a savepoint",
                     j.id, j.state
                 )),
                 None => {
                     return Err(Error::platform(format!(
-                        "no job named `{name}` is active on {}: nothing to cancel",
-                        shown(&f.url)
+                        "no job named `{name}` is active on {url}: nothing to cancel"
                     ))
                     .with_hint("check jobName"))
                 }
             },
-            Action::Resume => {
-                if let Some(j) = &active {
-                    lines.push(format!(
-                        "job `{name}` is already {} ({}): nothing to resume",
-                        j.state, j.id
-                    ));
-                } else {
-                    let history = self::history(&client, &jobs, &name).await;
-                    let (path, why, from_job) = match &cfg.job.savepoint_location {
-                        Some(sp) => (sp.clone(), "savepointLocation".to_owned(), None),
-                        None => match decide::restore_point(&history, Purpose::Resume) {
-                            Restore::Savepoint { path, job_id, why } => (path, why, Some(job_id)),
-                            Restore::Fresh(why) => {
-                                return Err(Error::platform(format!(
-                                    "no savepoint is known for job `{name}`: {why}"
-                                ))
-                                .with_hint("pass savepointLocation (e.g. the savepointLocation output of the suspend step)"))
-                            }
-                        },
-                    };
-                    if ctx.artifact.local.is_none() {
-                        // The newest job with the name tells which jar it ran.
-                        let job_start = from_job
-                            .as_deref()
-                            .and_then(|id| jobs.iter().find(|j| j.id == id))
-                            .or_else(|| decide::ended_named(&jobs, &name).into_iter().next())
-                            .map(|j| j.start_time)
-                            .unwrap_or(i64::MAX);
-                        let jar = decide::jar_of_job(&jars, &name, job_start).ok_or_else(|| {
-                            Error::platform(format!(
-                                "no jar uploaded by this task for job `{name}` is left on {}",
-                                shown(&f.url)
-                            ))
-                            .with_hint("set artifactPath to the jar to resume with")
-                        })?;
-                        let params = decide::parse_jar_name(&jar.name)
-                            .and_then(|(_, p, _)| p)
-                            .ok_or_else(|| {
-                                Error::platform(format!(
-                                    "the run parameters of {} were not recorded",
-                                    decide::jar_display(&jar.id)
-                                ))
-                                .with_hint("set artifactPath (and entryClass/mainArgs) to resume with a given jar")
-                            })?;
-                        lines.push(format!(
-                            "start {} again from savepoint {path} ({why})",
-                            decide::jar_display(&jar.id)
-                        ));
-                        p.resume_jar = Some((jar.clone(), params));
-                    } else {
-                        lines.push(format!(
-                            "upload the jar and start it from savepoint {path} ({why})"
-                        ));
-                    }
-                    p.restore = Some((path, why));
-                    lines.push(format!(
-                        "wait up to {}s for the job and all its vertices to be RUNNING, then watch it for {}s",
-                        cfg.timeout.as_secs(),
-                        cfg.settle.as_secs()
-                    ));
-                }
-            }
             Action::Delete => {
-                if let Some(j) = &active {
+                if let Some(j) = &survey.active {
                     return Err(Error::platform(format!(
                         "job `{name}` ({}) is {}: it must be stopped before its jars are deleted",
                         j.id, j.state
@@ -487,10 +552,8 @@ impl Target for Flink {
 
     async fn apply(&mut self, ctx: &mut Context<'_>) -> Result<()> {
         let p = self.planned.take().expect("plan ran before apply");
-        let f = flink_cfg(ctx.cfg);
-        let auth = auth_header(ctx)?;
         let cfg = ctx.cfg;
-        let client = Client::new(&ctx.http, &f.url, auth);
+        let client = Client::new(&ctx.http, &flink_cfg(cfg).url, p.auth.clone());
         let run = Runner {
             client,
             cfg,
@@ -500,9 +563,10 @@ impl Target for Flink {
         };
         let rec = &mut *ctx.rec;
         rec.output("deploymentName", &p.name);
+        let local = ctx.artifact.local.as_deref();
         match cfg.action {
-            Action::Deploy => run.deploy(rec, &p, ctx.artifact.local.as_deref()).await,
-            Action::Resume => run.resume(rec, &p, ctx.artifact.local.as_deref()).await,
+            Action::Deploy => run.deploy(rec, &p, local).await,
+            Action::Resume => run.resume(rec, &p, local).await,
             Action::Suspend => run.suspend(rec, &p).await,
             Action::Cancel => run.cancel(rec, &p).await,
             Action::Savepoint => run.savepoint(rec, &p).await,
@@ -514,12 +578,35 @@ impl Target for Flink {
 }
 
 /// Ended jobs with the name, newest first, each with its checkpoint statistics.
-async fn history(client: &Client<'_>, jobs: &[JobSummary], name: &str) -> Vec<(JobSummary, Value)> {
-    let mut out = vec![];
-    for j in decide::ended_named(jobs, name)
+///
+/// The statistics are cached by the REST server for `cache_ttl`; read right after a job ended,
+/// they may predate its final savepoint. So a job that ended within that time is given until
+/// the cache has turned over (clocks of agent and JobManager assumed roughly in step; the wait
+/// is capped either way).
+async fn history(
+    client: &Client<'_>,
+    jobs: &[JobSummary],
+    name: &str,
+    cache_ttl: Duration,
+) -> Vec<(JobSummary, Value)> {
+    let ended: Vec<&JobSummary> = decide::ended_named(jobs, name)
         .into_iter()
         .take(HISTORY_DEPTH)
-    {
+        .collect();
+    if let Some(newest_end) = ended.iter().map(|j| j.end_time).max() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let fresh_at = newest_end + cache_ttl.as_millis() as i64 + 250;
+        if fresh_at > now {
+            let wait = Duration::from_millis((fresh_at - now) as u64)
+                .min(cache_ttl + Duration::from_secs(1));
+            tokio::time::sleep(wait).await;
+        }
+    }
+    let mut out = vec![];
+    for j in ended {
         let cps = client.checkpoints(&j.id).await.unwrap_or(Value::Null);
         out.push((j.clone(), cps));
     }
