@@ -1389,3 +1389,251 @@ impl Runner<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RawInputs;
+    use crate::pipeline::env::AgentEnv;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Config {
+        let mut all = vec![
+            ("target", "flink"),
+            ("flinkUrl", "http://127.0.0.1:8081"),
+            ("jobName", "demo"),
+            ("artifactPath", "job.jar"),
+        ];
+        all.extend_from_slice(pairs);
+        let env = AgentEnv::from_pairs(
+            all.iter()
+                .map(|(k, v)| (format!("INPUT_{}", k.to_uppercase()), v.to_string())),
+        );
+        Config::from_raw(&RawInputs::from_env(env)).unwrap()
+    }
+
+    fn job(id: &str, state: &str, start: i64) -> JobSummary {
+        JobSummary {
+            id: id.into(),
+            name: "demo".into(),
+            state: state.into(),
+            start_time: start,
+            end_time: if decide::is_terminal(state) {
+                start + 50
+            } else {
+                -1
+            },
+            tasks: Default::default(),
+        }
+    }
+
+    fn jar(id: &str, uploaded: i64, args: &[&str]) -> Jar {
+        let params = RunParams {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            ..Default::default()
+        };
+        let name = decide::jar_file_name("demo", &params, "job.jar", true).0;
+        Jar {
+            id: format!("{id}_{name}"),
+            name,
+            uploaded,
+            entries: vec![],
+        }
+    }
+
+    fn survey(active: Option<JobSummary>, history: Vec<(JobSummary, Value)>) -> Survey {
+        Survey {
+            url: "http://127.0.0.1:8081".into(),
+            name: "demo".into(),
+            jobs: active
+                .iter()
+                .cloned()
+                .chain(history.iter().map(|(j, _)| j.clone()))
+                .collect(),
+            jars: vec![
+                jar("v2", 200, &["--version", "v2"]),
+                jar("v1", 100, &["--version", "v1"]),
+            ],
+            active,
+            savepoint_dir: Some("file:/sp".into()),
+            history,
+        }
+    }
+
+    fn planned(cfg: &Config) -> Planned {
+        Planned {
+            name: "demo".into(),
+            active: None,
+            restore: None,
+            previous: None,
+            target_dir: None,
+            own_jars: vec![],
+            resume_jar: None,
+            stateless: cfg.job.upgrade_strategy.as_deref() == Some("STATELESS"),
+            free_slots: Some(1),
+            cache_ttl: Duration::from_secs(3),
+            auth: None,
+        }
+    }
+
+    fn stopped_history() -> Vec<(JobSummary, Value)> {
+        let cps: Value =
+            serde_json::from_str(include_str!("fixtures/checkpoints-restored-stopped.json"))
+                .unwrap();
+        vec![(job("old", "FINISHED", 250), cps)]
+    }
+
+    #[test]
+    fn an_upgrade_stops_the_running_job_and_can_roll_back_to_the_jar_it_started_from() {
+        let c = cfg(&[("rollbackOnFailure", "true"), ("parallelism", "4")]);
+        let s = survey(Some(job("run", "RUNNING", 250)), vec![]);
+        let (mut p, mut lines) = (planned(&c), vec![]);
+        plan_deploy(&c, &s, None, &mut p, &mut lines).unwrap();
+        let prev = p.previous.unwrap();
+        assert_eq!(prev.job_id, "run");
+        assert!(
+            prev.jar.unwrap().id.starts_with("v2_"),
+            "the newest jar uploaded before it started"
+        );
+        assert!(
+            prev.savepoint.is_none(),
+            "the savepoint comes from the stop"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("with a savepoint into file:/sp")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("on failure: start job.jar (jar v2)")),
+            "{lines:?}"
+        );
+        assert!(lines.iter().any(|l| l.contains("parallelism 4 needs up to 4 slots; 1 are free now (plus those of the job it replaces)")), "{lines:?}");
+    }
+
+    #[test]
+    fn a_job_that_is_not_running_is_not_stopped_with_a_savepoint() {
+        let c = cfg(&[]);
+        let s = survey(Some(job("r", "RESTARTING", 250)), vec![]);
+        let e = plan_deploy(&c, &s, None, &mut planned(&c), &mut vec![]).unwrap_err();
+        assert!(
+            e.message
+                .contains("is RESTARTING: it cannot be stopped with a savepoint"),
+            "{e}"
+        );
+        assert!(e.hint.unwrap().contains("STATELESS"));
+        // STATELESS cancels it instead.
+        let c = cfg(&[("upgradeStrategy", "STATELESS")]);
+        let mut lines = vec![];
+        plan_deploy(&c, &s, None, &mut planned(&c), &mut lines).unwrap();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("cancel job `demo` (r, RESTARTING)")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn without_a_running_job_deploy_restores_the_last_stopped_one_unless_told_otherwise() {
+        let c = cfg(&[]);
+        let s = survey(None, stopped_history());
+        let mut p = planned(&c);
+        plan_deploy(&c, &s, None, &mut p, &mut vec![]).unwrap();
+        let (path, why) = p.restore.unwrap();
+        assert!(path.ends_with("savepoint-34f4fe-16fa11f93e08"), "{path}");
+        assert!(why.contains("stopped with this savepoint"));
+        assert_eq!(
+            p.previous.unwrap().savepoint.as_deref(),
+            Some(path.as_str())
+        );
+
+        let c = cfg(&[("restoreStrategy", "NONE")]);
+        let mut p = planned(&c);
+        plan_deploy(&c, &s, None, &mut p, &mut vec![]).unwrap();
+        assert!(p.restore.is_none());
+
+        let c = cfg(&[("initialSavepointPath", "s3://b/sp-1")]);
+        let mut p = planned(&c);
+        plan_deploy(&c, &s, None, &mut p, &mut vec![]).unwrap();
+        assert_eq!(p.restore.unwrap().0, "s3://b/sp-1");
+        assert!(
+            p.previous.is_none(),
+            "a given savepoint names no job to roll back to"
+        );
+    }
+
+    #[test]
+    fn a_missing_savepoint_directory_is_an_input_error_before_anything_changes() {
+        let c = cfg(&[]);
+        let mut s = survey(Some(job("run", "RUNNING", 250)), vec![]);
+        s.savepoint_dir = None;
+        let e = plan_deploy(&c, &s, None, &mut planned(&c), &mut vec![]).unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::Input);
+        assert!(e.message.contains("`savepointDirectory`"), "{e}");
+        assert!(s
+            .need_savepoint_dir(&cfg(&[("action", "validate")]), "x")
+            .is_ok());
+    }
+
+    #[test]
+    fn resume_takes_the_stopped_jobs_savepoint_and_its_recorded_jar() {
+        let c = cfg(&[("action", "resume")]);
+        let s = survey(None, stopped_history());
+        let mut p = planned(&c);
+        plan_resume(&c, &s, None, &mut p, &mut vec![]).unwrap();
+        let (jar, params) = p.resume_jar.unwrap();
+        assert!(jar.id.starts_with("v2_"));
+        assert_eq!(params.args, vec!["--version", "v2"]);
+        assert!(p
+            .restore
+            .unwrap()
+            .0
+            .ends_with("savepoint-34f4fe-16fa11f93e08"));
+
+        let none = survey(None, vec![]);
+        let e = plan_resume(&c, &none, None, &mut planned(&c), &mut vec![]).unwrap_err();
+        assert!(
+            e.message.contains("no savepoint is known for job `demo`"),
+            "{e}"
+        );
+        assert!(e.hint.unwrap().contains("savepointLocation"));
+
+        let c = cfg(&[("action", "resume"), ("savepointLocation", "file:/sp/x")]);
+        let mut s = survey(None, vec![]);
+        s.jars.clear();
+        let e = plan_resume(&c, &s, None, &mut planned(&c), &mut vec![]).unwrap_err();
+        assert!(
+            e.hint.unwrap().contains("artifactPath"),
+            "no jar left: say how to give one"
+        );
+        let mut p = planned(&c);
+        plan_resume(
+            &c,
+            &s,
+            Some(std::path::Path::new("job.jar")),
+            &mut p,
+            &mut vec![],
+        )
+        .unwrap();
+        assert_eq!(p.restore.unwrap().0, "file:/sp/x");
+    }
+
+    #[test]
+    fn actions_on_a_job_need_it_running() {
+        let s = survey(None, vec![]);
+        assert!(s
+            .running("suspend")
+            .unwrap_err()
+            .message
+            .contains("no job named `demo` is running"));
+        let s = survey(Some(job("c", "CREATED", 1)), vec![]);
+        assert!(s
+            .running("suspend")
+            .unwrap_err()
+            .message
+            .contains("is CREATED, not RUNNING"));
+    }
+}
