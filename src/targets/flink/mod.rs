@@ -613,6 +613,29 @@ async fn history(
     out
 }
 
+/// What a rollback restarts: the previous job's jar and its recorded run parameters, or why
+/// there is nothing to restart.
+fn rollback_target(
+    previous: Option<&Previous>,
+) -> std::result::Result<(&Jar, RunParams, &str), String> {
+    let prev = previous.ok_or("no job with this name ran before this deploy")?;
+    let jar = prev.jar.as_ref().ok_or_else(|| {
+        format!(
+            "the jar of the previous job {} was not uploaded by this task",
+            prev.job_id
+        )
+    })?;
+    let params = decide::parse_jar_name(&jar.name)
+        .and_then(|(_, params, _)| params)
+        .ok_or_else(|| {
+            format!(
+                "the run parameters of {} were not recorded",
+                decide::jar_display(&jar.id)
+            )
+        })?;
+    Ok((jar, params, &prev.job_id))
+}
+
 struct Runner<'a> {
     client: Client<'a>,
     cfg: &'a Config,
@@ -816,77 +839,31 @@ impl Runner<'_> {
         rec.pass();
 
         if self.cfg.rollback_on_failure {
-            let why_not = match previous {
-                None => Some("no job with this name ran before this deploy".to_owned()),
-                Some(Previous {
-                    jar: None, job_id, ..
-                }) => Some(format!(
-                    "the jar of the previous job {job_id} was not uploaded by this task"
-                )),
-                Some(_) => None,
-            };
-            if let Some(reason) = why_not {
-                rec.skip("rollback", &reason);
-                err = err.with_detail(format!("rollback not possible: {reason}"));
-            } else if let Some(Previous {
-                jar: Some(jar),
-                job_id,
-                savepoint: prev_sp,
-            }) = previous
-            {
-                match decide::parse_jar_name(&jar.name).and_then(|(_, p, _)| p) {
-                    None => {
-                        let reason = format!(
-                            "the run parameters of {} were not recorded",
-                            decide::jar_display(&jar.id)
-                        );
-                        rec.skip("rollback", &reason);
-                        err = err.with_detail(format!("rollback not possible: {reason}"));
-                    }
-                    Some(params) => {
-                        let sp = prev_sp.as_deref().or(savepoint);
-                        rec.log(&format!(
-                            "rolling back to {} (job {job_id}){}",
-                            decide::jar_display(&jar.id),
-                            sp.map(|s| format!(" from savepoint {s}"))
-                                .unwrap_or_default()
-                        ));
-                        rec.timeline("rollback started");
-                        let run = RunRequest {
-                            params,
-                            savepoint: sp.map(str::to_owned),
-                            allow_non_restored_state: false,
-                        };
-                        match self
-                            .start_and_watch(rec, &jar.id, &run, " (rollback)")
-                            .await
-                        {
-                            Ok(rb_id) => {
-                                self.outputs(rec, &rb_id, "ROLLED_BACK", sp);
-                                rec.output("jarUri", &self.jar_uri(&jar.id));
-                                rec.timeline(&format!("rolled back: job {rb_id} RUNNING"));
-                                return Err(err
-                                    .with_detail(format!(
-                                        "rolled back: {} runs again as job {rb_id}{}",
-                                        decide::jar_display(&jar.id),
-                                        sp.map(|s| format!(", restored from {s}"))
-                                            .unwrap_or_default()
-                                    ))
-                                    .context(format!(
-                                        "deploy of job `{}` failed and was rolled back",
-                                        self.name
-                                    )));
-                            }
-                            Err(rb) => {
-                                if let Some(id) = &rb.job_id {
-                                    let _ =
-                                        self.cancel_job(rec, id, "cancel failed rollback").await;
-                                }
-                                err = err.with_detail(format!(
-                                    "the rollback failed too: {}",
-                                    rb.error.message
-                                ));
-                            }
+            match rollback_target(previous) {
+                Err(reason) => {
+                    rec.skip("rollback", &reason);
+                    err = err.with_detail(format!("rollback not possible: {reason}"));
+                }
+                Ok((jar, params, job_id)) => {
+                    // The savepoint the previous job's state is in: known at plan time when it
+                    // was not running, else the one the stop took.
+                    let sp = previous.and_then(|p| p.savepoint.as_deref()).or(savepoint);
+                    match self.rollback(rec, jar, params, job_id, sp).await {
+                        Ok(rb_id) => {
+                            return Err(err
+                                .with_detail(format!(
+                                    "rolled back: {} runs again as job {rb_id}{}",
+                                    decide::jar_display(&jar.id),
+                                    sp.map(|s| format!(", restored from {s}"))
+                                        .unwrap_or_default()
+                                ))
+                                .context(format!(
+                                    "deploy of job `{}` failed and was rolled back",
+                                    self.name
+                                )))
+                        }
+                        Err(e) => {
+                            err = err.with_detail(format!("the rollback failed too: {}", e.message))
                         }
                     }
                 }
@@ -912,6 +889,52 @@ impl Runner<'_> {
             );
         }
         Err(err)
+    }
+
+    /// Start the previous jar again from the savepoint; returns the new job id.
+    async fn rollback(
+        &self,
+        rec: &mut Recorder,
+        jar: &Jar,
+        params: RunParams,
+        job_id: &str,
+        savepoint: Option<&str>,
+    ) -> Result<String> {
+        rec.log(&format!(
+            "rolling back to {} (the jar of job {job_id}){}",
+            decide::jar_display(&jar.id),
+            savepoint
+                .map(|s| format!(" from savepoint {s}"))
+                .unwrap_or_default()
+        ));
+        rec.timeline("rollback started");
+        let run = RunRequest {
+            params,
+            savepoint: savepoint.map(str::to_owned),
+            allow_non_restored_state: false,
+        };
+        match self
+            .start_and_watch(rec, &jar.id, &run, " (rollback)")
+            .await
+        {
+            Ok(rb_id) => {
+                self.outputs(rec, &rb_id, "ROLLED_BACK", savepoint);
+                rec.output("jarUri", &self.jar_uri(&jar.id));
+                rec.timeline(&format!("rolled back: job {rb_id} RUNNING"));
+                Ok(rb_id)
+            }
+            Err(fail) => {
+                if let Some(id) = &fail.job_id {
+                    if let Err(e) = self.cancel_job(rec, id, "cancel failed rollback").await {
+                        rec.warn(&format!(
+                            "the rollback job {id} could not be cancelled: {}",
+                            e.message
+                        ));
+                    }
+                }
+                Err(fail.error)
+            }
+        }
     }
 
     /// Start a job and watch it until it runs and settles. `label` marks rollback steps.
@@ -1619,6 +1642,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.restore.unwrap().0, "file:/sp/x");
+    }
+
+    #[test]
+    fn a_rollback_needs_the_previous_jar_and_its_recorded_parameters() {
+        assert!(rollback_target(None)
+            .unwrap_err()
+            .contains("no job with this name ran"));
+        let mut prev = Previous {
+            job_id: "old".into(),
+            jar: None,
+            savepoint: None,
+        };
+        assert!(rollback_target(Some(&prev))
+            .unwrap_err()
+            .contains("was not uploaded by this task"));
+        prev.jar = Some(jar("v1", 1, &["--version", "v1"]));
+        let (j, params, id) = rollback_target(Some(&prev)).unwrap();
+        assert!(j.id.starts_with("v1_"));
+        assert_eq!(params.args, vec!["--version", "v1"]);
+        assert_eq!(id, "old");
+        let unrecorded = decide::jar_file_name("demo", &RunParams::default(), "job.jar", false).0;
+        prev.jar = Some(Jar {
+            id: format!("u_{unrecorded}"),
+            name: unrecorded,
+            uploaded: 1,
+            entries: vec![],
+        });
+        assert!(rollback_target(Some(&prev))
+            .unwrap_err()
+            .contains("were not recorded"));
     }
 
     #[test]
