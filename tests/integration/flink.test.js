@@ -65,6 +65,33 @@ function freePort() {
   });
 }
 
+/**
+ * A reverse proxy in front of the real cluster that logs every request and, given `auth`,
+ * refuses requests without exactly that Authorization header (as an authenticating gateway
+ * in front of a JobManager would).
+ */
+async function gateway(auth = null) {
+  const upstream = new URL(url);
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    const ok = auth === null || req.headers.authorization === auth;
+    seen.push({ method: req.method, path: req.url, ok });
+    if (!ok) {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: ['Unauthorized'] }));
+      return;
+    }
+    const up = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
+      res.writeHead(ur.statusCode, ur.headers);
+      ur.pipe(res);
+    });
+    up.on('error', () => { res.writeHead(502); res.end(); });
+    req.pipe(up);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}`, seen, close: () => server.close() };
+}
+
 test('the demo scenario: v1 runs, v2 is a stateful upgrade from a savepoint, v3 fails on start and rolls back to v2', async () => {
   const jobName = 'it-scenario';
   const steps = await f.scenario({ task: taskDir, url, jar, jobName });
@@ -262,68 +289,73 @@ test('validate and bad input change nothing on the cluster', async () => {
   assert.equal(v1.exitCode, 0, v1.log);
   const snapshot = async () => ({ jobs: await f.jobsNamed(url, jobName), jars: await f.jarNames(url) });
   const before = await snapshot();
+  const gw = await gateway();
+  try {
+    const val = await f.deploy({ task: taskDir, url: gw.url, jar, jobName, version: 'v2', inputs: { action: 'validate' } });
+    assert.equal(val.exitCode, 0, val.log);
+    assert.match(val.log, /stop job `it-validate` \([0-9a-f]{32}, running since [^)]*\) with a savepoint into file:/);
+    assert.match(val.log, /validate: nothing was changed/);
+    assert.ok(gw.seen.length >= 5, `${gw.seen.length} requests`);
+    assert.deepEqual(gw.seen.filter((r) => r.method !== 'GET'), [], 'validate only reads');
 
-  const val = await deploy({ jobName, version: 'v2', inputs: { action: 'validate' } });
-  assert.equal(val.exitCode, 0, val.log);
-  assert.match(val.log, /stop job `it-validate` \([0-9a-f]{32}, running since [^)]*\) with a savepoint into file:/);
-  assert.match(val.log, /validate: nothing was changed/);
-
-  const bad = await deploy({ jobName, version: 'v2', inputs: { parallelism: 'lots' } });
-  assert.equal(bad.exitCode, 2);
-  assert.equal(bad.errors.length, 1);
-  assert.match(bad.errors[0], /input `parallelism`/);
-
+    const count = gw.seen.length;
+    const bad = await f.deploy({ task: taskDir, url: gw.url, jar, jobName, version: 'v2', inputs: { parallelism: 'lots' } });
+    assert.equal(bad.exitCode, 2);
+    assert.equal(bad.errors.length, 1);
+    assert.match(bad.errors[0], /input `parallelism`/);
+    assert.equal(gw.seen.length, count, 'bad input is refused before any request');
+  } finally {
+    gw.close();
+  }
   const after = await snapshot();
   assert.deepEqual(after.jars, before.jars);
   assert.deepEqual(after.jobs.map((j) => [j.jid, j.state]), before.jobs.map((j) => [j.jid, j.state]));
   await f.cancelAll(url, jobName);
 });
 
-test('basic auth: the header reaches the cluster on every request and the credential never reaches the log', async () => {
+test('basic and bearer auth: the header reaches the cluster on every request and the credential never reaches the log', async () => {
   const jobName = 'it-auth';
   const password = 'pw-' + crypto.randomBytes(8).toString('hex');
-  const expected = 'Basic ' + Buffer.from(`ci:${password}`).toString('base64');
-  const upstream = new URL(url);
-  const seen = [];
-  // An authenticating reverse proxy in front of the real cluster, as a gateway would be.
-  const gateway = http.createServer((req, res) => {
-    seen.push({ method: req.method, path: req.url, ok: req.headers.authorization === expected });
-    if (req.headers.authorization !== expected) {
-      res.writeHead(401, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ errors: ['Unauthorized'] }));
-      return;
-    }
-    const up = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
-      res.writeHead(ur.statusCode, ur.headers);
-      ur.pipe(res);
-    });
-    up.on('error', () => { res.writeHead(502); res.end(); });
-    req.pipe(up);
-  });
-  await new Promise((r) => gateway.listen(0, '127.0.0.1', r));
-  const gw = `http://127.0.0.1:${gateway.address().port}`;
+  const pair = Buffer.from(`ci:${password}`).toString('base64');
+  const gw = await gateway(`Basic ${pair}`);
   try {
     const run = (pw) => f.deploy({
-      task: taskDir, url: gw, jar, jobName, version: 'v1',
+      task: taskDir, url: gw.url, jar, jobName, version: 'v1',
       inputs: { flinkAuth: 'basic', flinkUsername: 'ci', flinkPassword: '$(flinkPassword)', settleSeconds: '1' },
       secrets: { flinkPassword: pw },
     });
     const ok = await run(password);
     assert.equal(ok.exitCode, 0, ok.log);
-    assert.ok(seen.length > 5, `${seen.length} requests`);
-    assert.ok(seen.every((s) => s.ok), JSON.stringify(seen.filter((s) => !s.ok)));
-    assert.ok(seen.some((s) => s.method === 'POST' && s.path === '/jars/upload'));
-    assertNoSecrets(assert, ok, [password, Buffer.from(`ci:${password}`).toString('base64')]);
+    assert.ok(gw.seen.length > 5, `${gw.seen.length} requests`);
+    assert.ok(gw.seen.every((r) => r.ok), JSON.stringify(gw.seen.filter((r) => !r.ok)));
+    assert.ok(gw.seen.some((r) => r.method === 'POST' && r.path === '/jars/upload'));
+    assertNoSecrets(assert, ok, [password, pair]);
 
-    const count = seen.length;
+    const count = gw.seen.length;
     const denied = await run('wrong-' + password);
     assert.equal(denied.exitCode, 1);
     assert.equal(denied.errors.length, 1);
     assert.match(denied.errors[0], /answered HTTP 401: Unauthorized \(hint: check flinkAuth/);
-    assert.equal(seen.length, count + 1, 'the first refused request ends the run');
+    assert.equal(gw.seen.length, count + 1, 'the first refused request ends the run');
     assertNoSecrets(assert, denied, ['wrong-' + password]);
   } finally {
-    gateway.close();
+    gw.close();
+  }
+
+  const token = 'tok-' + crypto.randomBytes(12).toString('hex');
+  const bearer = await gateway(`Bearer ${token}`);
+  try {
+    const r = await f.deploy({
+      task: taskDir, url: bearer.url, jobName, inputs: { action: 'savepoint', flinkAuth: 'bearer', flinkToken: '$(flinkToken)' },
+      secrets: { flinkToken: token },
+    });
+    assert.equal(r.exitCode, 0, r.log);
+    assert.match(r.outputs.savepointLocation, /savepoint-/);
+    assert.ok(bearer.seen.length > 2 && bearer.seen.every((x) => x.ok));
+    assert.ok(bearer.seen.some((x) => x.method === 'POST' && /\/savepoints$/.test(x.path)));
+    assertNoSecrets(assert, r, [token]);
+  } finally {
+    bearer.close();
     await f.cancelAll(url, jobName);
   }
 });
