@@ -139,9 +139,10 @@ flink_stop() {
 
 # Compile the test job (tests/job) against the Flink in FLINK_HOME into OUT (a jar).
 build_test_job() {
-  local out="$1" classes
+  local out="$1" classes sources
   classes="$(mktemp -d)"
-  javac --release 17 -nowarn -cp "$FLINK_HOME/lib/*" -d "$classes" $(find "$repo/tests/job/src" -name '*.java')
+  mapfile -t sources < <(find "$repo/tests/job/src" -name '*.java')
+  javac --release 17 -nowarn -cp "$FLINK_HOME/lib/*" -d "$classes" "${sources[@]}"
   mkdir -p "$(dirname "$out")"
   jar --create --file "$out" --main-class flinkdeploy.testjob.StatefulSum -C "$classes" .
   rm -rf "$classes"
