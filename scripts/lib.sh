@@ -42,6 +42,11 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# GET a URL and print the body (Python, so curl is not needed).
+http_get() {
+  python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"
+}
+
 # A Flink session cluster whose files (config, logs, pids, state) all live under DIR, bound to
 # loopback on free ports. Needs ensure_flink. Sets FLINK_URL.
 #   flink_start DIR [SLOTS]
@@ -107,7 +112,7 @@ YAML
   export FLINK_URL
   local i
   for i in $(seq 1 120); do
-    if curl -fsS "$FLINK_URL/overview" 2>/dev/null | grep -q '"slots-available":[1-9]'; then
+    if http_get "$FLINK_URL/overview" 2>/dev/null | grep -q '"slots-available":[1-9]'; then
       return 0
     fi
     sleep 0.5
