@@ -219,6 +219,11 @@ async fn resolve_credentials(
         read.for_export.len() + read.for_task.len(),
         if exported.is_empty() {
             String::new()
+        } else if kv.export && cfg.action == Action::Validate {
+            format!(
+                "; would be set as secret variables (validate sets none): {}",
+                exported.join(", ")
+            )
         } else if kv.export {
             format!("; set as secret variables: {}", exported.join(", "))
         } else {

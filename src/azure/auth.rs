@@ -198,6 +198,11 @@ pub fn entra_hint(code: &str) -> Option<&'static str> {
 }
 
 fn sign_in_error(conn: &AzureConnection, f: &Fault) -> Error {
+    // With federation, an HTTP error without an Entra (AADSTS) code came from Azure DevOps'
+    // OIDC endpoint, before Entra was asked at all.
+    let from_oidc = matches!(conn.auth, AzureAuth::WorkloadIdentity { .. })
+        && f.status.is_some()
+        && !f.code.as_deref().is_some_and(|c| c.starts_with("AADSTS"));
     let mut e = Error::new(
         if f.network {
             ErrorKind::Network
@@ -205,13 +210,21 @@ fn sign_in_error(conn: &AzureConnection, f: &Fault) -> Error {
             ErrorKind::Platform
         },
         format!(
-            "sign-in with service connection `{}` ({}) failed: {}",
+            "sign-in with service connection `{}` ({}) failed: {}{}",
             conn.id,
             method(&conn.auth),
+            if from_oidc {
+                "the Azure DevOps OIDC endpoint (System.OidcRequestUri) refused the federated token request: "
+            } else {
+                ""
+            },
             f.quote()
         ),
     );
     let hint = f.code.as_deref().and_then(entra_hint).map(str::to_owned).or_else(|| {
+        if let Some(h) = f.trust_hint() {
+            return Some(h.to_owned());
+        }
         if f.network {
             return Some(match &conn.auth {
                 AzureAuth::ManagedIdentity { .. } => "managed identity works only on a self-hosted agent running in Azure, where the instance metadata service (169.254.169.254) is reachable".to_owned(),
@@ -219,8 +232,8 @@ fn sign_in_error(conn: &AzureConnection, f: &Fault) -> Error {
             });
         }
         match (&conn.auth, f.status) {
-            (AzureAuth::WorkloadIdentity { .. }, Some(401 | 403 | 404)) if f.message.contains("OIDC") => Some(
-                "Azure DevOps refused to issue the federated token: check that the pipeline is authorized to use this service connection".to_owned(),
+            (AzureAuth::WorkloadIdentity { .. }, Some(_)) if from_oidc => Some(
+                "check that the pipeline is authorized to use this service connection (Project settings > Service connections > Security) and that the job's access token is available".to_owned(),
             ),
             (AzureAuth::ManagedIdentity { client_id }, Some(400)) => Some(match client_id {
                 Some(_) => "the user-assigned identity named by msiclientId is not assigned to the agent's VM".to_owned(),

@@ -305,10 +305,10 @@ pub fn storage_error(p: &UploadPlan, what: &str, f: &Fault) -> Error {
         f.quote()
     );
     if f.network {
-        return Error::new(ErrorKind::Network, msg).with_hint(format!(
+        return Error::new(ErrorKind::Network, msg).with_hint(f.trust_hint().map(str::to_owned).unwrap_or_else(|| format!(
             "check that {} is reachable from the agent (storage firewall, private endpoint DNS, proxy settings)",
             p.url.host_str().unwrap_or("the storage account")
-        ));
+        )));
     }
     let scope = format!(
         "{}/providers/Microsoft.Storage/storageAccounts/{}/blobServices/default/containers/{}",

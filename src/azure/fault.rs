@@ -19,8 +19,12 @@ pub struct Fault {
     /// The service's own message (first paragraph), or the transport's description.
     pub message: String,
     pub request_id: Option<String>,
+    /// Entra's correlation id, which its support asks for next to the request id.
+    pub correlation_id: Option<String>,
     /// True when no response came back (connection, DNS, TLS, timeout).
     pub network: bool,
+    /// The server's TLS certificate was not trusted.
+    pub untrusted: bool,
     /// The response body, for callers that need more than the message.
     pub body: Vec<u8>,
 }
@@ -29,7 +33,12 @@ impl Fault {
     pub fn from_sdk(err: &azure_core::Error) -> Fault {
         let mut f = Fault {
             message: innermost_message(err),
-            network: matches!(err.kind(), ErrorKind::Io | ErrorKind::Connection),
+            network: matches!(err.kind(), ErrorKind::Io | ErrorKind::Connection)
+                || chain(err).any(|e| e.is::<super::transport::TransportFailure>()),
+            untrusted: chain(err).any(|e| {
+                e.downcast_ref::<super::transport::TransportFailure>()
+                    .is_some_and(|t| t.untrusted)
+            }),
             ..Default::default()
         };
         if let Some((status, code, raw)) = find_http(err) {
@@ -49,8 +58,10 @@ impl Fault {
             h.get_optional_str(&HeaderName::from_static(n))
                 .map(str::to_owned)
         };
-        self.request_id =
-            header("x-ms-request-id").or_else(|| header("x-ms-correlation-request-id"));
+        // Azure services send x-ms-request-id; Azure DevOps (the OIDC endpoint) x-vss-e2eid.
+        self.request_id = header("x-ms-request-id")
+            .or_else(|| header("x-ms-correlation-request-id"))
+            .or_else(|| header("x-vss-e2eid"));
         if self.code.is_none() {
             self.code = header("x-ms-error-code");
         }
@@ -69,9 +80,14 @@ impl Fault {
             self.code = parsed.code;
         }
         self.inner_code = parsed.inner_code;
-        if self.request_id.is_none() {
-            self.request_id = parsed.request_id;
-        }
+        self.correlation_id = parsed.correlation_id;
+    }
+
+    /// The fix for an untrusted certificate, the same for every Azure service.
+    pub fn trust_hint(&self) -> Option<&'static str> {
+        self.untrusted.then_some(
+            "the agent does not trust the server's TLS certificate: if a TLS-inspecting proxy is in the way, point Agent.CAInfo (the agent's --sslcacert) at its CA bundle",
+        )
     }
 
     /// `code: message (HTTP status, request id …)`, the way every Azure error is quoted.
@@ -92,11 +108,24 @@ impl Fault {
         if let Some(r) = &self.request_id {
             meta.push(format!("request id {r}"));
         }
+        if let Some(c) = self
+            .correlation_id
+            .as_ref()
+            .filter(|c| Some(*c) != self.request_id.as_ref())
+        {
+            meta.push(format!("correlation id {c}"));
+        }
         if !meta.is_empty() {
             s.push_str(&format!(" ({})", meta.join(", ")));
         }
         s
     }
+}
+
+fn chain<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| e.source())
 }
 
 type Http<'a> = (
@@ -163,7 +192,7 @@ struct Parsed {
     code: Option<String>,
     inner_code: Option<String>,
     message: Option<String>,
-    request_id: Option<String>,
+    correlation_id: Option<String>,
 }
 
 /// Azure error bodies: `{"error":{"code","message","innererror":{"code"}}}` (Key Vault, ARM),
@@ -195,7 +224,7 @@ fn parse_body(body: &[u8]) -> Parsed {
                     .map(|(_, m)| m)
                     .unwrap_or(&d),
             ));
-            p.request_id = s(&v, "correlation_id").or_else(|| s(&v, "trace_id"));
+            p.correlation_id = s(&v, "correlation_id");
         } else if let Some(m) = s(&v, "message") {
             p.message = Some(first_paragraph(&m));
         }
@@ -284,7 +313,12 @@ mod tests {
         let f = Fault::from_sdk(&outer);
         assert_eq!(f.status, Some(401));
         assert_eq!(f.code.as_deref(), Some("AADSTS7000215"));
-        assert_eq!(f.request_id.as_deref(), Some("corr-9"));
+        assert_eq!(f.request_id, None);
+        assert!(
+            f.quote().ends_with("(HTTP 401, correlation id corr-9)"),
+            "{}",
+            f.quote()
+        );
         assert!(
             f.message.starts_with("Invalid client secret provided"),
             "{}",

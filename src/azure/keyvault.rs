@@ -405,9 +405,9 @@ fn sdk_error(
             ErrorKind::Network,
             format!("Key Vault `{vault}` cannot be reached: {}", f.quote()),
         )
-        .with_hint(format!(
+        .with_hint(f.trust_hint().map(str::to_owned).unwrap_or_else(|| format!(
             "check the vault name `{vault}` and that the agent can reach it (firewall, private endpoint DNS, proxy settings)"
-        )),
+        ))),
         _ if f.status.is_none() && e.kind() == &azure_core::error::ErrorKind::Credential => {
             // The sign-in itself failed; the caller's connection context is in the message.
             Error::platform(format!("Key Vault `{vault}`: {}", f.quote()))

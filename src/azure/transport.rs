@@ -63,21 +63,44 @@ impl AzureTransport {
             (Some(p), false) => format!("through proxy {p}"),
             _ => "without a proxy".to_owned(),
         };
+        let cause = root_cause(&err);
+        // A certificate the agent does not trust will not become trusted on a retry.
+        let untrusted = cause.as_deref().is_some_and(|c| c.contains("certificate"));
         let what = match err.kind() {
+            _ if untrusted => "TLS certificate not trusted",
             ErrorKind::Connection => "connection failed",
             _ => "request failed",
         };
-        let cause = root_cause(&err);
         let message = format!(
             "{} {}: {what} reaching {host} {via}{}",
             request.method(),
             display_url(url.as_str()),
             cause.map(|c| format!(" ({c})")).unwrap_or_default()
         );
-        // Same kind, so the SDK's retry policy still treats it as a transport error.
-        azure_core::Error::with_message(err.kind().clone(), message)
+        let kind = if untrusted {
+            ErrorKind::Other
+        } else {
+            // Same kind, so the SDK's retry policy still treats it as a transport error.
+            err.kind().clone()
+        };
+        azure_core::Error::new(kind, TransportFailure { message, untrusted })
     }
 }
+
+/// A request that got no response; [`super::fault::Fault`] recognises it in an SDK error chain.
+#[derive(Debug)]
+pub struct TransportFailure {
+    pub message: String,
+    pub untrusted: bool,
+}
+
+impl std::fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TransportFailure {}
 
 /// The innermost cause, which names the real problem (refused, DNS, certificate, timeout).
 /// reqwest's own top-level text includes the full URL with its query, so it is skipped.
