@@ -266,6 +266,18 @@ async fn plan_upload(ctx: &mut Context<'_>, path: &std::path::Path) -> Result<Up
             BlobAuth::Sas(sas.clone())
         }
         None => {
+            if b.endpoint.starts_with("http://") {
+                return Err(Error::input(
+                    i::BLOB_ENDPOINT,
+                    format!(
+                        "`{}` is plain http; signing in with the service connection needs https",
+                        b.endpoint
+                    ),
+                )
+                .with_hint(
+                    "use an https endpoint, or give storageSasToken (e.g. for a local emulator)",
+                ));
+            }
             let tokens = ctx.azure.as_ref().ok_or_else(|| {
                 Error::input(
                     i::AZURE_SUBSCRIPTION,
@@ -359,10 +371,11 @@ async fn upload(ctx: &mut Context<'_>, up: &UploadPlan) -> Result<()> {
         ));
     } else {
         ctx.rec.log(&format!(
-            "uploaded {} ({} bytes in {} blocks{}, MD5 {}) to {} in {secs:.1}s ({:.0} MiB/s)",
+            "uploaded {} ({} bytes in {} block{}{}, MD5 {}) to {} in {secs:.1}s ({:.0} MiB/s)",
             up.file.display(),
             up.size,
             r.blocks,
+            if r.blocks == 1 { "" } else { "s" },
             if r.resumed > 0 {
                 format!(", {} already staged by an earlier run", r.resumed)
             } else {

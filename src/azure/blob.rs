@@ -287,9 +287,14 @@ pub async fn plan(
                     return Err(storage_error(&p, "find the container", &f))
                 }
                 (Some(404), _) => Existing::Missing,
-                (Some(403), BlobAuth::Sas(_)) => Existing::Unknown(
-                    "the SAS cannot read the blob, so an identical blob cannot be detected".into(),
-                ),
+                (Some(403), BlobAuth::Sas(_))
+                    if f.code.as_deref() == Some("AuthorizationPermissionMismatch") =>
+                {
+                    Existing::Unknown(
+                        "the SAS cannot read the blob, so an identical blob cannot be detected"
+                            .into(),
+                    )
+                }
                 _ => return Err(storage_error(&p, "read the blob's properties", &f)),
             }
         }

@@ -239,7 +239,8 @@ fn parse_body(body: &[u8]) -> Parsed {
         Some(text[a..b].trim().to_owned())
     };
     p.code = tag("Code");
-    p.message = tag("Message").map(|m| first_paragraph(&m));
+    // Storage appends "RequestId:…" and "Time:…" lines; the request id is quoted separately.
+    p.message = tag("Message").map(|m| m.lines().next().unwrap_or("").trim().to_owned());
     p
 }
 
@@ -337,7 +338,10 @@ mod tests {
         );
         let f = Fault::from_sdk(&e);
         assert_eq!(f.code.as_deref(), Some("AuthorizationPermissionMismatch"));
-        assert!(f.message.starts_with("This request is not authorized"));
+        assert_eq!(
+            f.message,
+            "This request is not authorized to perform this operation using this permission."
+        );
         let head = http_err(StatusCode::NotFound, Some("BlobNotFound"), &[], "");
         assert_eq!(Fault::from_sdk(&head).code.as_deref(), Some("BlobNotFound"));
     }

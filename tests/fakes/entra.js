@@ -17,9 +17,10 @@ const { makeTestCa } = require('./tls');
 
 /**
  * Start the fake. `clients` maps client id -> {secret?, assertion?(value)->bool, tenant}.
- * Issued tokens are `fake-entra-<n>-<scope>`; `tokens` records each issued token with its scope.
+ * Issued tokens are `fake-entra-<n>-<scope>` (or JWT-shaped with `jwt: true`); `tokens` records
+ * each issued token with its scope.
  */
-function startEntra({ clients = {}, tokenLifetime = 3599 } = {}) {
+function startEntra({ clients = {}, tokenLifetime = 3599, jwt = false } = {}) {
   const tls = makeTestCa();
   const state = { requests: [], tokens: [], counter: 0, failNext: [] };
   const server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
@@ -59,7 +60,16 @@ function startEntra({ clients = {}, tokenLifetime = 3599 } = {}) {
       } else {
         return err(7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
       }
-      const token = `fake-entra-${++state.counter}-${form.scope.replace(/[^a-z0-9.]/gi, '_')}`;
+      const n = ++state.counter;
+      // `jwt`: shaped like Entra's access tokens (unsigned here), for services such as Azurite
+      // that read the claims.
+      const token = jwt
+        ? [{ typ: 'JWT', alg: 'RS256' }, {
+          aud: form.scope.replace(/\/\.default$/, ''), iss: `https://sts.windows.net/${tenant}/`, tid: tenant, appid: form.client_id,
+          oid: '22222222-2222-2222-2222-222222222222', iat: Math.floor(Date.now() / 1000), nbf: Math.floor(Date.now() / 1000) - 60,
+          exp: Math.floor(Date.now() / 1000) + tokenLifetime, jti: `fake-entra-${n}`,
+        }].map((o) => Buffer.from(JSON.stringify(o)).toString('base64url')).join('.') + '.' + crypto.randomBytes(16).toString('base64url')
+        : `fake-entra-${n}-${form.scope.replace(/[^a-z0-9.]/gi, '_')}`;
       state.tokens.push({ token, scope: form.scope, client: form.client_id });
       send(200, { token_type: 'Bearer', expires_in: tokenLifetime, ext_expires_in: tokenLifetime, access_token: token });
     });

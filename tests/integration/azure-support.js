@@ -6,6 +6,7 @@ const net = require('net');
 const path = require('path');
 const crypto = require('crypto');
 const http = require('http');
+const https = require('https');
 const { spawn } = require('child_process');
 const { repo, scratch } = require('./helpers');
 
@@ -59,12 +60,23 @@ function accountSas({ permissions = 'rwdlacup', expiry = new Date(Date.now() + 3
   return q.toString();
 }
 
-/** A real Azurite blob service on a free port, with its data in `location`. */
-async function startAzurite({ location = scratch('fd-azurite-'), port } = {}) {
+/**
+ * A real Azurite blob service on a free port, with its data in `location`. With `tls` ({key,
+ * cert} PEM buffers) it serves HTTPS and accepts Entra ID bearer tokens (`--oauth basic`: it
+ * checks issuer, audience and lifetime, not the signature).
+ */
+async function startAzurite({ location = scratch('fd-azurite-'), port, tls } = {}) {
   port = port || await freePort();
   const bin = path.join(repo, 'node_modules/.bin/azurite-blob');
+  const extra = [];
+  if (tls) {
+    const dir = scratch('fd-azurite-tls-');
+    fs.writeFileSync(path.join(dir, 'cert.pem'), tls.cert);
+    fs.writeFileSync(path.join(dir, 'key.pem'), tls.key);
+    extra.push('--cert', path.join(dir, 'cert.pem'), '--key', path.join(dir, 'key.pem'), '--oauth', 'basic');
+  }
   const child = spawn(bin, ['--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', location,
-    '--skipApiVersionCheck', '--loose', '--disableTelemetry', '--silent'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--skipApiVersionCheck', '--loose', '--disableTelemetry', '--silent', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.on('data', (d) => { out += d; });
@@ -77,7 +89,7 @@ async function startAzurite({ location = scratch('fd-azurite-'), port } = {}) {
     child.on('exit', (code) => { clearTimeout(t); reject(new Error(`azurite exited ${code}: ${out}`)); });
     check();
   });
-  const endpoint = `http://127.0.0.1:${port}/${ACCOUNT}`;
+  const endpoint = `${tls ? 'https' : 'http'}://127.0.0.1:${port}/${ACCOUNT}`;
   return {
     port,
     location,
@@ -89,10 +101,13 @@ async function startAzurite({ location = scratch('fd-azurite-'), port } = {}) {
   };
 }
 
-/** A plain HTTP request against Azurite; resolves {status, headers, body}. */
+const caOption = () => ({ ca: require('../fakes/tls').makeTestCa().ca });
+
+/** A request against Azurite (http or https with the test CA); resolves {status, headers, body}. */
 function request(method, url, { headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers: { 'x-ms-version': '2021-08-06', ...headers } }, (res) => {
+    const mod = url.startsWith('https:') ? https : http;
+    const req = mod.request(url, { method, headers: { 'x-ms-version': '2021-08-06', ...headers }, ...caOption() }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -111,7 +126,7 @@ async function createContainer(az, container, sas) {
 function blobInfo(az, container, name, sas) {
   return new Promise((resolve, reject) => {
     const url = `${az.endpoint}/${container}/${name.split('/').map(encodeURIComponent).join('/')}?${sas}`;
-    http.get(url, { headers: { 'x-ms-version': '2021-08-06' } }, (res) => {
+    (url.startsWith('https:') ? https : http).get(url, { headers: { 'x-ms-version': '2021-08-06' }, ...caOption() }, (res) => {
       const h = crypto.createHash('md5');
       let length = 0;
       res.on('data', (c) => { h.update(c); length += c.length; });
@@ -142,6 +157,39 @@ function writeFile(file, size) {
   return h.digest('hex');
 }
 
+/**
+ * A TCP relay to `port` that drops every connection and stops listening once `cutAfter` bytes
+ * have gone upstream: a network that fails in the middle of an upload.
+ */
+function startCuttingRelay(port, cutAfter) {
+  const sockets = new Set();
+  let sent = 0;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    sockets.add(client);
+    sockets.add(upstream);
+    const cut = () => {
+      server.close();
+      for (const s of sockets) s.destroy();
+    };
+    client.on('data', (d) => {
+      sent += d.length;
+      if (sent > cutAfter) return cut();
+      upstream.write(d);
+    });
+    upstream.on('data', (d) => client.write(d));
+    for (const s of [client, upstream]) {
+      s.on('error', () => {});
+      s.on('close', () => { sockets.delete(s); client.destroy(); upstream.destroy(); });
+    }
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+    port: server.address().port,
+    sent: () => sent,
+    close: () => { server.close(); for (const s of sockets) s.destroy(); },
+  })));
+}
+
 /** Every value written to stdout as a `task.setvariable`, by variable name (last one wins). */
 function secretVariables(r) {
   const out = {};
@@ -167,5 +215,5 @@ function steps(r) {
 
 module.exports = {
   CONN, TENANT, CLIENT, ACCOUNT, azureRm, freePort, accountSas, startAzurite, request, createContainer,
-  blobInfo, writeFile, secretVariables, steps,
+  blobInfo, writeFile, secretVariables, steps, startCuttingRelay,
 };
