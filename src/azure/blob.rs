@@ -432,6 +432,10 @@ pub async fn apply(
         );
         let (size, path) = (p.size, p.file.clone());
         workers.spawn(async move {
+            // One buffer per worker for the whole upload: allocating a block-sized buffer per
+            // block leaves freed blocks scattered over the allocator's per-thread arenas, and the
+            // process keeps them.
+            let mut spare: Option<Vec<u8>> = None;
             loop {
                 let k = next.fetch_add(1, Ordering::Relaxed) as usize;
                 if k >= todo.len() || stop.load(Ordering::Relaxed) {
@@ -441,9 +445,10 @@ pub async fn apply(
                 let offset = n * block_size;
                 let len = block_size.min(size - offset);
                 let f = file.clone();
-                // Read and hash off the async threads; the buffer lives until the block is sent.
+                let mut buf = spare.take().unwrap_or_default();
+                // Read and hash off the async threads.
                 let read = tokio::task::spawn_blocking(move || {
-                    let mut buf = vec![0u8; len as usize];
+                    buf.resize(len as usize, 0);
                     read_at(&f, &mut buf, offset)?;
                     let md5: [u8; 16] = Md5::digest(&buf).into();
                     Ok::<_, std::io::Error>((Bytes::from(buf), md5))
@@ -465,8 +470,11 @@ pub async fn apply(
                     ..Default::default()
                 };
                 let r = blocks
-                    .stage_block(&ids[n as usize], len, data.into(), Some(options))
+                    .stage_block(&ids[n as usize], len, data.clone().into(), Some(options))
                     .await;
+                // The request is gone once the call returns, so this is the only reference left
+                // and the buffer comes back without a copy.
+                spare = data.try_into_mut().ok().map(Vec::from);
                 if let Err(e) = r {
                     stop.store(true, Ordering::Relaxed);
                     return Err((n, BlockFailure::Azure(Fault::from_sdk(&e))));
@@ -664,6 +672,93 @@ mod tests {
             Existing::Different
         );
         assert_eq!(compare(Some(10), None, 10, &m), Existing::Different);
+    }
+
+    fn plan_with(auth: BlobAuth) -> UploadPlan {
+        UploadPlan {
+            file: PathBuf::from("job.jar"),
+            size: 1,
+            md5: [0; 16],
+            url: Url::parse("https://acct.blob.core.windows.net/jars/a/job.jar").unwrap(),
+            jar_uri: String::new(),
+            account: "acct".into(),
+            container: "jars".into(),
+            blob_name: "a/job.jar".into(),
+            existing: Existing::Missing,
+            connection: Some("conn-1".into()),
+            subscription: Some("sub-1".into()),
+            auth,
+        }
+    }
+
+    #[test]
+    fn storage_errors_name_the_role_scope_or_sas_permissions() {
+        let denied = Fault {
+            status: Some(403),
+            code: Some("AuthorizationPermissionMismatch".into()),
+            message:
+                "This request is not authorized to perform this operation using this permission."
+                    .into(),
+            request_id: Some("rid-7".into()),
+            ..Default::default()
+        };
+        struct NoCred;
+        impl std::fmt::Debug for NoCred {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("NoCred")
+            }
+        }
+        #[async_trait::async_trait]
+        impl TokenCredential for NoCred {
+            async fn get_token(
+                &self,
+                _: &[&str],
+                _: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+            ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+                unreachable!()
+            }
+        }
+        let id = plan_with(BlobAuth::Identity(Arc::new(NoCred)));
+        let e = storage_error(&id, "upload block 1 of 1", &denied);
+        assert!(e.message.contains("Blob Storage could not upload block 1 of 1 for `https://acct.blob.core.windows.net/jars/a/job.jar`"), "{e}");
+        assert!(
+            e.message
+                .contains("AuthorizationPermissionMismatch: This request is not authorized"),
+            "{e}"
+        );
+        assert!(e.message.contains("request id rid-7"), "{e}");
+        let h = e.hint.unwrap();
+        assert!(
+            h.contains("`Storage Blob Data Contributor`")
+                && h.contains("service connection `conn-1`"),
+            "{h}"
+        );
+        assert!(h.contains("/subscriptions/sub-1/resourceGroups/<resource group>/providers/Microsoft.Storage/storageAccounts/acct/blobServices/default/containers/jars"), "{h}");
+
+        let sas = plan_with(BlobAuth::Sas(Secret::new("sv=1&sig=x")));
+        assert!(storage_error(&sas, "x", &denied)
+            .hint
+            .unwrap()
+            .contains("sp=rcw"));
+        let missing = Fault {
+            status: Some(404),
+            code: Some("ContainerNotFound".into()),
+            ..Default::default()
+        };
+        assert!(storage_error(&sas, "x", &missing)
+            .hint
+            .unwrap()
+            .contains("create the container `jars`"));
+        let net = Fault {
+            network: true,
+            message:
+                "connection failed reaching acct.blob.core.windows.net through proxy http://p/"
+                    .into(),
+            ..Default::default()
+        };
+        let e = storage_error(&sas, "x", &net);
+        assert_eq!(e.kind, ErrorKind::Network);
+        assert!(e.message.contains("through proxy"), "{e}");
     }
 
     #[test]

@@ -305,56 +305,47 @@ pub async fn read(
     }
 
     let client = &client;
-    let fetched: Vec<(String, Option<Secret>, Option<String>)> =
+    // Name -> the value, or the warning that replaces it.
+    let fetched: BTreeMap<String, std::result::Result<Secret, String>> =
         futures::stream::iter(wanted.iter().map(|(name, want)| async move {
-            let source = match want {
-                Want::Export => i::SECRETS_FILTER,
-                Want::Task(input) | Want::Both(input) => input,
+            let (source, task) = match want {
+                Want::Export => (i::SECRETS_FILTER, false),
+                Want::Task(input) | Want::Both(input) => (*input, true),
             };
-            let task = !matches!(want, Want::Export);
-            let got = get(client, vault, req.connection, name, source).await;
-            match got {
-                Ok(value) => {
-                    vso.set_secret(value.0.expose());
-                    match (value.1, task) {
-                        (Ok(()), _) => Ok((name.clone(), Some(value.0), None)),
-                        (Err(why), false) => Ok((
-                            name.clone(),
-                            None,
-                            Some(format!("Key Vault secret `{name}` was skipped: {why}")),
-                        )),
-                        (Err(why), true) => Err(Error::platform(format!(
-                            "Key Vault secret `{name}` (named by input `{source}`) cannot be used: {why}"
-                        ))
-                        .with_hint(format!("enable or renew the secret in the vault `{vault}`"))),
-                    }
+            let usable = match get(client, vault, req.connection, name, source).await? {
+                Got::Value(value, usable) => {
+                    vso.set_secret(value.expose());
+                    usable.map(|()| value)
                 }
-                Err(Skipped::Disabled) if !task => Ok((
+                Got::Disabled => Err(Unusable::Disabled),
+            };
+            match usable {
+                Ok(v) => Ok((name.clone(), Ok(v))),
+                Err(why) if !task => Ok((
                     name.clone(),
-                    None,
-                    Some(format!("Key Vault secret `{name}` was skipped: {}", Unusable::Disabled)),
+                    Err(format!("Key Vault secret `{name}` was skipped: {why}")),
                 )),
-                Err(Skipped::Disabled) => Err(Error::platform(format!(
-                    "Key Vault secret `{name}` (named by input `{source}`) cannot be used: it is disabled"
+                Err(why) => Err(Error::platform(format!(
+                    "Key Vault secret `{name}` (named by input `{source}`) cannot be used: {why}"
                 ))
-                .with_hint(format!("enable the secret in the vault `{vault}`"))),
-                Err(Skipped::Failed(e)) => Err(e),
+                .with_hint(format!("enable or renew the secret in the vault `{vault}`"))),
             }
         }))
         .buffer_unordered(PARALLEL)
         .try_collect()
         .await?;
 
-    let mut by_name: BTreeMap<String, (Option<Secret>, Option<String>)> =
-        fetched.into_iter().map(|(n, v, w)| (n, (v, w))).collect();
     let mut for_export = vec![];
     let mut for_task = BTreeMap::new();
     for (name, want) in &wanted {
-        let Some((value, warning)) = by_name.remove(name) else {
-            continue;
+        let value = match fetched.get(name) {
+            Some(Ok(v)) => v.clone(),
+            Some(Err(warning)) => {
+                warnings.push(warning.clone());
+                continue;
+            }
+            None => continue,
         };
-        warnings.extend(warning);
-        let Some(value) = value else { continue };
         if let Want::Task(_) | Want::Both(_) = want {
             for_task.insert(name.clone(), value.clone());
         }
@@ -373,9 +364,11 @@ pub async fn read(
     })
 }
 
-enum Skipped {
+/// A secret as the vault returned it.
+enum Got {
+    Value(Secret, std::result::Result<(), Unusable>),
+    /// Key Vault refuses to return a disabled secret's value.
     Disabled,
-    Failed(Error),
 }
 
 fn sdk_error(
@@ -447,22 +440,19 @@ async fn get(
     connection: &str,
     name: &str,
     source: &str,
-) -> std::result::Result<(Secret, std::result::Result<(), Unusable>), Skipped> {
-    let resp = client.get_secret(name, None).await;
-    let secret = match resp.and_then(|r| r.into_model()) {
+) -> Result<Got> {
+    let secret = match client
+        .get_secret(name, None)
+        .await
+        .and_then(|r| r.into_model())
+    {
         Ok(s) => s,
         Err(e) => {
             let f = Fault::from_sdk(&e);
             if f.status == Some(403) && f.inner_code.as_deref() == Some("SecretDisabled") {
-                return Err(Skipped::Disabled);
+                return Ok(Got::Disabled);
             }
-            return Err(Skipped::Failed(sdk_error(
-                vault,
-                connection,
-                Op::Get(name),
-                source,
-                &e,
-            )));
+            return Err(sdk_error(vault, connection, Op::Get(name), source, &e));
         }
     };
     let a = secret.attributes.unwrap_or_default();
@@ -472,7 +462,10 @@ async fn get(
         a.not_before,
         OffsetDateTime::now_utc(),
     );
-    Ok((Secret::new(secret.value.unwrap_or_default()), usable))
+    Ok(Got::Value(
+        Secret::new(secret.value.unwrap_or_default()),
+        usable,
+    ))
 }
 
 #[cfg(test)]
