@@ -216,7 +216,12 @@ async fn resolve_credentials(
     lines.push(format!(
         "Key Vault `{}`: read {} secret(s){}{}",
         read.vault,
-        read.for_export.len() + read.for_task.len(),
+        read.for_export
+            .iter()
+            .map(|s| s.name.as_str())
+            .chain(read.for_task.keys().map(String::as_str))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
         if exported.is_empty() {
             String::new()
         } else if kv.export && cfg.action == Action::Validate {
