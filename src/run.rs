@@ -134,8 +134,8 @@ async fn plan(
     Ok((Some(target), rp, lines))
 }
 
-/// Credentials given as values are used as they are; Key Vault secrets are read here, before the
-/// plan, because reading a secret changes nothing. Values are masked the moment they arrive.
+/// Credentials given as values are used as they are; Key Vault secrets are read here, as part of
+/// the plan, because reading a secret changes nothing. Values are masked the moment they arrive.
 async fn resolve_credentials(
     ctx: &mut Context<'_>,
     lines: &mut Vec<String>,
@@ -143,7 +143,7 @@ async fn resolve_credentials(
     use crate::config::FlinkAuth;
     let cfg = ctx.cfg;
     let mut task_secrets: Vec<(String, &'static str)> = vec![];
-    let mut from_vault = |t: &TokenSource, input: &'static str| match t {
+    let mut value_or_vault = |t: &TokenSource, input: &'static str| match t {
         TokenSource::Value(s) => Some(s.clone()),
         TokenSource::KeyVault(name) => {
             task_secrets.push((name.clone(), input));
@@ -152,13 +152,15 @@ async fn resolve_credentials(
         TokenSource::None => None,
     };
     if let Some(v) = &cfg.vvp {
-        ctx.creds.vvp_token = from_vault(&v.token, i::VVP_API_TOKEN_SECRET);
+        ctx.creds.vvp_token = value_or_vault(&v.token, i::VVP_API_TOKEN_SECRET);
     }
     if let Some(f) = &cfg.flink {
         ctx.creds.flink = match &f.auth {
             FlinkAuth::None => None,
-            FlinkAuth::Basic { password, .. } => from_vault(password, i::FLINK_CREDENTIAL_SECRET),
-            FlinkAuth::Bearer(t) => from_vault(t, i::FLINK_CREDENTIAL_SECRET),
+            FlinkAuth::Basic { password, .. } => {
+                value_or_vault(password, i::FLINK_CREDENTIAL_SECRET)
+            }
+            FlinkAuth::Bearer(t) => value_or_vault(t, i::FLINK_CREDENTIAL_SECRET),
         };
     }
     let Some(kv) = &cfg.key_vault else {

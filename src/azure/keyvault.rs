@@ -265,7 +265,7 @@ pub async fn read(
 
     // Names in a stable order, each with what it is wanted for.
     let mut wanted: BTreeMap<String, Want> = BTreeMap::new();
-    let explicit = match &req.cfg.filter {
+    let to_export = match &req.cfg.filter {
         SecretsFilter::None => vec![],
         SecretsFilter::Names(n) => n.clone(),
         SecretsFilter::All => {
@@ -288,7 +288,7 @@ pub async fn read(
             names
         }
     };
-    for n in explicit {
+    for n in to_export {
         wanted.insert(n, Want::Export);
     }
     for (n, input) in &req.task_secrets {
@@ -379,17 +379,16 @@ fn sdk_error(
     e: &azure_core::Error,
 ) -> Error {
     let f = Fault::from_sdk(e);
-    match f.status {
-        Some(403) => denial_error(vault, connection, op, &f),
-        Some(404) if matches!(op, Op::Get(_)) => {
-            let Op::Get(name) = op else { unreachable!() };
+    match (f.status, op) {
+        (Some(403), _) => denial_error(vault, connection, op, &f),
+        (Some(404), Op::Get(name)) => {
             Error::platform(format!(
                 "Key Vault `{vault}` has no secret `{name}` (named by input `{source}`): {}",
                 f.quote()
             ))
             .with_hint(format!("check the name in `{source}`; Key Vault names are letters, digits and hyphens"))
         }
-        Some(401) => Error::platform(format!(
+        (Some(401), _) => Error::platform(format!(
             "Key Vault `{vault}` did not accept the token of service connection `{connection}`: {}",
             f.quote()
         ))
@@ -401,10 +400,6 @@ fn sdk_error(
         .with_hint(f.trust_hint().map(str::to_owned).unwrap_or_else(|| format!(
             "check the vault name `{vault}` and that the agent can reach it (firewall, private endpoint DNS, proxy settings)"
         ))),
-        _ if f.status.is_none() && e.kind() == &azure_core::error::ErrorKind::Credential => {
-            // The sign-in itself failed; the caller's connection context is in the message.
-            Error::platform(format!("Key Vault `{vault}`: {}", f.quote()))
-        }
         _ => Error::platform(format!("Key Vault `{vault}`: {}", f.quote())),
     }
 }
