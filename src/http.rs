@@ -343,6 +343,11 @@ impl Http {
         self.proxy.as_deref()
     }
 
+    /// The configured client (CA file, proxy), for SDKs that bring their own request pipeline.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     async fn build(&self, req: &Request) -> Result<reqwest::RequestBuilder> {
         let mut rb = self.client.request(req.method.clone(), &req.url);
         let mut headers = HeaderMap::new();

@@ -1,12 +1,25 @@
 //! Executes a validated configuration: plan everything first (read-only), then apply. Each
 //! step is recorded for the log, the JUnit file and the summary.
+//!
+//! Around the target, the run itself reads Key Vault secrets (plan: reading changes nothing),
+//! exports them as secret variables and uploads the jar to Blob Storage (apply, before the
+//! target's own apply, which needs the jar in place).
 
-use crate::config::{Action, Artifact, Config};
-use crate::error::Result;
+use crate::azure::blob::{self, BlobAuth, UploadPlan};
+use crate::azure::keyvault::{self, VaultRead};
+use crate::azure::transport::AzureTransport;
+use crate::config::{Action, Artifact, Config, TokenSource};
+use crate::error::{Error, Result};
 use crate::http::Http;
+use crate::pipeline::inputs as i;
 use crate::pipeline::vso::Vso;
 use crate::report::{Exit, Recorder};
 use crate::targets::{AnyTarget, ArtifactPlan, Context, Credentials};
+
+/// Runs only the run-level steps (Key Vault, upload) and leaves the target out, for exercising
+/// them without a Flink platform (the Azure integration tests and the upload benchmark). The run
+/// says so with a warning, so it can never pass for a deployment.
+const SKIP_TARGET_ENV: &str = "FLINK_DEPLOY_SKIP_TARGET";
 
 pub async fn run(cfg: Config, vso: Vso) -> Exit {
     let title = format!(
@@ -25,6 +38,13 @@ pub async fn run(cfg: Config, vso: Vso) -> Exit {
     rec.finish(result, &cfg.reports)
 }
 
+/// What the run does around the target.
+#[derive(Default)]
+struct RunPlan {
+    vault: Option<VaultRead>,
+    upload: Option<UploadPlan>,
+}
+
 async fn execute(cfg: &Config, rec: &mut Recorder) -> Result<()> {
     let http = Http::new(&cfg.http)?;
     let mut ctx = Context {
@@ -35,10 +55,11 @@ async fn execute(cfg: &Config, rec: &mut Recorder) -> Result<()> {
         artifact: ArtifactPlan::default(),
         azure: cfg.azure.as_ref().map(crate::azure::auth::AzureTokens::new),
     };
+    let skip_target = std::env::var(SKIP_TARGET_ENV).is_ok_and(|v| v.eq_ignore_ascii_case("true"));
 
     ctx.rec.begin("plan");
-    let r = plan(&mut ctx).await;
-    let (mut target, lines) = ctx.rec.end(r)?;
+    let r = plan(&mut ctx, skip_target).await;
+    let (mut target, run_plan, lines) = ctx.rec.end(r)?;
     ctx.rec.vso.group("Plan");
     for l in &lines {
         ctx.rec.vso.info(&format!("• {l}"));
@@ -52,50 +73,327 @@ async fn execute(cfg: &Config, rec: &mut Recorder) -> Result<()> {
         ctx.rec.log("validate: nothing was changed");
         return Ok(());
     }
-    target.apply(&mut ctx).await
+    apply_run(&mut ctx, run_plan).await?;
+    match target.as_mut() {
+        Some(t) => t.apply(&mut ctx).await,
+        None => Ok(()),
+    }
 }
 
-async fn plan(ctx: &mut Context<'_>) -> Result<(AnyTarget, Vec<String>)> {
+async fn plan(
+    ctx: &mut Context<'_>,
+    skip_target: bool,
+) -> Result<(Option<AnyTarget>, RunPlan, Vec<String>)> {
     let cfg = ctx.cfg;
     let mut lines = vec![];
-    resolve_credentials(ctx).await?;
+    let mut rp = RunPlan {
+        vault: resolve_credentials(ctx, &mut lines).await?,
+        upload: None,
+    };
     match &cfg.artifact {
-        Artifact::None => {}
+        Artifact::None => {
+            if cfg.blob.is_some() {
+                lines.push(
+                    "storageAccount is set but artifactPath is empty: nothing to upload".into(),
+                );
+            }
+        }
         Artifact::Uri(u) => {
             ctx.artifact.jar_uri = Some(u.clone());
             lines.push(format!("use jar {}", crate::http::display_url(u)));
         }
         Artifact::Local(pattern) => {
             let path = crate::artifact::resolve(pattern, &cfg.vars.working_dir)?;
-            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            lines.push(format!("artifact {} ({size} bytes)", path.display()));
+            match &cfg.blob {
+                Some(_) => {
+                    let up = plan_upload(ctx, &path).await?;
+                    lines.push(format!("artifact {}", up.describe()));
+                    ctx.artifact.jar_uri = Some(up.jar_uri.clone());
+                    ctx.artifact.to_blob = true;
+                    rp.upload = Some(up);
+                }
+                None => {
+                    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    lines.push(format!("artifact {} ({size} bytes)", path.display()));
+                }
+            }
             ctx.artifact.local = Some(path);
         }
     }
+    if skip_target {
+        let note = format!(
+            "{SKIP_TARGET_ENV} is set: the target `{}` is neither planned nor applied",
+            cfg.target.as_str()
+        );
+        ctx.rec.warn(&note);
+        lines.push(note);
+        return Ok((None, rp, lines));
+    }
     let mut target = AnyTarget::for_config(cfg);
     lines.extend(target.plan(ctx).await?);
-    Ok((target, lines))
+    Ok((Some(target), rp, lines))
 }
 
-/// Credentials given as values are used as they are; Key Vault names are read here, before the
-/// plan, because reading a secret changes nothing.
-async fn resolve_credentials(ctx: &mut Context<'_>) -> Result<()> {
-    use crate::config::{FlinkAuth, TokenSource};
-    fn value(t: &TokenSource) -> Option<crate::secret::Secret> {
-        match t {
-            TokenSource::Value(s) => Some(s.clone()),
-            _ => None,
+/// Credentials given as values are used as they are; Key Vault secrets are read here, as part of
+/// the plan, because reading a secret changes nothing. Values are masked the moment they arrive.
+async fn resolve_credentials(
+    ctx: &mut Context<'_>,
+    lines: &mut Vec<String>,
+) -> Result<Option<VaultRead>> {
+    use crate::config::FlinkAuth;
+    let cfg = ctx.cfg;
+    let mut task_secrets: Vec<(String, &'static str)> = vec![];
+    let mut value_or_vault = |t: &TokenSource, input: &'static str| match t {
+        TokenSource::Value(s) => Some(s.clone()),
+        TokenSource::KeyVault(name) => {
+            task_secrets.push((name.clone(), input));
+            None
         }
+        TokenSource::None => None,
+    };
+    if let Some(v) = &cfg.vvp {
+        ctx.creds.vvp_token = value_or_vault(&v.token, i::VVP_API_TOKEN_SECRET);
     }
-    if let Some(v) = &ctx.cfg.vvp {
-        ctx.creds.vvp_token = value(&v.token);
-    }
-    if let Some(f) = &ctx.cfg.flink {
+    if let Some(f) = &cfg.flink {
         ctx.creds.flink = match &f.auth {
             FlinkAuth::None => None,
-            FlinkAuth::Basic { password, .. } => value(password),
-            FlinkAuth::Bearer(t) => value(t),
+            FlinkAuth::Basic { password, .. } => {
+                value_or_vault(password, i::FLINK_CREDENTIAL_SECRET)
+            }
+            FlinkAuth::Bearer(t) => value_or_vault(t, i::FLINK_CREDENTIAL_SECRET),
         };
+    }
+    let Some(kv) = &cfg.key_vault else {
+        return Ok(None);
+    };
+    if matches!(kv.filter, crate::config::SecretsFilter::None) && task_secrets.is_empty() {
+        lines.push(format!(
+            "Key Vault `{}`: nothing to read (secretsFilter is empty)",
+            kv.name
+        ));
+        return Ok(None);
+    }
+    let tokens = ctx.azure.as_ref().ok_or_else(|| {
+        Error::input(
+            i::AZURE_SUBSCRIPTION,
+            "is required to read Key Vault secrets",
+        )
+    })?;
+    let conn = tokens.connection();
+    // Sign in first: a failed sign-in then reads as one, with its own fix.
+    let scope = format!(
+        "https://{}/.default",
+        conn.cloud.key_vault_suffix.trim_matches(['.', '/'])
+    );
+    tokens.token(&ctx.http, &scope).await?;
+    let req = keyvault::ReadRequest {
+        cfg: kv,
+        suffix: &conn.cloud.key_vault_suffix,
+        connection: &conn.id,
+        task_secrets: task_secrets.clone(),
+    };
+    let transport = AzureTransport::new(&ctx.http);
+    let read = keyvault::read(
+        &req,
+        tokens.credential(&ctx.http)?,
+        &transport,
+        &ctx.rec.vso,
+    )
+    .await?;
+    for w in &read.warnings {
+        ctx.rec.warn(w);
+    }
+    for (name, input) in &task_secrets {
+        let value = read
+            .for_task
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone());
+        match *input {
+            i::VVP_API_TOKEN_SECRET => ctx.creds.vvp_token = value,
+            _ => ctx.creds.flink = value,
+        }
+    }
+    let exported: Vec<&str> = read.for_export.iter().map(|s| s.name.as_str()).collect();
+    lines.push(format!(
+        "Key Vault `{}`: read {} secret(s){}{}",
+        read.vault,
+        read.for_export
+            .iter()
+            .map(|s| s.name.as_str())
+            .chain(read.for_task.keys().map(String::as_str))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        if exported.is_empty() {
+            String::new()
+        } else if kv.export && cfg.action == Action::Validate {
+            format!(
+                "; would be set as secret variables (validate sets none): {}",
+                exported.join(", ")
+            )
+        } else if kv.export {
+            format!("; set as secret variables: {}", exported.join(", "))
+        } else {
+            format!(
+                "; not exported (exportSecrets is false): {}",
+                exported.join(", ")
+            )
+        },
+        if task_secrets.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; used by the task: {}",
+                task_secrets
+                    .iter()
+                    .map(|(n, i)| format!("{n} ({i})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    ));
+    Ok(Some(read))
+}
+
+async fn plan_upload(ctx: &mut Context<'_>, path: &std::path::Path) -> Result<UploadPlan> {
+    let cfg = ctx.cfg;
+    let b = cfg.blob.as_ref().expect("blob config");
+    let auth = match &b.sas {
+        Some(sas) => {
+            // The agent masks the input as given; the signature alone must not leak either.
+            ctx.rec.vso.set_secret(sas.expose());
+            for (k, v) in url::form_urlencoded::parse(sas.expose().as_bytes()) {
+                if k == "sig" {
+                    ctx.rec.vso.set_secret(&v);
+                    ctx.rec.vso.set_secret(
+                        &url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>(),
+                    );
+                }
+            }
+            BlobAuth::Sas(sas.clone())
+        }
+        None => {
+            if b.endpoint.starts_with("http://") {
+                return Err(Error::input(
+                    i::BLOB_ENDPOINT,
+                    format!(
+                        "`{}` is plain http; signing in with the service connection needs https",
+                        b.endpoint
+                    ),
+                )
+                .with_hint(
+                    "use an https endpoint, or give storageSasToken (e.g. for a local emulator)",
+                ));
+            }
+            let tokens = ctx.azure.as_ref().ok_or_else(|| {
+                Error::input(
+                    i::AZURE_SUBSCRIPTION,
+                    "is required to upload to Blob Storage without `storageSasToken`",
+                )
+            })?;
+            tokens
+                .token(&ctx.http, "https://storage.azure.com/.default")
+                .await?;
+            BlobAuth::Identity(tokens.credential(&ctx.http)?)
+        }
+    };
+    let conn = ctx.azure.as_ref().map(|t| t.connection());
+    let suffix = conn
+        .map(|c| c.cloud.storage_suffix.clone())
+        .unwrap_or_else(|| "core.windows.net".into());
+    let req = blob::PlanRequest {
+        cfg: b,
+        target: cfg.target,
+        file: path,
+        storage_suffix: &suffix,
+        connection: conn.map(|c| c.id.as_str()),
+        subscription: conn.and_then(|c| c.subscription_id.as_deref()),
+    };
+    blob::plan(req, auth, &AzureTransport::new(&ctx.http)).await
+}
+
+async fn apply_run(ctx: &mut Context<'_>, rp: RunPlan) -> Result<()> {
+    if let (Some(v), Some(kv)) = (&rp.vault, &ctx.cfg.key_vault) {
+        if kv.export && !v.for_export.is_empty() {
+            ctx.rec.begin("export secrets");
+            let allow = crate::pipeline::env::AgentEnv::from_process()
+                .flag("SYSTEM_UNSAFEALLOWMULTILINESECRET");
+            let pairs: Vec<(String, &str)> = v
+                .for_export
+                .iter()
+                .map(|s| (s.name.clone(), s.value.expose()))
+                .collect();
+            let (exports, warnings) = keyvault::export_plan(&pairs, allow);
+            for w in &warnings {
+                ctx.rec.warn(w);
+            }
+            for e in &exports {
+                ctx.rec
+                    .vso
+                    .set_variable(&e.variable, pairs[e.secret].1, true, false);
+            }
+            let names: Vec<&str> = exports.iter().map(|e| e.variable.as_str()).collect();
+            ctx.rec.log(&format!(
+                "set {} secret variable(s) from Key Vault `{}`: {}",
+                names.len(),
+                v.vault,
+                names.join(", ")
+            ));
+            ctx.rec.end(Ok(()))?;
+        }
+    }
+    if let Some(up) = &rp.upload {
+        ctx.rec.begin("upload artifact");
+        let r = upload(ctx, up).await;
+        ctx.rec.end(r)?;
+        ctx.rec.output("jarUri", &up.jar_uri);
+    }
+    Ok(())
+}
+
+async fn upload(ctx: &mut Context<'_>, up: &UploadPlan) -> Result<()> {
+    let transport = AzureTransport::new(&ctx.http);
+    let started = std::time::Instant::now();
+    let rec = &mut *ctx.rec;
+    let mut shown = 0u64;
+    let mut progress = |done: u64, total: u64| {
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
+        if pct >= shown + 25 || (done == total && shown < 100) {
+            shown = pct - pct % 25;
+            rec.progress(pct as u8, "uploading the artifact");
+            rec.log(&format!(
+                "uploaded {pct}% ({} of {} MiB)",
+                done / (1024 * 1024),
+                total.div_ceil(1024 * 1024)
+            ));
+        }
+    };
+    let r = blob::apply(up, &transport, &mut progress).await?;
+    let secs = started.elapsed().as_secs_f64();
+    if r.skipped {
+        ctx.rec.log(&format!(
+            "{} already holds this file (MD5 {}): upload skipped",
+            up.url,
+            blob::hex(&up.md5)
+        ));
+    } else {
+        ctx.rec.log(&format!(
+            "uploaded {} ({} bytes in {} block{}{}, MD5 {}) to {} in {secs:.1}s ({:.0} MiB/s)",
+            up.file.display(),
+            up.size,
+            r.blocks,
+            if r.blocks == 1 { "" } else { "s" },
+            if r.resumed > 0 {
+                format!(", {} already staged by an earlier run", r.resumed)
+            } else {
+                String::new()
+            },
+            blob::hex(&up.md5),
+            up.url,
+            r.bytes_sent as f64 / (1024.0 * 1024.0) / secs.max(0.001)
+        ));
+        ctx.rec
+            .timeline(&format!("artifact uploaded to {}", up.url));
     }
     Ok(())
 }

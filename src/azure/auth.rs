@@ -1,36 +1,49 @@
 //! Microsoft Entra ID tokens for the AzureRM service connection.
 //!
 //! [`AzureTokens::token`] is the one way the rest of the task gets a bearer token for a scope
-//! (Resource Manager, Key Vault, Storage). Tokens are cached per scope until shortly before they
-//! expire; workload identity federation fetches a fresh OIDC assertion for every new token.
+//! (Resource Manager, Key Vault, Storage), and [`AzureTokens::credential`] hands the same sign-in
+//! to the Azure SDK clients. Both use the official `azure_identity` credentials over the task's
+//! HTTP client (agent CA and proxy):
+//!
+//! | connection | credential |
+//! |---|---|
+//! | ServicePrincipal, spnKey | `ClientSecretCredential` |
+//! | ServicePrincipal, spnCertificate | `ClientAssertionCredential` with an RS256 assertion signed here ([`super::cert`]) |
+//! | WorkloadIdentityFederation | `AzurePipelinesCredential` (a fresh OIDC token from Azure DevOps for every Entra token) |
+//! | ManagedServiceIdentity | `ManagedIdentityCredential` (IMDS, optional `msiclientId`) |
+//!
+//! The credentials cache tokens per scope and renew them before they expire, so long waits never
+//! run on an expiring token.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
 
-use tokio::sync::Mutex;
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+use azure_core::credentials::TokenCredential;
+use azure_identity::{
+    AzurePipelinesCredential, AzurePipelinesCredentialOptions, ClientAssertionCredential,
+    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
+    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+};
 
+use super::cert::CertificateAssertion;
 use super::connection::{AzureAuth, AzureConnection};
-use crate::error::{Error, Result};
-use crate::http::{Body, Http, Request};
+use super::fault::Fault;
+use super::transport::{AzureTransport, Retry};
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::Http;
+use crate::pipeline::inputs;
 use crate::secret::Secret;
 
 pub struct AzureTokens {
     conn: AzureConnection,
-    cache: Mutex<HashMap<String, (Secret, Instant)>>,
-}
-
-#[derive(serde::Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    expires_in: Option<serde_json::Value>,
+    cred: OnceLock<Arc<dyn TokenCredential>>,
 }
 
 impl AzureTokens {
     pub fn new(conn: &AzureConnection) -> Self {
         Self {
             conn: conn.clone(),
-            cache: Mutex::new(HashMap::new()),
+            cred: OnceLock::new(),
         }
     }
 
@@ -38,72 +51,282 @@ impl AzureTokens {
         &self.conn
     }
 
+    /// How the connection signs in, for messages.
+    pub fn method(&self) -> &'static str {
+        method(&self.conn.auth)
+    }
+
+    /// The SDK credential of the connection, built once over `http`'s client.
+    pub fn credential(&self, http: &Http) -> Result<Arc<dyn TokenCredential>> {
+        if let Some(c) = self.cred.get() {
+            return Ok(c.clone());
+        }
+        let c = build(&self.conn, &AzureTransport::new(http))?;
+        Ok(self.cred.get_or_init(|| c).clone())
+    }
+
     /// A bearer token for `scope` (e.g. `https://management.azure.com/.default`).
     pub async fn token(&self, http: &Http, scope: &str) -> Result<Secret> {
-        let mut cache = self.cache.lock().await;
-        if let Some((t, until)) = cache.get(scope) {
-            if Instant::now() < *until {
-                return Ok(t.clone());
-            }
-        }
-        let (token, lifetime) = self.fetch(http, scope).await?;
-        // Renew five minutes early so a long wait never uses an expiring token.
-        let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(300));
-        cache.insert(scope.to_owned(), (token.clone(), until));
-        Ok(token)
-    }
-
-    async fn fetch(&self, http: &Http, scope: &str) -> Result<(Secret, Duration)> {
-        match &self.conn.auth {
-            AzureAuth::ClientSecret { tenant_id, client_id, secret } => {
-                let form = url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("grant_type", "client_credentials")
-                    .append_pair("client_id", client_id)
-                    .append_pair("client_secret", secret.expose())
-                    .append_pair("scope", scope)
-                    .finish();
-                self.token_request(http, tenant_id, form).await
-            }
-            _ => Err(Error::platform(format!(
-                "sign-in with service connection `{}`: this authentication scheme is not supported yet",
-                self.conn.id
-            ))),
+        let cred = self.credential(http)?;
+        match cred.get_token(&[scope], None).await {
+            Ok(t) => Ok(Secret::new(t.token.secret())),
+            Err(e) => Err(self.sign_in_error(&Fault::from_sdk(&e))),
         }
     }
 
-    async fn token_request(
-        &self,
-        http: &Http,
-        tenant: &str,
-        form: String,
-    ) -> Result<(Secret, Duration)> {
-        let url = format!(
-            "{}{tenant}/oauth2/v2.0/token",
-            self.conn.cloud.authority_host
-        );
-        let resp = http
-            .send(
-                Request::new(reqwest::Method::POST, &url)
-                    .body(Body::Bytes {
-                        content_type: "application/x-www-form-urlencoded".into(),
-                        data: form.into_bytes(),
-                    })
-                    .retry(true),
+    /// An error for a failed sign-in, with the fix where the Entra code tells it.
+    pub fn sign_in_error(&self, f: &Fault) -> Error {
+        sign_in_error(&self.conn, f)
+    }
+}
+
+fn method(auth: &AzureAuth) -> &'static str {
+    match auth {
+        AzureAuth::ClientSecret { .. } => "service principal with a client secret",
+        AzureAuth::ClientCertificate { .. } => "service principal with a certificate",
+        AzureAuth::WorkloadIdentity { .. } => "workload identity federation",
+        AzureAuth::ManagedIdentity { .. } => "managed identity",
+    }
+}
+
+fn cloud(conn: &AzureConnection) -> Arc<CloudConfiguration> {
+    let mut c = CustomConfiguration::default();
+    c.authority_host = conn.cloud.authority_host.trim_end_matches('/').to_owned();
+    Arc::new(c.into())
+}
+
+fn build(conn: &AzureConnection, transport: &AzureTransport) -> Result<Arc<dyn TokenCredential>> {
+    let mut client_options = transport.options(Retry::Standard);
+    let bad = |e: String| {
+        Error::input(
+            inputs::AZURE_SUBSCRIPTION,
+            format!(
+                "service connection `{}` ({}): {e}",
+                conn.id,
+                method(&conn.auth)
+            ),
+        )
+        .with_hint(
+            "edit the service connection in Project settings > Service connections and verify it",
+        )
+    };
+    let sdk = |e: azure_core::Error| bad(Fault::from_sdk(&e).message);
+    if !matches!(conn.auth, AzureAuth::ManagedIdentity { .. }) {
+        if !conn.cloud.authority_host.starts_with("https://") {
+            return Err(bad(format!(
+                "the authority `{}` is not https; Entra ID sign-in only works over https",
+                conn.cloud.authority_host
+            )));
+        }
+        client_options.cloud = Some(cloud(conn));
+    }
+    Ok(match &conn.auth {
+        AzureAuth::ClientSecret {
+            tenant_id,
+            client_id,
+            secret,
+        } => ClientSecretCredential::new(
+            tenant_id,
+            client_id.clone(),
+            azure_core::credentials::Secret::new(secret.expose().to_owned()),
+            Some(ClientSecretCredentialOptions { client_options }),
+        )
+        .map_err(sdk)?,
+        AzureAuth::ClientCertificate {
+            tenant_id,
+            client_id,
+            pem,
+        } => {
+            let audience = format!(
+                "{}/{tenant_id}/oauth2/v2.0/token",
+                conn.cloud.authority_host.trim_end_matches('/')
+            );
+            let assertion = CertificateAssertion::from_pem(pem.expose(), client_id, &audience)
+                .map_err(|e| bad(format!("servicePrincipalCertificate: {e}")))?;
+            ClientAssertionCredential::new(
+                tenant_id.clone(),
+                client_id.clone(),
+                assertion,
+                Some(ClientAssertionCredentialOptions { client_options }),
             )
-            .await?;
-        if !resp.is_success() {
-            return Err(resp
-                .error(&format!("sign-in with service connection `{}`", self.conn.id))
-                .with_hint("check the service connection's credentials and that the secret has not expired"));
+            .map_err(sdk)?
         }
-        let t: TokenResponse = resp.json()?;
-        let secs = t
-            .expires_in
-            .and_then(|v| {
-                v.as_u64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            })
-            .unwrap_or(3600);
-        Ok((Secret::new(t.access_token), Duration::from_secs(secs)))
+        AzureAuth::WorkloadIdentity {
+            tenant_id,
+            client_id,
+            service_connection_id,
+            access_token,
+            ..
+        } => {
+            // The credential reads SYSTEM_OIDCREQUESTURI itself and asks that endpoint for a new
+            // OIDC token before each Entra token request, so federation never runs on a stale one.
+            let options = AzurePipelinesCredentialOptions {
+                credential_options: ClientAssertionCredentialOptions { client_options },
+            };
+            AzurePipelinesCredential::new(
+                tenant_id.clone(),
+                client_id.clone(),
+                service_connection_id,
+                azure_core::credentials::Secret::new(access_token.expose().to_owned()),
+                Some(options),
+            )
+            .map_err(sdk)?
+        }
+        AzureAuth::ManagedIdentity { client_id } => {
+            let options = ManagedIdentityCredentialOptions {
+                user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
+                client_options,
+            };
+            ManagedIdentityCredential::new(Some(options)).map_err(sdk)?
+        }
+    })
+}
+
+/// Fixes for the Entra ID errors seen most with pipeline service connections.
+pub fn entra_hint(code: &str) -> Option<&'static str> {
+    let n = code.trim_start_matches("AADSTS");
+    Some(match n {
+        "7000215" | "7000222" => "the client secret is wrong or has expired: create a new secret in the app registration (Certificates & secrets) and update the service connection",
+        "700016" => "no app with this client id exists in the tenant: check the service principal (client) id and the tenant id of the service connection",
+        "90002" | "900023" => "the tenant id of the service connection is wrong",
+        "700027" | "700023" => "the certificate is not registered on the app registration, or it has expired: upload the certificate's public part under Certificates & secrets",
+        "70021" | "700213" | "700212" => "no federated credential of the app matches this service connection: its issuer and subject identifier must be exactly those shown on the service connection",
+        "700024" => "the federated token was not valid at the time of the request; check the agent's clock",
+        "7000112" => "the application is disabled in the tenant",
+        _ => return None,
+    })
+}
+
+fn sign_in_error(conn: &AzureConnection, f: &Fault) -> Error {
+    // With federation, an HTTP error without an Entra (AADSTS) code came from Azure DevOps'
+    // OIDC endpoint, before Entra was asked at all.
+    let from_oidc = matches!(conn.auth, AzureAuth::WorkloadIdentity { .. })
+        && f.status.is_some()
+        && !f.code.as_deref().is_some_and(|c| c.starts_with("AADSTS"));
+    let mut e = Error::new(
+        if f.network {
+            ErrorKind::Network
+        } else {
+            ErrorKind::Platform
+        },
+        format!(
+            "sign-in with service connection `{}` ({}) failed: {}{}",
+            conn.id,
+            method(&conn.auth),
+            if from_oidc {
+                "the Azure DevOps OIDC endpoint (System.OidcRequestUri) refused the federated token request: "
+            } else {
+                ""
+            },
+            f.quote()
+        ),
+    );
+    let hint = f.code.as_deref().and_then(entra_hint).map(str::to_owned).or_else(|| {
+        if let Some(h) = f.trust_hint() {
+            return Some(h.to_owned());
+        }
+        if f.network {
+            return Some(match &conn.auth {
+                AzureAuth::ManagedIdentity { .. } => "managed identity works only on a self-hosted agent running in Azure, where the instance metadata service (169.254.169.254) is reachable".to_owned(),
+                _ => format!("check that {} is reachable from the agent (firewall, proxy settings)", conn.cloud.authority_host),
+            });
+        }
+        match (&conn.auth, f.status) {
+            (AzureAuth::WorkloadIdentity { .. }, Some(_)) if from_oidc => Some(
+                "check that the pipeline is authorized to use this service connection (Project settings > Service connections > Security) and that the job's access token is available".to_owned(),
+            ),
+            (AzureAuth::ManagedIdentity { client_id }, Some(400)) => Some(match client_id {
+                Some(_) => "the user-assigned identity named by msiclientId is not assigned to the agent's VM".to_owned(),
+                None => "the agent's VM has no system-assigned identity; enable it or set msiclientId on the service connection".to_owned(),
+            }),
+            _ => None,
+        }
+    });
+    if let Some(h) = hint {
+        e = e.with_hint(h);
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azure::connection::Cloud;
+
+    fn conn(auth: AzureAuth) -> AzureConnection {
+        AzureConnection {
+            id: "conn-1".into(),
+            auth,
+            cloud: Cloud::named("AzureCloud"),
+            subscription_id: None,
+        }
+    }
+
+    #[test]
+    fn sign_in_errors_quote_entra_and_give_the_fix() {
+        let c = conn(AzureAuth::ClientSecret {
+            tenant_id: "t".into(),
+            client_id: "c".into(),
+            secret: Secret::new("s"),
+        });
+        let f = Fault {
+            status: Some(401),
+            code: Some("AADSTS7000215".into()),
+            message: "Invalid client secret provided.".into(),
+            request_id: Some("corr-1".into()),
+            ..Default::default()
+        };
+        let e = sign_in_error(&c, &f);
+        assert!(e.message.contains("service connection `conn-1`"), "{e}");
+        assert!(
+            e.message.contains(
+                "AADSTS7000215: Invalid client secret provided. (HTTP 401, request id corr-1)"
+            ),
+            "{e}"
+        );
+        assert!(e.hint.unwrap().contains("new secret"));
+
+        let net = Fault {
+            network: true,
+            message: "POST https://login.microsoftonline.com/t/oauth2/v2.0/token: connection failed reaching login.microsoftonline.com through proxy http://p:8080/".into(),
+            ..Default::default()
+        };
+        let e = sign_in_error(&c, &net);
+        assert_eq!(e.kind, ErrorKind::Network);
+        assert!(e.message.contains("through proxy"), "{e}");
+        assert!(e.hint.unwrap().contains("reachable"));
+
+        let mi = conn(AzureAuth::ManagedIdentity {
+            client_id: Some("x".into()),
+        });
+        let e = sign_in_error(
+            &mi,
+            &Fault {
+                status: Some(400),
+                message: "The requested identity has not been assigned to this resource".into(),
+                ..Default::default()
+            },
+        );
+        assert!(e.hint.unwrap().contains("msiclientId"));
+    }
+
+    #[test]
+    fn plain_http_authority_is_refused_before_any_request() {
+        let mut c = conn(AzureAuth::ClientSecret {
+            tenant_id: "t".into(),
+            client_id: "c".into(),
+            secret: Secret::new("s"),
+        });
+        c.cloud.authority_host = "http://login.example/".into();
+        let http = Http::new(&crate::config::HttpSettings {
+            proxy_url: None,
+            proxy_bypass: vec![],
+            ca_file: None,
+            allow_insecure_http: false,
+        })
+        .unwrap();
+        let e = AzureTokens::new(&c).credential(&http).err().unwrap();
+        assert_eq!(e.kind, ErrorKind::Input);
+        assert!(e.message.contains("not https"), "{e}");
     }
 }

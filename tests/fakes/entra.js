@@ -6,15 +6,21 @@
 // -> 200 {"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"..."}
 // Errors follow Entra's shape: 400/401 {"error":"invalid_client","error_description":"AADSTS7000215: ...",
 // "error_codes":[7000215],"trace_id":"...","correlation_id":"..."}.
+//
+// `verifyCertificateAssertion` checks a certificate client assertion the way Entra does
+// (RFC 7523: RS256 signature by the registered certificate's key, x5t = its SHA-1 thumbprint,
+// aud = the token endpoint, iss = sub = client id, within nbf/exp).
 'use strict';
 const https = require('https');
+const crypto = require('crypto');
 const { makeTestCa } = require('./tls');
 
 /**
  * Start the fake. `clients` maps client id -> {secret?, assertion?(value)->bool, tenant}.
- * Issued tokens are `fake-entra-<n>-<scope>`; `tokens` records each issued token with its scope.
+ * Issued tokens are `fake-entra-<n>-<scope>` (or JWT-shaped with `jwt: true`); `tokens` records
+ * each issued token with its scope.
  */
-function startEntra({ clients = {} } = {}) {
+function startEntra({ clients = {}, tokenLifetime = 3599, jwt = false } = {}) {
   const tls = makeTestCa();
   const state = { requests: [], tokens: [], counter: 0, failNext: [] };
   const server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
@@ -23,7 +29,12 @@ function startEntra({ clients = {} } = {}) {
     req.on('end', () => {
       const url = new URL(req.url, 'https://localhost');
       const form = Object.fromEntries(new URLSearchParams(body));
-      state.requests.push({ method: req.method, path: url.pathname, form: { ...form, client_secret: form.client_secret ? '<redacted>' : undefined } });
+      const digest = (v) => (v ? crypto.createHash('sha256').update(v).digest('hex').slice(0, 16) : undefined);
+      state.requests.push({
+        method: req.method,
+        path: url.pathname,
+        form: { ...form, client_secret: form.client_secret ? '<redacted>' : undefined, client_assertion: digest(form.client_assertion) },
+      });
       const send = (status, obj) => {
         res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-ms-request-id': `req-${state.requests.length}` });
         res.end(JSON.stringify(obj));
@@ -49,9 +60,18 @@ function startEntra({ clients = {} } = {}) {
       } else {
         return err(7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
       }
-      const token = `fake-entra-${++state.counter}-${form.scope.replace(/[^a-z0-9.]/gi, '_')}`;
+      const n = ++state.counter;
+      // `jwt`: shaped like Entra's access tokens (unsigned here), for services such as Azurite
+      // that read the claims.
+      const token = jwt
+        ? [{ typ: 'JWT', alg: 'RS256' }, {
+          aud: form.scope.replace(/\/\.default$/, ''), iss: `https://sts.windows.net/${tenant}/`, tid: tenant, appid: form.client_id,
+          oid: '22222222-2222-2222-2222-222222222222', iat: Math.floor(Date.now() / 1000), nbf: Math.floor(Date.now() / 1000) - 60,
+          exp: Math.floor(Date.now() / 1000) + tokenLifetime, jti: `fake-entra-${n}`,
+        }].map((o) => Buffer.from(JSON.stringify(o)).toString('base64url')).join('.') + '.' + crypto.randomBytes(16).toString('base64url')
+        : `fake-entra-${n}-${form.scope.replace(/[^a-z0-9.]/gi, '_')}`;
       state.tokens.push({ token, scope: form.scope, client: form.client_id });
-      send(200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token });
+      send(200, { token_type: 'Bearer', expires_in: tokenLifetime, ext_expires_in: tokenLifetime, access_token: token });
     });
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
@@ -67,4 +87,29 @@ function startEntra({ clients = {} } = {}) {
   }));
 }
 
-module.exports = { startEntra };
+/** A validator for `clients[id].assertion`: a JWT signed by the key of `certPem`. */
+function verifyCertificateAssertion({ certPem, clientId, audience, onReject = () => {} }) {
+  const cert = new crypto.X509Certificate(certPem);
+  const x5t = crypto.createHash('sha1').update(cert.raw).digest('base64url');
+  return (jwt) => {
+    const reject = (why) => { onReject(why); return false; };
+    const [h, c, sig] = String(jwt).split('.');
+    if (!sig) return reject('not a JWT');
+    let header; let claims;
+    try {
+      header = JSON.parse(Buffer.from(h, 'base64url').toString());
+      claims = JSON.parse(Buffer.from(c, 'base64url').toString());
+    } catch (e) { return reject('not JSON'); }
+    if (header.alg !== 'RS256') return reject(`alg ${header.alg}`);
+    if (header.x5t !== x5t) return reject('x5t does not name the registered certificate');
+    if (!crypto.verify('RSA-SHA256', Buffer.from(`${h}.${c}`), cert.publicKey, Buffer.from(sig, 'base64url'))) return reject('bad signature');
+    const now = Date.now() / 1000;
+    if (claims.aud !== audience) return reject(`aud ${claims.aud}`);
+    if (claims.iss !== clientId || claims.sub !== clientId) return reject('iss/sub');
+    if (!(claims.exp > now) || !(claims.nbf <= now + 300)) return reject('outside nbf/exp');
+    if (!claims.jti) return reject('no jti');
+    return true;
+  };
+}
+
+module.exports = { startEntra, verifyCertificateAssertion };

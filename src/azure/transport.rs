@@ -1,0 +1,201 @@
+//! The Azure SDK's HTTP transport, backed by the task's own client.
+//!
+//! The SDK would otherwise build a default `reqwest` client that knows nothing of the agent's CA
+//! file (`Agent.CAInfo`) or proxy (`Agent.ProxyUrl`, `Agent.ProxyBypassList`). Routing every SDK
+//! request through [`crate::http::Http`]'s client applies both, and lets network errors say which
+//! host failed and whether a proxy was in the way. Query strings (SAS tokens) never appear in
+//! these messages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use azure_core::error::ErrorKind;
+use azure_core::http::{
+    AsyncRawResponse, ClientOptions, ExponentialRetryOptions, HttpClient, Request, RetryOptions,
+    Transport,
+};
+
+use crate::http::{display_url, Http};
+
+/// The instance metadata service lives on a link-local address that no proxy can reach.
+const IMDS_HOST: &str = "169.254.169.254";
+
+#[derive(Clone, Debug)]
+pub struct AzureTransport {
+    client: reqwest::Client,
+    direct: reqwest::Client,
+    proxy: Option<String>,
+}
+
+impl AzureTransport {
+    pub fn new(http: &Http) -> Self {
+        let direct = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        Self {
+            client: http.client().clone(),
+            direct,
+            proxy: http.proxy().map(str::to_owned),
+        }
+    }
+
+    /// Client options for an SDK client or credential: this transport and a bounded retry.
+    pub fn options(&self, retry: Retry) -> ClientOptions {
+        ClientOptions {
+            transport: Some(Transport::new(Arc::new(self.clone()))),
+            retry: retry.options(),
+            ..Default::default()
+        }
+    }
+
+    fn describe(&self, request: &Request, err: azure_core::Error) -> azure_core::Error {
+        let url = request.url();
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            _ => String::new(),
+        };
+        let via = match (&self.proxy, url.host_str() == Some(IMDS_HOST)) {
+            (Some(p), false) => format!("through proxy {p}"),
+            _ => "without a proxy".to_owned(),
+        };
+        let cause = root_cause(&err);
+        // A certificate the agent does not trust will not become trusted on a retry.
+        let untrusted = cause.as_deref().is_some_and(|c| c.contains("certificate"));
+        let what = match err.kind() {
+            _ if untrusted => "TLS certificate not trusted",
+            ErrorKind::Connection => "connection failed",
+            _ => "request failed",
+        };
+        let message = format!(
+            "{} {}: {what} reaching {host} {via}{}",
+            request.method(),
+            display_url(url.as_str()),
+            cause.map(|c| format!(" ({c})")).unwrap_or_default()
+        );
+        let kind = if untrusted {
+            ErrorKind::Other
+        } else {
+            // Same kind, so the SDK's retry policy still treats it as a transport error.
+            err.kind().clone()
+        };
+        azure_core::Error::new(kind, TransportFailure { message, untrusted })
+    }
+}
+
+/// A request that got no response; [`super::fault::Fault`] recognises it in an SDK error chain.
+#[derive(Debug)]
+pub struct TransportFailure {
+    pub message: String,
+    pub untrusted: bool,
+}
+
+impl std::fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TransportFailure {}
+
+/// The innermost cause, which names the real problem (refused, DNS, certificate, timeout).
+/// reqwest's own top-level text includes the full URL with its query, so it is skipped.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut last = None;
+    let mut src = err.source();
+    while let Some(s) = src {
+        if let Some(r) = s.downcast_ref::<reqwest::Error>() {
+            if r.is_timeout() {
+                last = Some("timed out".to_owned());
+            }
+        } else {
+            last = Some(s.to_string());
+        }
+        src = s.source();
+    }
+    last
+}
+
+#[async_trait]
+impl HttpClient for AzureTransport {
+    async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
+        let client = if request.url().host_str() == Some(IMDS_HOST) {
+            &self.direct
+        } else {
+            &self.client
+        };
+        HttpClient::execute_request(client, request)
+            .await
+            .map_err(|e| self.describe(request, e))
+    }
+}
+
+/// Retry budgets per kind of call. Every SDK request is retried on 408/429/5xx and transport
+/// errors, honouring `Retry-After`, within these bounds.
+#[derive(Clone, Copy, Debug)]
+pub enum Retry {
+    /// Sign-in, Key Vault and single Blob calls.
+    Standard,
+    /// One block of an upload: a few quick attempts, then the upload stops.
+    Block,
+}
+
+impl Retry {
+    pub fn options(self) -> RetryOptions {
+        let (initial, max_retries, total, max_delay) = match self {
+            Retry::Standard => (300, 4, 60, 10),
+            Retry::Block => (500, 3, 30, 8),
+        };
+        RetryOptions::exponential(ExponentialRetryOptions {
+            initial_delay: azure_core::time::Duration::milliseconds(initial),
+            max_retries,
+            max_total_elapsed: azure_core::time::Duration::seconds(total),
+            max_delay: azure_core::time::Duration::seconds(max_delay),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HttpSettings;
+
+    fn http(proxy: Option<&str>) -> Http {
+        Http::new(&HttpSettings {
+            proxy_url: proxy.map(str::to_owned),
+            proxy_bypass: vec![],
+            ca_file: None,
+            allow_insecure_http: false,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn network_errors_name_host_and_proxy_but_not_the_query() {
+        // Nothing listens on port 1 of loopback.
+        let t = AzureTransport::new(&http(None));
+        let req = Request::new(
+            "http://127.0.0.1:1/c/b.jar?sv=1&sig=SECRET"
+                .parse()
+                .unwrap(),
+            azure_core::http::Method::Get,
+        );
+        let e = t.execute_request(&req).await.unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("127.0.0.1:1 without a proxy"), "{m}");
+        assert!(m.contains("http://127.0.0.1:1/c/b.jar?…"), "{m}");
+        assert!(!m.contains("SECRET"), "{m}");
+        assert!(matches!(e.kind(), ErrorKind::Connection | ErrorKind::Io));
+
+        let t = AzureTransport::new(&http(Some("http://127.0.0.1:1")));
+        let e = t.execute_request(&req).await.unwrap_err();
+        assert!(
+            e.to_string().contains("through proxy http://127.0.0.1:1/"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Upload benchmark: the task's Blob upload against Microsoft's Python and JavaScript SDKs, on the
+same file and the same Azurite, and the task's peak memory during the upload. Prints one JSON
+object.
+
+    python3 tests/bench/blob.py [--size-mib 300] [--rounds 3] [--binary PATH]
+
+- ours: the task binary run as the agent runs it (INPUT_* environment, a SAS through
+  storageSasToken), with FLINK_DEPLOY_SKIP_TARGET so only the upload happens. Timed as a whole
+  process: start, MD5 of the file, the existence check, the parallel block upload, the commit and
+  the read-back. The upload step alone is also reported, from the task's own log line.
+- python: azure-storage-blob BlobClient.upload_blob(max_concurrency=8), the call alone.
+- node: @azure/storage-blob BlockBlobClient.uploadFile(concurrency 8), the call alone.
+Each round runs all three in rotating order, each to its own blob; medians are reported. Peak
+RSS comes from wait4() on the task's process (ru_maxrss), so it covers the whole run.
+"""
+import argparse
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ACCOUNT = "devstoreaccount1"
+# Azurite's published, well-known key (not a secret).
+ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+PY_SDK = "azure-storage-blob==12.31.1"
+CONCURRENCY = 8
+MiB = 1024 * 1024
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def account_sas():
+    """Account SAS, string-to-sign of versions 2020-12-06 and later."""
+    expiry = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    version = "2021-08-06"
+    to_sign = "\n".join([ACCOUNT, "rwdlacup", "b", "sco", "", expiry, "", "https,http", version, "", ""])
+    sig = base64.b64encode(hmac.new(base64.b64decode(ACCOUNT_KEY), to_sign.encode(), hashlib.sha256).digest()).decode()
+    return urllib.parse.urlencode({"sv": version, "ss": "b", "srt": "sco", "sp": "rwdlacup", "se": expiry, "spr": "https,http", "sig": sig})
+
+
+def python_env():
+    venv = os.path.join(REPO, ".cache", "bench-venv")
+    py = os.path.join(venv, "bin", "python")
+    marker = os.path.join(venv, "ok-" + PY_SDK)
+    if not os.path.exists(marker):
+        log(f"installing {PY_SDK} into {venv}")
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", PY_SDK], check=True)
+        open(marker, "w").close()
+    return py
+
+
+def start_azurite(location):
+    port = free_port()
+    proc = subprocess.Popen(
+        [os.path.join(REPO, "node_modules", ".bin", "azurite-blob"), "--blobHost", "127.0.0.1", "--blobPort", str(port),
+         "--location", location, "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"http://127.0.0.1:{port}/{ACCOUNT}"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("azurite did not start")
+
+
+def http(method, url, data=None):
+    req = urllib.request.Request(url, data=data, method=method, headers={"x-ms-version": "2021-08-06"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers)
+
+
+def make_file(path, size):
+    h = hashlib.md5()
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            b = os.urandom(min(4 * MiB, left))
+            f.write(b)
+            h.update(b)
+            left -= len(b)
+    return h.hexdigest()
+
+
+def run_ours(binary, workdir, endpoint, sas, prefix):
+    tmp = tempfile.mkdtemp(prefix="bench-agent-")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "INPUT_TARGET": "ververica",
+        "INPUT_ACTION": "deploy",
+        "INPUT_VVPURL": "https://vvp.example.invalid",
+        "INPUT_DEPLOYMENTNAME": "job",
+        "INPUT_ARTIFACTPATH": "job.jar",
+        "INPUT_STORAGEACCOUNT": ACCOUNT,
+        "INPUT_CONTAINERNAME": "bench",
+        "INPUT_BLOBENDPOINT": endpoint,
+        "INPUT_BLOBPREFIX": prefix,
+        "INPUT_STORAGESASTOKEN": sas,
+        "INPUT_PUBLISHTESTRESULTS": "false",
+        "SYSTEM_DEFAULTWORKINGDIRECTORY": workdir,
+        "AGENT_TEMPDIRECTORY": tmp,
+        "FLINK_DEPLOY_SKIP_TARGET": "true",
+    }
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([binary], env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = proc.stdout.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(tmp, ignore_errors=True)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"the task failed:\n{out}")
+    step = re.search(r"uploaded .* in ([0-9.]+)s \(", out)
+    if not step:
+        raise SystemExit(f"no upload in the task's log:\n{out}")
+    return {"seconds": seconds, "step_seconds": float(step.group(1)), "max_rss_kib": usage.ru_maxrss}
+
+
+def run_json(cmd):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mib", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--binary", default=None)
+    args = ap.parse_args()
+    binary = args.binary or next(
+        (p for p in [os.path.join(REPO, "dist/task/bin/linux-x64/flink-deploy"), os.path.join(REPO, "target/release/flink-deploy")] if os.path.exists(p)),
+        None)
+    if not binary:
+        raise SystemExit("no release binary: run scripts/package (or cargo build --release) first")
+    py = python_env()
+    work = tempfile.mkdtemp(prefix="bench-blob-")
+    azurite, endpoint = start_azurite(os.path.join(work, "azurite"))
+    try:
+        sas = account_sas()
+        status, _ = http("PUT", f"{endpoint}/bench?restype=container&{sas}", data=b"")
+        if status not in (201, 409):
+            raise SystemExit(f"cannot create the container: HTTP {status}")
+        size = args.size_mib * MiB
+        src = os.path.join(work, "src")
+        os.makedirs(src)
+        path = os.path.join(src, "job.jar")
+        md5 = make_file(path, size)
+        log(f"{args.size_mib} MiB file, MD5 {md5}; Azurite at {endpoint}")
+        results = {"ours": [], "python": [], "node": []}
+        tools = ["ours", "python", "node"]
+        for rnd in range(args.rounds):
+            for tool in tools[rnd % 3:] + tools[:rnd % 3]:
+                blob = f"{tool}-{rnd}/job.jar"
+                url = f"{endpoint}/bench/{blob}?{sas}"
+                if tool == "ours":
+                    r = run_ours(binary, src, endpoint, sas, f"{tool}-{rnd}")
+                elif tool == "python":
+                    r = run_json([py, os.path.join(REPO, "tests/bench/blob-python.py"), path, url, str(CONCURRENCY)])
+                else:
+                    r = run_json(["node", os.path.join(REPO, "tests/bench/blob-node.js"), path, url, str(CONCURRENCY)])
+                status, headers = http("HEAD", url)
+                length = int(headers.get("Content-Length", headers.get("content-length", -1)))
+                if status != 200 or length != size:
+                    raise SystemExit(f"{tool}: blob {blob} is HTTP {status}, {length} bytes")
+                if tool == "ours":
+                    stored = base64.b64decode(headers.get("Content-MD5", headers.get("content-md5", ""))).hex()
+                    if stored != md5:
+                        raise SystemExit(f"ours: Content-MD5 {stored} != {md5}")
+                log(f"round {rnd + 1} {tool}: {r['seconds']:.2f}s")
+                results[tool].append(r)
+
+        def mibs(seconds):
+            return round(args.size_mib / seconds, 1)
+
+        med = {t: statistics.median(x["seconds"] for x in results[t]) for t in tools}
+        step = statistics.median(x["step_seconds"] for x in results["ours"])
+        rss = max(x["max_rss_kib"] for x in results["ours"]) / 1024
+        report = {
+            "file_mib": args.size_mib,
+            "rounds": args.rounds,
+            "concurrency": CONCURRENCY,
+            "binary": os.path.relpath(binary, REPO),
+            "throughput_mib_s": {
+                "ours_whole_process": mibs(med["ours"]),
+                "ours_upload_step": mibs(step),
+                "python_upload_blob": mibs(med["python"]),
+                "node_uploadFile": mibs(med["node"]),
+            },
+            "ratio_vs_python": round(med["python"] / med["ours"], 2),
+            "ratio_vs_node": round(med["node"] / med["ours"], 2),
+            "ratio_vs_python_upload_step": round(med["python"] / step, 2),
+            "ratio_vs_node_upload_step": round(med["node"] / step, 2),
+            "ours_peak_rss_mib": round(rss, 1),
+            "goals": {"ratios_at_least": 1.0, "peak_rss_below_mib": 64},
+            "seconds": {t: [round(x["seconds"], 3) for x in results[t]] for t in tools},
+        }
+        print(json.dumps(report, indent=2))
+    finally:
+        azurite.terminate()
+        azurite.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+// A forward proxy for HTTPS (the CONNECT method, RFC 9110 section 9.3.6), as corporate agents
+// sit behind. It lets tests reach a fake under the real Azure host name (e.g.
+// kv1.vault.azure.net:443) without DNS: the client asks the proxy for the host, and the proxy
+// connects to the fake that `routes` names for it. Loopback targets are connected as asked.
+// Hosts with no route get 502, as a proxy that cannot resolve a name answers.
+//
+// `state.connects` logs every CONNECT target, so tests can assert which traffic used the proxy.
+'use strict';
+const http = require('http');
+const net = require('net');
+
+/** `routes`: {'*.vault.azure.net:443': port, 'login.microsoftonline.com:443': port, ...}. */
+function startProxy({ routes = {} } = {}) {
+  const state = { connects: [], refused: [] };
+  const sockets = new Set();
+  const match = (host, port) => {
+    for (const [pattern, target] of Object.entries(routes)) {
+      const [ph, pp] = pattern.split(':');
+      if (String(port) !== pp) continue;
+      const re = new RegExp(`^${ph.replace(/\./g, '\\.').replace(/\*/g, '[^.]+')}$`, 'i');
+      if (re.test(host)) return target;
+    }
+    if (host === '127.0.0.1' || host === 'localhost') return Number(port);
+    return null;
+  };
+  const server = http.createServer((req, res) => {
+    // Only tunnelling is offered; plain-http forwarding is not needed by any test.
+    res.writeHead(501, { 'content-type': 'text/plain' });
+    res.end('only CONNECT is supported');
+  });
+  server.on('connect', (req, client, head) => {
+    const [host, port] = req.url.split(':');
+    state.connects.push(req.url);
+    const target = match(host, port);
+    if (target === null) {
+      state.refused.push(req.url);
+      client.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    const upstream = net.connect(target, '127.0.0.1', () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head && head.length) upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    upstream.on('error', () => client.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n'));
+    client.on('error', () => upstream.destroy());
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    const { port } = server.address();
+    resolve({
+      url: `http://127.0.0.1:${port}`,
+      state,
+      close: () => new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(r);
+      }),
+    });
+  }));
+}
+
+module.exports = { startProxy };

@@ -1,0 +1,263 @@
+// Artifact upload to Blob Storage through the packaged task and the agent emulator, against a
+// real Azurite (Microsoft's Storage emulator, from npm) reached through `blobEndpoint` with an
+// account SAS signed here with the emulator's well-known key. Every uploaded blob is downloaded
+// again and hashed.
+//
+// The upload runs in the apply phase, before the target's apply. To exercise it without a Flink
+// platform, these runs set FLINK_DEPLOY_SKIP_TARGET (see src/run.rs), which the task reports
+// with a warning.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const path = require('path');
+const { run, scratch, assertNoSecrets } = require('./helpers');
+const { startEntra } = require('../fakes/entra');
+const { makeTestCa } = require('../fakes/tls');
+const { CONN, CLIENT, TENANT, azureRm, accountSas, startAzurite, createContainer, blobInfo, writeFile, steps, request, startCuttingRelay } = require('./azure-support');
+
+const MiB = 1024 * 1024;
+const CONTAINER = 'jars';
+const PREFIX = 'artifacts/namespaces/default';
+let az;
+let sas;
+
+test.before(async () => {
+  az = await startAzurite();
+  sas = accountSas();
+  await createContainer(az, CONTAINER, sas);
+});
+
+test.after(async () => {
+  await az?.stop();
+});
+
+const sig = () => new URLSearchParams(sas).get('sig');
+
+function upload({ cwd, inputs = {}, secrets = {}, env = {}, token = sas } = {}) {
+  return run({
+    cwd,
+    inputs: {
+      target: 'ververica',
+      action: 'deploy',
+      vvpUrl: 'https://vvp.example.invalid',
+      deploymentName: 'job',
+      artifactPath: 'target/*.jar',
+      storageAccount: 'devstoreaccount1',
+      containerName: CONTAINER,
+      blobEndpoint: az.endpoint,
+      storageSasToken: '$(storageSas)',
+      ...inputs,
+    },
+    secrets: { storageSas: token, ...secrets },
+    env: { FLINK_DEPLOY_SKIP_TARGET: 'true', ...env },
+  });
+}
+
+function project(name, size) {
+  const cwd = scratch();
+  const md5 = writeFile(path.join(cwd, 'target', name), size);
+  return { cwd, md5 };
+}
+
+async function uploadsCorrectly(name, size) {
+  const { cwd, md5 } = project(name, size);
+  const r = await upload({ cwd });
+  assert.equal(r.exitCode, 0, r.log);
+  assert.equal(r.result, 'SucceededWithIssues', 'only the skipped target is a warning');
+  assert.deepEqual(steps(r), { plan: 'passed', 'upload artifact': 'passed' });
+  const blob = `${PREFIX}/${name}`;
+  assert.equal(r.outputs.jarUri, `wasbs://${CONTAINER}@devstoreaccount1.blob.core.windows.net/${blob}`);
+  const info = await blobInfo(az, CONTAINER, blob, sas);
+  assert.equal(info.status, 200);
+  assert.equal(info.length, size);
+  assert.equal(info.md5, md5, 'downloaded content');
+  assert.equal(info.contentMd5, md5, 'Content-MD5 property');
+  assert.equal(info.contentType, 'application/java-archive');
+  assertNoSecrets(assert, r, [sas, sig()]);
+  return { r, cwd, md5, blob, info };
+}
+
+test('1 MiB: uploaded, hashed, jarUri for Ververica Platform; a re-run skips the identical blob', async () => {
+  const { r, cwd, blob, info } = await uploadsCorrectly('job-1.0.jar', MiB);
+  assert.match(r.stdout, /uploaded .*job-1\.0\.jar \(1048576 bytes in 1 block, MD5 [0-9a-f]{32}\)/);
+  const again = await upload({ cwd });
+  assert.equal(again.exitCode, 0, again.log);
+  assert.match(again.stdout, /already holds this file \(same MD5\): upload skipped/);
+  assert.match(again.stdout, /already holds this file \(MD5 [0-9a-f]{32}\): upload skipped/);
+  assert.equal(again.outputs.jarUri, r.outputs.jarUri, 'the output is set either way');
+  const after = await blobInfo(az, CONTAINER, blob, sas);
+  assert.equal(after.etag, info.etag, 'the blob was not written again');
+});
+
+test('64 MiB in parallel blocks', async () => {
+  const { r } = await uploadsCorrectly('job-64.jar', 64 * MiB);
+  assert.match(r.stdout, /in 16 blocks/);
+});
+
+test('300 MiB', async () => {
+  const { r } = await uploadsCorrectly('job-300.jar', 300 * MiB);
+  assert.match(r.stdout, /in 75 blocks/);
+});
+
+test('a changed file with the same name replaces the blob', async () => {
+  const { cwd } = await uploadsCorrectly('job-change.jar', 2 * MiB);
+  const md5 = writeFile(path.join(cwd, 'target', 'job-change.jar'), 3 * MiB);
+  const r = await upload({ cwd });
+  assert.equal(r.exitCode, 0, r.log);
+  assert.match(r.stdout, /will be replaced \(the blob there has different content\)/);
+  const info = await blobInfo(az, CONTAINER, `${PREFIX}/job-change.jar`, sas);
+  assert.equal(info.md5, md5);
+  assert.equal(info.contentMd5, md5);
+});
+
+test('Azurite stopped mid-upload: nothing is committed, and a re-run completes the blob', async () => {
+  const own = await startAzurite();
+  await createContainer(own, CONTAINER, sas);
+  const { cwd, md5 } = project('job-interrupted.jar', 200 * MiB);
+  const blob = `${PREFIX}/job-interrupted.jar`;
+  const running = upload({ cwd, inputs: { blobEndpoint: own.endpoint } });
+  // Stop the emulator once some blocks have reached its disk.
+  const dirSize = (d) => fs.readdirSync(d, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? dirSize(path.join(d, e.name)) : fs.statSync(path.join(d, e.name)).size), 0);
+  const started = Date.now();
+  while (dirSize(own.location) < 24 * MiB && Date.now() - started < 60000) await new Promise((res) => setTimeout(res, 20));
+  await own.kill();
+  const r = await running;
+  assert.equal(r.exitCode, 1, r.log);
+  assert.equal(r.errors.length, 1, JSON.stringify(r.issues));
+  const m = r.errors[0].message;
+  assert.match(m, new RegExp(`127\\.0\\.0\\.1:${own.port} without a proxy`));
+  assert.match(m, /Blob Storage could not (upload block \d+ of 50|commit)/);
+  assert.match(r.log, /nothing was committed, so the blob is unchanged/);
+  assert.deepEqual(steps(r), { plan: 'passed', 'upload artifact': 'failed' });
+  assert.equal(r.outputs.jarUri, undefined, 'no jarUri for a failed upload');
+
+  const again = await startAzurite({ location: own.location, port: own.port });
+  try {
+    await createContainer(again, CONTAINER, sas);
+    const head = await request('HEAD', `${again.endpoint}/${CONTAINER}/${blob}?${sas}`);
+    assert.equal(head.status, 404, 'no partial blob was committed');
+    const r2 = await upload({ cwd, inputs: { blobEndpoint: again.endpoint } });
+    assert.equal(r2.exitCode, 0, r2.log);
+    const info = await blobInfo(again, CONTAINER, blob, sas);
+    assert.equal(info.md5, md5);
+    assert.equal(info.contentMd5, md5);
+    assertNoSecrets(assert, r, [sas, sig()]);
+    assertNoSecrets(assert, r2, [sas, sig()]);
+  } finally {
+    await again.stop();
+  }
+});
+
+test('a network cut mid-upload: the re-run sends only the blocks not yet staged', async () => {
+  const { cwd, md5 } = project('job-resume.jar', 64 * MiB);
+  const blob = `${PREFIX}/job-resume.jar`;
+  // At most 8 blocks (32 MiB) are in flight, so a cut after 48 MiB leaves at least 4 whole
+  // blocks staged, and some not.
+  const relay = await startCuttingRelay(az.port, 48 * MiB);
+  const r = await upload({ cwd, inputs: { blobEndpoint: `http://127.0.0.1:${relay.port}/devstoreaccount1` } });
+  relay.close();
+  assert.equal(r.exitCode, 1, r.log);
+  assert.match(r.errors[0].message, new RegExp(`127\\.0\\.0\\.1:${relay.port} without a proxy`));
+  assert.equal((await blobInfo(az, CONTAINER, blob, sas)).status, 404, 'nothing committed');
+  const staged = await request('GET', `${az.endpoint}/${CONTAINER}/${blob}?comp=blocklist&blocklisttype=uncommitted&${sas}`);
+  const count = (staged.body.toString().match(/<Block>/g) || []).length;
+  assert.ok(count > 0 && count < 16, `some blocks were staged before the cut (${count})`);
+
+  const r2 = await upload({ cwd });
+  assert.equal(r2.exitCode, 0, r2.log);
+  const m = r2.stdout.match(/in 16 blocks, (\d+) already staged by an earlier run/);
+  assert.ok(m, r2.stdout);
+  assert.equal(Number(m[1]), count, 'every staged block is reused, none is sent again');
+  const info = await blobInfo(az, CONTAINER, blob, sas);
+  assert.equal(info.md5, md5);
+  assert.equal(info.contentMd5, md5);
+});
+
+test('a glob matching no file or two files fails before anything is uploaded', async () => {
+  const cwd = scratch();
+  fs.mkdirSync(path.join(cwd, 'target'));
+  const none = await upload({ cwd });
+  assert.equal(none.exitCode, 2, none.log);
+  assert.match(none.errors[0].message, /input `artifactPath`: `target\/\*\.jar` matches no file/);
+  writeFile(path.join(cwd, 'target', 'a.jar'), 10);
+  writeFile(path.join(cwd, 'target', 'b.jar'), 10);
+  const two = await upload({ cwd });
+  assert.equal(two.exitCode, 2, two.log);
+  assert.match(two.errors[0].message, /matches 2 files; it must match exactly one/);
+  assert.match(two.log, /match: .*target\/a\.jar/);
+  assert.match(two.log, /match: .*target\/b\.jar/);
+  for (const n of ['a.jar', 'b.jar']) {
+    assert.equal((await blobInfo(az, CONTAINER, `${PREFIX}/${n}`, sas)).status, 404);
+  }
+});
+
+test('a SAS without write permission fails with the code, the request id and what the SAS needs', async () => {
+  const { cwd } = project('job-readonly.jar', MiB);
+  const readOnly = accountSas({ permissions: 'rl' });
+  const r = await upload({ cwd, token: readOnly });
+  assert.equal(r.exitCode, 1, r.log);
+  const m = r.errors[0].message;
+  assert.match(m, /Blob Storage could not upload block 1 of 1 for `http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1\/jars\/artifacts\/namespaces\/default\/job-readonly\.jar`/);
+  assert.match(m, /AuthorizationPermissionMismatch: .*\(HTTP 403, request id [0-9a-f-]{36}\)/);
+  assert.match(m, /hint: the SAS in storageSasToken .* needs read, create and write/);
+  assert.equal((await blobInfo(az, CONTAINER, `${PREFIX}/job-readonly.jar`, sas)).status, 404);
+  assertNoSecrets(assert, r, [readOnly, new URLSearchParams(readOnly).get('sig')]);
+});
+
+test('an expired SAS and a missing container are reported by the plan', async () => {
+  const { cwd } = project('job-expired.jar', MiB);
+  const expired = accountSas({ expiry: new Date(Date.now() - 3600e3), start: new Date(Date.now() - 7200e3) });
+  const r = await upload({ cwd, token: expired });
+  assert.equal(r.exitCode, 1, r.log);
+  assert.match(r.errors[0].message, /Blob Storage could not read the blob's properties .*HTTP 403/);
+  assert.deepEqual(steps(r), { plan: 'failed' });
+  const c = await upload({ cwd, inputs: { containerName: 'missing' } });
+  assert.equal(c.exitCode, 1, c.log);
+  assert.match(c.errors[0].message, /ContainerNotFound/);
+  assert.match(c.errors[0].message, /hint: create the container `missing` in the storage account `devstoreaccount1`/);
+});
+
+test('a plain-http endpoint without a SAS is refused before any sign-in', async () => {
+  const { cwd } = project('job-nosas.jar', 10);
+  const r = await run({
+    cwd,
+    inputs: { target: 'ververica', action: 'validate', deploymentName: 'job', artifactPath: 'target/*.jar', storageAccount: 'devstoreaccount1', containerName: CONTAINER, blobEndpoint: az.endpoint, azureSubscription: 'c0ffee00-0000-0000-0000-000000000001' },
+    endpoints: { 'c0ffee00-0000-0000-0000-000000000001': { url: 'https://management.azure.com/', scheme: 'ServicePrincipal', parameters: { tenantid: 't', serviceprincipalid: 'c', serviceprincipalkey: 'never-used-secret' } } },
+    env: { FLINK_DEPLOY_SKIP_TARGET: 'true' },
+  });
+  assert.equal(r.exitCode, 2, r.log);
+  assert.match(r.errors[0].message, /input `blobEndpoint`: .* is plain http/);
+  assert.match(r.errors[0].message, /storageSasToken/);
+});
+
+test('the service connection\'s identity uploads over https with an Entra token for Storage', async () => {
+  const secret = 'spn-secret~Blob.4';
+  const tls = makeTestCa();
+  const secure = await startAzurite({ tls });
+  const entra = await startEntra({ jwt: true, clients: { [CLIENT]: { secret, tenant: TENANT } } });
+  try {
+    await createContainer(secure, CONTAINER, sas);
+    const { cwd, md5 } = project('job-identity.jar', 8 * MiB);
+    const r = await run({
+      cwd,
+      inputs: {
+        target: 'flink', flinkUrl: 'http://127.0.0.1:9', jobName: 'job', artifactPath: 'target/*.jar',
+        storageAccount: 'devstoreaccount1', containerName: CONTAINER, blobEndpoint: secure.endpoint, azureSubscription: CONN,
+      },
+      endpoints: azureRm({ params: { serviceprincipalkey: secret }, authority: entra.url }),
+      variables: { 'Agent.CAInfo': tls.caFile },
+      env: { FLINK_DEPLOY_SKIP_TARGET: 'true' },
+    });
+    assert.equal(r.exitCode, 0, r.log);
+    assert.equal(r.outputs.jarUri, `${secure.endpoint}/${CONTAINER}/${PREFIX}/job-identity.jar`, 'https URL for a Flink cluster');
+    assert.ok(entra.state.tokens.some((t) => t.scope === 'https://storage.azure.com/.default'));
+    const info = await blobInfo(secure, CONTAINER, `${PREFIX}/job-identity.jar`, sas);
+    assert.equal(info.md5, md5);
+    assert.equal(info.contentMd5, md5);
+    assertNoSecrets(assert, r, [secret, ...entra.state.tokens.map((t) => t.token)]);
+  } finally {
+    await entra.close();
+    await secure.stop();
+  }
+});

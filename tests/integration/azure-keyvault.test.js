@@ -1,0 +1,239 @@
+// Key Vault secrets through the packaged task and the agent emulator: the fake vault stands
+// behind a CONNECT proxy under its real host name (kv1.vault.azure.net), reached with the
+// agent's proxy and CA settings; sign-in goes to the fake Entra ID. Values are checked through
+// Microsoft's own parser of logging commands (task-lib), which the emulator uses.
+//
+// Exporting happens in the apply phase, before the target's apply. To exercise it without a
+// Flink platform, these runs set FLINK_DEPLOY_SKIP_TARGET (see src/run.rs), which the task
+// reports with a warning.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { run, assertNoSecrets } = require('./helpers');
+const { startEntra } = require('../fakes/entra');
+const { startKeyVault } = require('../fakes/keyvault');
+const { startProxy } = require('../fakes/proxy');
+const { CONN, CLIENT, TENANT, azureRm, secretVariables, steps } = require('./azure-support');
+
+const CLIENT_SECRET = 'spn-secret~Kv.1';
+const now = Math.floor(Date.now() / 1000);
+const tricky = {
+  'db-password': 'p%AZP25w;d]x%3B%0A=1',
+  'api-key': 'a;b]c%41%%',
+  plain: 'plain-value-7',
+  cert: 'line one\nline two\r\nline three',
+};
+const many = Object.fromEntries(Array.from({ length: 27 }, (_, i) => [`bulk-${String(i).padStart(2, '0')}`, `bulk-value-${i}-${'x'.repeat(i)}`]));
+
+let entra;
+let kv;
+let proxy;
+
+test.before(async () => {
+  entra = await startEntra({ clients: { [CLIENT]: { secret: CLIENT_SECRET, tenant: TENANT } } });
+  kv = await startKeyVault({
+    validToken: (t, scope) => entra.valid(t, scope),
+    vaults: {
+      kv1: {
+        secrets: {
+          ...Object.fromEntries(Object.entries(tricky).map(([k, v]) => [k, { value: v }])),
+          'vvp-token': { value: 'vvp-token-value-9' },
+          disabled: { value: 'disabled-value', enabled: false },
+          expired: { value: 'expired-value', exp: now - 3600 },
+          future: { value: 'future-value', nbf: now + 86400 },
+        },
+      },
+      kvbulk: { secrets: Object.fromEntries(Object.entries(many).map(([k, v]) => [k, { value: v }])) },
+      kvrbac: { secrets: { a: { value: 'rbac-a' } }, deny: { model: 'rbac', ops: ['get', 'list'] } },
+      kvpolicy: { secrets: { a: { value: 'policy-a' } }, deny: { model: 'accessPolicy', ops: ['list'] } },
+      kvfirewall: { secrets: { a: { value: 'fw-a' } }, deny: { model: 'firewall', ops: ['get', 'list'] } },
+      kvslow: { secrets: { a: { value: 'slow-a' } }, throttle: { count: 2, retryAfter: 1 } },
+    },
+  });
+  proxy = await startProxy({ routes: { '*.vault.azure.net:443': kv.port } });
+});
+
+test.after(async () => {
+  await Promise.all([entra?.close(), kv?.close(), proxy?.close()]);
+});
+
+const allValues = () => [CLIENT_SECRET, ...Object.values(tricky), ...tricky.cert.split(/\r?\n/), 'vvp-token-value-9', ...Object.values(many), ...entra.state.tokens.map((t) => t.token)];
+
+function runKv({ inputs = {}, variables = {}, env = {}, data = {} } = {}) {
+  return run({
+    inputs: {
+      target: 'ververica',
+      action: 'deploy',
+      vvpUrl: 'https://vvp.example.invalid',
+      deploymentName: 'job',
+      azureSubscription: CONN,
+      keyVaultName: 'kv1',
+      secretsFilter: '*',
+      ...inputs,
+    },
+    endpoints: azureRm({ params: { serviceprincipalkey: CLIENT_SECRET }, authority: entra.url, data }),
+    variables: { 'Agent.CAInfo': kv.caFile, 'Agent.ProxyUrl': proxy.url, ...variables },
+    env: { FLINK_DEPLOY_SKIP_TARGET: 'true', ...env },
+  });
+}
+
+test('all secrets arrive exactly as secret variables, hyphenated names also with underscores', async () => {
+  const before = kv.state.requests.length;
+  const r = await runKv({ variables: { SYSTEM_UNSAFEALLOWMULTILINESECRET: 'true' } });
+  assert.equal(r.exitCode, 0, r.log);
+  assert.equal(r.result, 'SucceededWithIssues', 'skipped secrets and the skipped target are warnings');
+  const vars = secretVariables(r);
+  for (const [name, value] of Object.entries(tricky)) {
+    assert.equal(vars[name], value, `${name} through Microsoft's parser`);
+  }
+  assert.equal(vars.db_password, tricky['db-password']);
+  assert.equal(vars.api_key, tricky['api-key']);
+  assert.equal(vars['vvp-token'], 'vvp-token-value-9');
+  for (const name of ['disabled', 'expired', 'future']) assert.ok(!(name in vars), `${name} must not be exported`);
+  const warnings = r.issues.filter((i) => i.type === 'warning').map((i) => i.message).join('\n');
+  assert.match(warnings, /`disabled` was skipped: it is disabled/);
+  assert.match(warnings, /`expired` was skipped: it expired at/);
+  assert.match(warnings, /`future` was skipped: it is not valid before/);
+  // Every value (each line of a multi-line one) is masked before the plan is printed.
+  const lines = r.stdout.split('\n');
+  const planAt = lines.findIndex((l) => l.startsWith('##[group]Plan'));
+  assert.ok(planAt > 0);
+  const maskLines = lines.flatMap((l, i) => (l.startsWith('##vso[task.setsecret]') ? [i] : []));
+  const masks = r.command('task.setsecret').map((c) => c.message);
+  assert.equal(maskLines.length, masks.length);
+  for (const v of Object.values(tricky)) {
+    for (const part of v.split(/\r?\n/)) {
+      const k = masks.indexOf(part);
+      assert.ok(k >= 0, `setsecret for ${JSON.stringify(part)}`);
+      assert.ok(maskLines[k] < planAt, `${JSON.stringify(part)} masked before the plan`);
+    }
+  }
+  // The disabled secret was never fetched; everything went through the proxy.
+  const reqs = kv.state.requests.slice(before);
+  assert.ok(!reqs.some((q) => q.path.startsWith('/secrets/disabled')), 'a disabled secret is not read');
+  assert.ok(proxy.state.connects.includes('kv1.vault.azure.net:443'), JSON.stringify(proxy.state.connects));
+  assert.deepEqual(steps(r), { plan: 'passed', 'export secrets': 'passed' });
+  assertNoSecrets(assert, r, allValues());
+});
+
+test('list pages are followed and secrets are fetched in parallel', async () => {
+  const before = kv.state.requests.length;
+  const r = await runKv({ inputs: { keyVaultName: 'kvbulk' } });
+  assert.equal(r.exitCode, 0, r.log);
+  const vars = secretVariables(r);
+  for (const [k, v] of Object.entries(many)) assert.equal(vars[k], v);
+  const reqs = kv.state.requests.slice(before).filter((q) => q.bearer);
+  const lists = reqs.filter((q) => q.path === '/secrets' || q.path === '/secrets/');
+  assert.equal(lists.length, 2, 'two pages of 25');
+  assertNoSecrets(assert, r, allValues());
+});
+
+test('a multi-line secret is masked but not exported unless the pipeline allows it', async () => {
+  const r = await runKv({ inputs: { secretsFilter: 'cert,plain' } });
+  assert.equal(r.exitCode, 0, r.log);
+  const vars = secretVariables(r);
+  assert.equal(vars.plain, 'plain-value-7');
+  assert.ok(!('cert' in vars));
+  assert.match(r.issues.map((i) => i.message).join('\n'), /`cert` has line breaks .*SYSTEM_UNSAFEALLOWMULTILINESECRET/);
+  for (const part of tricky.cert.split(/\r?\n/)) {
+    assert.ok(r.command('task.setsecret').some((c) => c.message === part), `line ${part} masked`);
+  }
+  assertNoSecrets(assert, r, allValues());
+});
+
+test('a secret the task uses is read but never exported; validate exports nothing', async () => {
+  const r = await runKv({ inputs: { action: 'validate', vvpApiTokenSecret: 'vvp-token' } });
+  assert.equal(r.exitCode, 0, r.log);
+  assert.equal(r.command('task.setvariable').length, 0, 'validate sets no variables');
+  assert.match(r.stdout, /used by the task: vvp-token \(vvpApiTokenSecret\)/);
+  assert.ok(r.command('task.setsecret').some((c) => c.message === 'vvp-token-value-9'), 'masked');
+  const d = await runKv({ inputs: { vvpApiTokenSecret: 'vvp-token' } });
+  assert.equal(d.exitCode, 0, d.log);
+  const vars = secretVariables(d);
+  assert.ok(!('vvp-token' in vars) && !('vvp_token' in vars), 'not exported under *');
+  assert.equal(vars.plain, 'plain-value-7');
+  assertNoSecrets(assert, r, allValues());
+  assertNoSecrets(assert, d, allValues());
+});
+
+test('exportSecrets=false reads and masks but sets no variable', async () => {
+  const r = await runKv({ inputs: { exportSecrets: 'false', secretsFilter: 'plain' } });
+  assert.equal(r.exitCode, 0, r.log);
+  assert.equal(r.command('task.setvariable').length, 0);
+  assert.ok(r.command('task.setsecret').some((c) => c.message === 'plain-value-7'));
+  assert.match(r.stdout, /not exported \(exportSecrets is false\)/);
+});
+
+test('a missing secret fails the plan, naming it, the vault and the input; nothing is exported', async () => {
+  const r = await runKv({ inputs: { secretsFilter: 'plain,nope' } });
+  assert.equal(r.exitCode, 1, r.log);
+  assert.equal(r.errors.length, 1, JSON.stringify(r.issues));
+  assert.match(r.errors[0].message, /Key Vault `kv1` has no secret `nope` \(named by input `secretsFilter`\)/);
+  assert.match(r.errors[0].message, /SecretNotFound/);
+  assert.match(r.errors[0].message, /request id [0-9a-f-]{36}/);
+  assert.equal(r.command('task.setvariable').length, 0);
+  assertNoSecrets(assert, r, allValues());
+});
+
+test('a disabled secret the task needs is an error, not a warning', async () => {
+  const r = await runKv({ inputs: { secretsFilter: '', vvpApiTokenSecret: 'disabled' } });
+  assert.equal(r.exitCode, 1, r.log);
+  assert.match(r.errors[0].message, /`disabled` \(named by input `vvpApiTokenSecret`\) cannot be used: it is disabled/);
+});
+
+test('403 on an RBAC vault names the role and the vault scope', async () => {
+  const r = await runKv({ inputs: { keyVaultName: 'kvrbac' } });
+  assert.equal(r.exitCode, 1, r.log);
+  const m = r.errors[0].message;
+  assert.match(m, /Key Vault `kvrbac` refused to list the secrets/);
+  assert.match(m, /Forbidden\/ForbiddenByRbac/);
+  assert.match(m, /uses Azure role-based access control/);
+  assert.match(m, /Key Vault Secrets User.*\/providers\/microsoft\.keyvault\/vaults\/kvrbac\)/);
+  assert.equal(r.command('task.setvariable').length, 0);
+});
+
+test('403 on an access-policy vault names the missing permission', async () => {
+  const r = await runKv({ inputs: { keyVaultName: 'kvpolicy' } });
+  assert.equal(r.exitCode, 1, r.log);
+  const m = r.errors[0].message;
+  assert.match(m, /uses access policies/);
+  assert.match(m, /secret permissions `List` and `Get`/);
+  assert.match(m, /vault `kvpolicy`/);
+  // A named secret needs only Get, which this vault grants.
+  const ok = await runKv({ inputs: { keyVaultName: 'kvpolicy', secretsFilter: 'a' } });
+  assert.equal(ok.exitCode, 0, ok.log);
+  assert.equal(secretVariables(ok).a, 'policy-a');
+});
+
+test('403 from the vault firewall says so', async () => {
+  const r = await runKv({ inputs: { keyVaultName: 'kvfirewall', secretsFilter: 'a' } });
+  assert.equal(r.exitCode, 1, r.log);
+  assert.match(r.errors[0].message, /firewall refused the agent's network address/);
+});
+
+test('429 is retried after Retry-After', async () => {
+  const before = kv.state.requests.length;
+  const r = await runKv({ inputs: { keyVaultName: 'kvslow', secretsFilter: 'a' } });
+  assert.equal(r.exitCode, 0, r.log);
+  assert.equal(secretVariables(r).a, 'slow-a');
+  const reqs = kv.state.requests.slice(before).filter((q) => q.host.startsWith('kvslow.'));
+  const throttled = reqs.filter((q) => q.status === 429);
+  assert.equal(throttled.length, 2);
+  const after = reqs[reqs.indexOf(throttled[0]) + 1];
+  assert.ok(after.at - throttled[0].at >= 900, `waited ${after.at - throttled[0].at} ms`);
+});
+
+test('HTTPS_PROXY is honoured when the agent has no proxy setting', async () => {
+  const before = proxy.state.connects.length;
+  const r = await runKv({ inputs: { secretsFilter: 'plain' }, variables: { 'Agent.ProxyUrl': '' }, env: { HTTPS_PROXY: proxy.url, NO_PROXY: '127.0.0.1' } });
+  assert.equal(r.exitCode, 0, r.log);
+  const connects = proxy.state.connects.slice(before);
+  assert.ok(connects.includes('kv1.vault.azure.net:443'), JSON.stringify(connects));
+  assert.ok(!connects.some((c) => c.startsWith('127.0.0.1')), 'NO_PROXY keeps sign-in direct');
+});
+
+test('an unreachable vault names the host and the proxy', async () => {
+  const r = await runKv({ inputs: { secretsFilter: 'a' }, data: { AzureKeyVaultDnsSuffix: 'vault.example.invalid' }, variables: { 'Agent.ProxyBypassList': '["127\\\\.0\\\\.0\\\\.1"]' } });
+  assert.equal(r.exitCode, 1, r.log);
+  assert.match(r.errors[0].message, /Key Vault `kv1` cannot be reached: .*kv1\.vault\.example\.invalid.* through proxy http:\/\/127\.0\.0\.1:\d+/);
+});
