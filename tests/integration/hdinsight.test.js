@@ -376,7 +376,7 @@ test('wrong credentials: the sign-in fails clearly and Resource Manager is never
   assert.equal(r.result, 'Failed');
   assert.equal(r.errors.length, 1);
   assert.match(r.errors[0].message, new RegExp(`sign-in with service connection \`${CONN}\`.*HTTP 401`));
-  assert.match(r.errors[0].message, /hint: check the service connection's credentials/);
+  assert.match(r.errors[0].message, /hint: the client secret is wrong or has expired/);
   assert.equal(f.arm.state.requests.length, 0);
   assert.equal(f.entra.state.tokens.length, 0);
   assertNoSecrets(assert, r, [wrong]);
