@@ -16,11 +16,6 @@ use crate::pipeline::vso::Vso;
 use crate::report::{Exit, Recorder};
 use crate::targets::{AnyTarget, ArtifactPlan, Context, Credentials};
 
-/// Runs only the run-level steps (Key Vault, upload) and leaves the target out, for exercising
-/// them without a Flink platform (the Azure integration tests and the upload benchmark). The run
-/// says so with a warning, so it can never pass for a deployment.
-const SKIP_TARGET_ENV: &str = "FLINK_DEPLOY_SKIP_TARGET";
-
 pub async fn run(cfg: Config, vso: Vso) -> Exit {
     let title = format!(
         "flink-deploy {} {}",
@@ -55,10 +50,9 @@ async fn execute(cfg: &Config, rec: &mut Recorder) -> Result<()> {
         artifact: ArtifactPlan::default(),
         azure: cfg.azure.as_ref().map(crate::azure::auth::AzureTokens::new),
     };
-    let skip_target = std::env::var(SKIP_TARGET_ENV).is_ok_and(|v| v.eq_ignore_ascii_case("true"));
 
     ctx.rec.begin("plan");
-    let r = plan(&mut ctx, skip_target).await;
+    let r = plan(&mut ctx).await;
     let (mut target, run_plan, lines) = ctx.rec.end(r)?;
     ctx.rec.vso.group("Plan");
     for l in &lines {
@@ -74,16 +68,10 @@ async fn execute(cfg: &Config, rec: &mut Recorder) -> Result<()> {
         return Ok(());
     }
     apply_run(&mut ctx, run_plan).await?;
-    match target.as_mut() {
-        Some(t) => t.apply(&mut ctx).await,
-        None => Ok(()),
-    }
+    target.apply(&mut ctx).await
 }
 
-async fn plan(
-    ctx: &mut Context<'_>,
-    skip_target: bool,
-) -> Result<(Option<AnyTarget>, RunPlan, Vec<String>)> {
+async fn plan(ctx: &mut Context<'_>) -> Result<(AnyTarget, RunPlan, Vec<String>)> {
     let cfg = ctx.cfg;
     let mut lines = vec![];
     let mut rp = RunPlan {
@@ -120,18 +108,9 @@ async fn plan(
             ctx.artifact.local = Some(path);
         }
     }
-    if skip_target {
-        let note = format!(
-            "{SKIP_TARGET_ENV} is set: the target `{}` is neither planned nor applied",
-            cfg.target.as_str()
-        );
-        ctx.rec.warn(&note);
-        lines.push(note);
-        return Ok((None, rp, lines));
-    }
     let mut target = AnyTarget::for_config(cfg);
     lines.extend(target.plan(ctx).await?);
-    Ok((Some(target), rp, lines))
+    Ok((target, rp, lines))
 }
 
 /// Credentials given as values are used as they are; Key Vault secrets are read here, as part of

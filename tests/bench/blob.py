@@ -6,9 +6,11 @@ object.
     python3 tests/bench/blob.py [--size-mib 300] [--rounds 3] [--binary PATH]
 
 - ours: the task binary run as the agent runs it (INPUT_* environment, a SAS through
-  storageSasToken), with FLINK_DEPLOY_SKIP_TARGET so only the upload happens. Timed as a whole
-  process: start, MD5 of the file, the existence check, the parallel block upload, the commit and
-  the read-back. The upload step alone is also reported, from the task's own log line.
+  storageSasToken), deploying to the Ververica Platform fake (tests/fakes/vvp.js, with instant
+  transitions), as a pipeline would. Timed as a whole process: start, MD5 of the file, the
+  existence check, the parallel block upload, the commit, the read-back and the deployment of the
+  uploaded jar (a few milliseconds against the fake). The upload step alone is also reported, from
+  the task's own log line. Each run must leave the fake's deployment on the uploaded jar.
 - python: azure-storage-blob BlobClient.upload_blob(max_concurrency=8), the call alone.
 - node: @azure/storage-blob BlockBlobClient.uploadFile(concurrency 8), the call alone.
 Each round runs all three in rotating order, each to its own blob; medians are reported. Peak
@@ -36,6 +38,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ACCOUNT = "devstoreaccount1"
 # Azurite's published, well-known key (not a secret).
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+VVP_TOKEN = "bench-blob-vvp-token"
 PY_SDK = "azure-storage-blob==12.31.1"
 CONCURRENCY = 8
 MiB = 1024 * 1024
@@ -88,6 +91,36 @@ def start_azurite(location):
     raise SystemExit("azurite did not start")
 
 
+# The fake stays up until its stdin closes, so it never outlives this script.
+VVP_FAKE = """
+const { startVvp } = require(process.argv[1]);
+startVvp({ token: process.argv[2], deploymentTargets: [{ name: 'bench-jobs' }],
+           timing: { startMs: 0, stopMs: 0, savepointMs: 0 } }).then((f) => {
+  process.stdout.write(JSON.stringify({ url: f.url }) + '\\n');
+  process.stdin.on('end', () => f.close().then(() => process.exit(0)));
+  process.stdin.resume();
+});
+"""
+
+
+def start_vvp():
+    proc = subprocess.Popen(["node", "-e", VVP_FAKE, os.path.join(REPO, "tests", "fakes", "vvp.js"), VVP_TOKEN],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    line = proc.stdout.readline()
+    if not line:
+        proc.kill()
+        raise SystemExit("the Ververica Platform fake did not start")
+    return proc, json.loads(line)["url"]
+
+
+def deployed_jar(vvp_url, name):
+    req = urllib.request.Request(f"{vvp_url}/api/v1/namespaces/default/deployments/{name}",
+                                 headers={"Authorization": f"Bearer {VVP_TOKEN}"})
+    with urllib.request.urlopen(req) as r:
+        d = json.load(r)
+    return d["status"]["state"], d["spec"]["template"]["spec"]["artifact"]["jarUri"]
+
+
 def http(method, url, data=None):
     req = urllib.request.Request(url, data=data, method=method, headers={"x-ms-version": "2021-08-06"})
     try:
@@ -109,14 +142,18 @@ def make_file(path, size):
     return h.hexdigest()
 
 
-def run_ours(binary, workdir, endpoint, sas, prefix):
+def run_ours(binary, workdir, endpoint, sas, prefix, vvp_url):
     tmp = tempfile.mkdtemp(prefix="bench-agent-")
     env = {
         "PATH": os.environ.get("PATH", ""),
         "INPUT_TARGET": "ververica",
         "INPUT_ACTION": "deploy",
-        "INPUT_VVPURL": "https://vvp.example.invalid",
-        "INPUT_DEPLOYMENTNAME": "job",
+        "INPUT_VVPURL": vvp_url,
+        "INPUT_VVPAPITOKEN": VVP_TOKEN,
+        "INPUT_DEPLOYMENTNAME": prefix,
+        "INPUT_DEPLOYMENTTARGETNAME": "bench-jobs",
+        "INPUT_SETTLESECONDS": "0",
+        "INPUT_TIMEOUTSECONDS": "60",
         "INPUT_ARTIFACTPATH": "job.jar",
         "INPUT_STORAGEACCOUNT": ACCOUNT,
         "INPUT_CONTAINERNAME": "bench",
@@ -126,7 +163,6 @@ def run_ours(binary, workdir, endpoint, sas, prefix):
         "INPUT_PUBLISHTESTRESULTS": "false",
         "SYSTEM_DEFAULTWORKINGDIRECTORY": workdir,
         "AGENT_TEMPDIRECTORY": tmp,
-        "FLINK_DEPLOY_SKIP_TARGET": "true",
     }
     t0 = time.perf_counter()
     proc = subprocess.Popen([binary], env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -139,6 +175,10 @@ def run_ours(binary, workdir, endpoint, sas, prefix):
     step = re.search(r"uploaded .* in ([0-9.]+)s \(", out)
     if not step:
         raise SystemExit(f"no upload in the task's log:\n{out}")
+    state, jar = deployed_jar(vvp_url, prefix)
+    want = f"wasbs://bench@{ACCOUNT}.blob.core.windows.net/{prefix}/job.jar"
+    if state != "RUNNING" or jar != want:
+        raise SystemExit(f"the deployment {prefix} is {state} with jar {jar}, not RUNNING with {want}:\n{out}")
     return {"seconds": seconds, "step_seconds": float(step.group(1)), "max_rss_kib": usage.ru_maxrss}
 
 
@@ -161,6 +201,7 @@ def main():
     py = python_env()
     work = tempfile.mkdtemp(prefix="bench-blob-")
     azurite, endpoint = start_azurite(os.path.join(work, "azurite"))
+    vvp, vvp_url = start_vvp()
     try:
         sas = account_sas()
         status, _ = http("PUT", f"{endpoint}/bench?restype=container&{sas}", data=b"")
@@ -179,7 +220,7 @@ def main():
                 blob = f"{tool}-{rnd}/job.jar"
                 url = f"{endpoint}/bench/{blob}?{sas}"
                 if tool == "ours":
-                    r = run_ours(binary, src, endpoint, sas, f"{tool}-{rnd}")
+                    r = run_ours(binary, src, endpoint, sas, f"{tool}-{rnd}", vvp_url)
                 elif tool == "python":
                     r = run_json([py, os.path.join(REPO, "tests/bench/blob-python.py"), path, url, str(CONCURRENCY)])
                 else:
@@ -222,6 +263,8 @@ def main():
         }
         print(json.dumps(report, indent=2))
     finally:
+        vvp.stdin.close()
+        vvp.wait()
         azurite.terminate()
         azurite.wait()
         shutil.rmtree(work, ignore_errors=True)

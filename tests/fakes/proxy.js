@@ -4,14 +4,19 @@
 // connects to the fake that `routes` names for it. Loopback targets are connected as asked.
 // Hosts with no route get 502, as a proxy that cannot resolve a name answers.
 //
-// `state.connects` logs every CONNECT target, so tests can assert which traffic used the proxy.
+// Plain-http requests in absolute form (RFC 9112 section 3.2.2, `GET http://host:port/path`)
+// are forwarded to loopback hosts, as a proxy forwards http to a host it can reach; other hosts
+// get 502.
+//
+// `state.connects` logs every CONNECT target and `state.forwards` every forwarded http request
+// (`METHOD host:port/path`), so tests can assert which traffic used the proxy.
 'use strict';
 const http = require('http');
 const net = require('net');
 
 /** `routes`: {'*.vault.azure.net:443': port, 'login.microsoftonline.com:443': port, ...}. */
 function startProxy({ routes = {} } = {}) {
-  const state = { connects: [], refused: [] };
+  const state = { connects: [], forwards: [], refused: [] };
   const sockets = new Set();
   const match = (host, port) => {
     for (const [pattern, target] of Object.entries(routes)) {
@@ -24,9 +29,33 @@ function startProxy({ routes = {} } = {}) {
     return null;
   };
   const server = http.createServer((req, res) => {
-    // Only tunnelling is offered; plain-http forwarding is not needed by any test.
-    res.writeHead(501, { 'content-type': 'text/plain' });
-    res.end('only CONNECT is supported');
+    let target;
+    try { target = new URL(req.url); } catch (e) { target = null; }
+    if (!target || target.protocol !== 'http:') {
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      res.end('a proxy request needs an absolute http:// URL');
+      return;
+    }
+    const port = target.port || '80';
+    state.forwards.push(`${req.method} ${target.hostname}:${port}${target.pathname}`);
+    if (target.hostname !== '127.0.0.1' && target.hostname !== 'localhost') {
+      state.refused.push(`${target.hostname}:${port}`);
+      res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end(`cannot resolve ${target.hostname}`);
+      return;
+    }
+    const headers = { ...req.headers };
+    delete headers['proxy-connection'];
+    delete headers['proxy-authorization'];
+    const upstream = http.request({ host: '127.0.0.1', port: Number(port), method: req.method, path: target.pathname + target.search, headers }, (up) => {
+      res.writeHead(up.statusCode, up.headers);
+      up.pipe(res);
+    });
+    upstream.on('error', () => {
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end();
+    });
+    req.pipe(upstream);
   });
   server.on('connect', (req, client, head) => {
     const [host, port] = req.url.split(':');

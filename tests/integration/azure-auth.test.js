@@ -2,7 +2,8 @@
 // emulator, for every scheme: client secret, certificate, workload identity federation (the
 // Azure DevOps OIDC exchange) and managed identity. Each run reads one Key Vault secret in a
 // `validate`, which needs a token for the vault's scope; the fakes check the credentials the way
-// the real services do, and only tokens they issued open the vault.
+// the real services do, and only tokens they issued open the vault. The validate also plans the
+// deployment against the Ververica Platform fake, reached through the same proxy.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -13,6 +14,7 @@ const { run, scratch, assertNoSecrets } = require('./helpers');
 const { startEntra, verifyCertificateAssertion } = require('../fakes/entra');
 const { startKeyVault } = require('../fakes/keyvault');
 const { startProxy } = require('../fakes/proxy');
+const { startVvp } = require('../fakes/vvp');
 const { startOidc } = require('../fakes/oidc');
 const { startImds } = require('../fakes/imds');
 const { makeTestCa } = require('../fakes/tls');
@@ -21,11 +23,13 @@ const { CONN, CLIENT, TENANT, azureRm } = require('./azure-support');
 const SECRET = 'spn-secret~Auth.2';
 const JOB_TOKEN = 'job-access-token-wif-3f9';
 const MSI_CLIENT = '9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a';
+const VVP_TOKEN = 'vvp-auth-token-2b9d';
 
 let imds;
 let oidc;
 let kv;
 let proxy;
+let vvp;
 let cert;
 let otherCert;
 
@@ -50,10 +54,11 @@ test.before(async () => {
     vaults: { kv1: { secrets: { plain: { value: 'plain-auth-value' } } } },
   });
   proxy = await startProxy({ routes: { '*.vault.azure.net:443': kv.port } });
+  vvp = await startVvp({ token: VVP_TOKEN, deploymentTargets: [{ name: 'vvp-jobs' }] });
 });
 
 test.after(async () => {
-  await Promise.all([imds?.close(), oidc?.close(), kv?.close(), proxy?.close()]);
+  await Promise.all([imds?.close(), oidc?.close(), kv?.close(), proxy?.close(), vvp?.close()]);
 });
 
 // Tokens live 120 s, inside the SDK's 5-minute refresh window, so every token request goes to
@@ -73,12 +78,20 @@ async function withEntra(clients, fn) {
 
 function runAuth({ endpoints, variables = {}, env = {}, accessToken } = {}) {
   return run({
-    inputs: { target: 'ververica', action: 'validate', deploymentName: 'job', azureSubscription: CONN, keyVaultName: 'kv1', secretsFilter: 'plain' },
+    inputs: {
+      target: 'ververica', action: 'validate', vvpUrl: vvp.url, vvpApiToken: '$(vvpApiToken)', deploymentName: 'job', deploymentTargetName: 'vvp-jobs',
+      jarUri: 'wasbs://jars@authtest.blob.core.windows.net/artifacts/namespaces/default/job.jar',
+      azureSubscription: CONN, keyVaultName: 'kv1', secretsFilter: 'plain',
+    },
+    secrets: { vvpApiToken: VVP_TOKEN },
     endpoints,
     accessToken,
-    variables: { 'Agent.CAInfo': makeTestCa().caFile, 'Agent.ProxyUrl': proxy.url, ...variables },
-    // The target plays no part in sign-in; leaving it out keeps these runs about Azure.
-    env: { FLINK_DEPLOY_SKIP_TARGET: 'true', ...env },
+    variables: {
+      'Agent.CAInfo': makeTestCa().caFile,
+      'Agent.ProxyUrl': proxy.url,
+      ...variables,
+    },
+    env,
   });
 }
 
@@ -90,7 +103,9 @@ test('client secret: signs in, reads the vault; a wrong secret gets Entra\'s cod
     assert.equal(r.exitCode, 0, r.log);
     assert.ok(readThePlainSecret(r));
     assert.ok(e.state.tokens.some((t) => t.scope === 'https://vault.azure.net/.default'));
-    assertNoSecrets(assert, r, [SECRET, ...e.state.tokens.map((t) => t.token)]);
+    assert.match(r.stdout, /create \(POST\) deployment `job` in namespace `default`/, 'the deployment was planned against Ververica Platform');
+    assert.deepEqual(vvp.writes(), [], 'validate writes nothing');
+    assertNoSecrets(assert, r, [SECRET, VVP_TOKEN, ...e.state.tokens.map((t) => t.token)]);
 
     const before = kv.state.requests.filter((q) => q.bearer).length;
     const bad = await runAuth({ endpoints: azureRm({ params: { serviceprincipalkey: 'wrong-secret-x' }, authority: e.url }) });
@@ -119,7 +134,7 @@ test('certificate: the assertion is signed by the PEM\'s key and names the regis
     assert.ok(e.state.requests.length > 0);
     assert.ok(e.state.requests.every((q) => q.form.client_assertion_type === 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'));
     const keyLines = cert.keyPem.split('\n').filter((l) => l.length > 40);
-    assertNoSecrets(assert, r, [cert.pem, ...keyLines]);
+    assertNoSecrets(assert, r, [cert.pem, VVP_TOKEN, ...keyLines]);
 
     const bad = await runAuth({ endpoints: ep(otherCert.pem) });
     assert.equal(bad.exitCode, 1, bad.log);
@@ -152,7 +167,7 @@ test('workload identity federation: a fresh Azure DevOps OIDC token for every En
     assert.equal(q.query['api-version'], '7.1');
     assert.equal(q.query.serviceConnectionId, CONN);
     assert.ok(q.bearerOk, 'the job access token is the bearer');
-    assertNoSecrets(assert, r, [JOB_TOKEN, ...issued, ...e.state.tokens.map((t) => t.token)]);
+    assertNoSecrets(assert, r, [JOB_TOKEN, VVP_TOKEN, ...issued, ...e.state.tokens.map((t) => t.token)]);
 
     const bad = await runAuth({
       endpoints: azureRm({ scheme: 'WorkloadIdentityFederation', authority: e.url }),
@@ -176,7 +191,7 @@ test('managed identity: the user-assigned identity named by msiclientId', async 
   assert.equal(q.query.client_id, MSI_CLIENT);
   assert.equal(q.query.resource, 'https://vault.azure.net');
   assert.equal(q.metadata, 'true');
-  assertNoSecrets(assert, r, [imds.header, ...imds.state.tokens.map((t) => t.token)]);
+  assertNoSecrets(assert, r, [imds.header, VVP_TOKEN, ...imds.state.tokens.map((t) => t.token)]);
 
   const bad = await runAuth({ endpoints: ep('00000000-0000-0000-0000-0000000000ff'), env });
   assert.equal(bad.exitCode, 1, bad.log);

@@ -3,9 +3,9 @@
 // account SAS signed here with the emulator's well-known key. Every uploaded blob is downloaded
 // again and hashed.
 //
-// The upload runs in the apply phase, before the target's apply. To exercise it without a Flink
-// platform, these runs set FLINK_DEPLOY_SKIP_TARGET (see src/run.rs), which the task reports
-// with a warning.
+// The upload runs in the apply phase, before the target's apply, which then deploys the uploaded
+// jar (its wasbs:// URI) to the Ververica Platform fake (tests/fakes/vvp.js). Each project
+// directory gets its own deployment there, so a re-run of a project updates its own deployment.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -13,24 +13,40 @@ const fs = require('fs');
 const path = require('path');
 const { run, scratch, assertNoSecrets } = require('./helpers');
 const { startEntra } = require('../fakes/entra');
+const { startVvp } = require('../fakes/vvp');
 const { makeTestCa } = require('../fakes/tls');
 const { CONN, CLIENT, TENANT, azureRm, accountSas, startAzurite, createContainer, blobInfo, writeFile, steps, request, startCuttingRelay } = require('./azure-support');
 
 const MiB = 1024 * 1024;
 const CONTAINER = 'jars';
 const PREFIX = 'artifacts/namespaces/default';
+const VVP_TOKEN = 'vvp-blob-token-4e7a1c';
 let az;
 let sas;
+let vvp;
 
 test.before(async () => {
-  az = await startAzurite();
+  [az, vvp] = await Promise.all([
+    startAzurite(),
+    startVvp({ token: VVP_TOKEN, deploymentTargets: [{ name: 'vvp-jobs' }], timing: { startMs: 100, stopMs: 50, savepointMs: 50 } }),
+  ]);
   sas = accountSas();
   await createContainer(az, CONTAINER, sas);
 });
 
 test.after(async () => {
-  await az?.stop();
+  await Promise.all([az?.stop(), vvp?.close()]);
 });
+
+const deployments = new Map();
+/** The Ververica Platform deployment of a project directory: one per directory, kept across re-runs. */
+function deploymentFor(cwd) {
+  if (!deployments.has(cwd)) deployments.set(cwd, `job-${deployments.size + 1}`);
+  return deployments.get(cwd);
+}
+const writesTo = (name) => vvp.writes().filter((e) => e.path.endsWith(`/deployments/${name}`) || (e.body && e.body.metadata && e.body.metadata.name === name));
+/** The steps of a run that uploaded and then deployed, in the order they ran. */
+const DEPLOYED = ['plan', 'upload artifact', 'render spec', 'apply', 'reach RUNNING'];
 
 const sig = () => new URLSearchParams(sas).get('sig');
 
@@ -40,8 +56,12 @@ function upload({ cwd, inputs = {}, secrets = {}, env = {}, token = sas } = {}) 
     inputs: {
       target: 'ververica',
       action: 'deploy',
-      vvpUrl: 'https://vvp.example.invalid',
-      deploymentName: 'job',
+      vvpUrl: vvp.url,
+      vvpApiToken: '$(vvpApiToken)',
+      deploymentName: deploymentFor(cwd),
+      deploymentTargetName: 'vvp-jobs',
+      settleSeconds: '0',
+      timeoutSeconds: '30',
       artifactPath: 'target/*.jar',
       storageAccount: 'devstoreaccount1',
       containerName: CONTAINER,
@@ -49,8 +69,8 @@ function upload({ cwd, inputs = {}, secrets = {}, env = {}, token = sas } = {}) 
       storageSasToken: '$(storageSas)',
       ...inputs,
     },
-    secrets: { storageSas: token, ...secrets },
-    env: { FLINK_DEPLOY_SKIP_TARGET: 'true', ...env },
+    secrets: { storageSas: token, vvpApiToken: VVP_TOKEN, ...secrets },
+    env,
   });
 }
 
@@ -64,22 +84,33 @@ async function uploadsCorrectly(name, size) {
   const { cwd, md5 } = project(name, size);
   const r = await upload({ cwd });
   assert.equal(r.exitCode, 0, r.log);
-  assert.equal(r.result, 'SucceededWithIssues', 'only the skipped target is a warning');
-  assert.deepEqual(steps(r), { plan: 'passed', 'upload artifact': 'passed' });
+  assert.equal(r.result, 'Succeeded', 'no warnings: uploaded and deployed');
+  assert.deepEqual(steps(r), Object.fromEntries(DEPLOYED.map((s) => [s, 'passed'])));
+  assert.deepEqual(Object.keys(steps(r)), DEPLOYED, 'the jar is uploaded before the deployment is written');
   const blob = `${PREFIX}/${name}`;
   assert.equal(r.outputs.jarUri, `wasbs://${CONTAINER}@devstoreaccount1.blob.core.windows.net/${blob}`);
+  // The point of the upload: the deployment Ververica Platform received runs the uploaded jar.
+  const deployment = deploymentFor(cwd);
+  const writes = writesTo(deployment);
+  assert.ok(writes.length > 0, 'the deployment was written');
+  assert.equal(writes[writes.length - 1].body.spec.template.spec.artifact.jarUri, r.outputs.jarUri, 'the jar URI the platform received');
+  const d = vvp.deployment('default', deployment);
+  assert.equal(d.status.state, 'RUNNING');
+  assert.equal(d.spec.template.spec.artifact.jarUri, r.outputs.jarUri);
+  assert.equal(vvp.jobs(d.metadata.id).find((j) => j.metadata.id === d.status.running.jobId).spec.artifact.jarUri, r.outputs.jarUri, 'the running job has the uploaded jar');
+  assert.equal(r.outputs.deploymentId, d.metadata.id);
   const info = await blobInfo(az, CONTAINER, blob, sas);
   assert.equal(info.status, 200);
   assert.equal(info.length, size);
   assert.equal(info.md5, md5, 'downloaded content');
   assert.equal(info.contentMd5, md5, 'Content-MD5 property');
   assert.equal(info.contentType, 'application/java-archive');
-  assertNoSecrets(assert, r, [sas, sig()]);
-  return { r, cwd, md5, blob, info };
+  assertNoSecrets(assert, r, [sas, sig(), VVP_TOKEN]);
+  return { r, cwd, md5, blob, info, deployment: d };
 }
 
 test('1 MiB: uploaded, hashed, jarUri for Ververica Platform; a re-run skips the identical blob', async () => {
-  const { r, cwd, blob, info } = await uploadsCorrectly('job-1.0.jar', MiB);
+  const { r, cwd, blob, info, deployment } = await uploadsCorrectly('job-1.0.jar', MiB);
   assert.match(r.stdout, /uploaded .*job-1\.0\.jar \(1048576 bytes in 1 block, MD5 [0-9a-f]{32}\)/);
   const again = await upload({ cwd });
   assert.equal(again.exitCode, 0, again.log);
@@ -88,6 +119,8 @@ test('1 MiB: uploaded, hashed, jarUri for Ververica Platform; a re-run skips the
   assert.equal(again.outputs.jarUri, r.outputs.jarUri, 'the output is set either way');
   const after = await blobInfo(az, CONTAINER, blob, sas);
   assert.equal(after.etag, info.etag, 'the blob was not written again');
+  const d = vvp.deployment('default', deployment.metadata.name);
+  assert.equal(d.status.running.jobId, deployment.status.running.jobId, 'the same jar does not restart the job');
 });
 
 test('64 MiB in parallel blocks', async () => {
@@ -131,6 +164,7 @@ test('Azurite stopped mid-upload: nothing is committed, and a re-run completes t
   assert.match(r.log, /nothing was committed, so the blob is unchanged/);
   assert.deepEqual(steps(r), { plan: 'passed', 'upload artifact': 'failed' });
   assert.equal(r.outputs.jarUri, undefined, 'no jarUri for a failed upload');
+  assert.deepEqual(writesTo(deploymentFor(cwd)), [], 'no write reached Ververica Platform');
 
   const again = await startAzurite({ location: own.location, port: own.port });
   try {
@@ -142,8 +176,9 @@ test('Azurite stopped mid-upload: nothing is committed, and a re-run completes t
     const info = await blobInfo(again, CONTAINER, blob, sas);
     assert.equal(info.md5, md5);
     assert.equal(info.contentMd5, md5);
-    assertNoSecrets(assert, r, [sas, sig()]);
-    assertNoSecrets(assert, r2, [sas, sig()]);
+    assert.equal(vvp.deployment('default', deploymentFor(cwd)).spec.template.spec.artifact.jarUri, r2.outputs.jarUri);
+    assertNoSecrets(assert, r, [sas, sig(), VVP_TOKEN]);
+    assertNoSecrets(assert, r2, [sas, sig(), VVP_TOKEN]);
   } finally {
     await again.stop();
   }
@@ -160,6 +195,7 @@ test('a network cut mid-upload: the re-run sends only the blocks not yet staged'
   assert.equal(r.exitCode, 1, r.log);
   assert.match(r.errors[0].message, new RegExp(`127\\.0\\.0\\.1:${relay.port} without a proxy`));
   assert.equal((await blobInfo(az, CONTAINER, blob, sas)).status, 404, 'nothing committed');
+  assert.deepEqual(writesTo(deploymentFor(cwd)), [], 'no write reached Ververica Platform');
   const staged = await request('GET', `${az.endpoint}/${CONTAINER}/${blob}?comp=blocklist&blocklisttype=uncommitted&${sas}`);
   const count = (staged.body.toString().match(/<Block>/g) || []).length;
   assert.ok(count > 0 && count < 16, `some blocks were staged before the cut (${count})`);
@@ -190,6 +226,7 @@ test('a glob matching no file or two files fails before anything is uploaded', a
   for (const n of ['a.jar', 'b.jar']) {
     assert.equal((await blobInfo(az, CONTAINER, `${PREFIX}/${n}`, sas)).status, 404);
   }
+  assert.deepEqual(writesTo(deploymentFor(cwd)), [], 'no write reached Ververica Platform');
 });
 
 test('a SAS without write permission fails with the code, the request id and what the SAS needs', async () => {
@@ -202,7 +239,8 @@ test('a SAS without write permission fails with the code, the request id and wha
   assert.match(m, /AuthorizationPermissionMismatch: .*\(HTTP 403, request id [0-9a-f-]{36}\)/);
   assert.match(m, /hint: the SAS in storageSasToken .* needs read, create and write/);
   assert.equal((await blobInfo(az, CONTAINER, `${PREFIX}/job-readonly.jar`, sas)).status, 404);
-  assertNoSecrets(assert, r, [readOnly, new URLSearchParams(readOnly).get('sig')]);
+  assert.deepEqual(writesTo(deploymentFor(cwd)), [], 'no write reached Ververica Platform');
+  assertNoSecrets(assert, r, [readOnly, new URLSearchParams(readOnly).get('sig'), VVP_TOKEN]);
 });
 
 test('an expired SAS and a missing container are reported by the plan', async () => {
@@ -212,6 +250,7 @@ test('an expired SAS and a missing container are reported by the plan', async ()
   assert.equal(r.exitCode, 1, r.log);
   assert.match(r.errors[0].message, /Blob Storage could not read the blob's properties .*HTTP 403/);
   assert.deepEqual(steps(r), { plan: 'failed' });
+  assert.deepEqual(writesTo(deploymentFor(cwd)), [], 'no write reached Ververica Platform');
   const c = await upload({ cwd, inputs: { containerName: 'missing' } });
   assert.equal(c.exitCode, 1, c.log);
   assert.match(c.errors[0].message, /ContainerNotFound/);
@@ -220,13 +259,18 @@ test('an expired SAS and a missing container are reported by the plan', async ()
 
 test('a plain-http endpoint without a SAS is refused before any sign-in', async () => {
   const { cwd } = project('job-nosas.jar', 10);
+  const before = vvp.log.length;
   const r = await run({
     cwd,
-    inputs: { target: 'ververica', action: 'validate', deploymentName: 'job', artifactPath: 'target/*.jar', storageAccount: 'devstoreaccount1', containerName: CONTAINER, blobEndpoint: az.endpoint, azureSubscription: 'c0ffee00-0000-0000-0000-000000000001' },
+    inputs: {
+      target: 'ververica', action: 'validate', vvpUrl: vvp.url, vvpApiToken: '$(vvpApiToken)', deploymentName: deploymentFor(cwd), deploymentTargetName: 'vvp-jobs',
+      artifactPath: 'target/*.jar', storageAccount: 'devstoreaccount1', containerName: CONTAINER, blobEndpoint: az.endpoint, azureSubscription: 'c0ffee00-0000-0000-0000-000000000001',
+    },
+    secrets: { vvpApiToken: VVP_TOKEN },
     endpoints: { 'c0ffee00-0000-0000-0000-000000000001': { url: 'https://management.azure.com/', scheme: 'ServicePrincipal', parameters: { tenantid: 't', serviceprincipalid: 'c', serviceprincipalkey: 'never-used-secret' } } },
-    env: { FLINK_DEPLOY_SKIP_TARGET: 'true' },
   });
   assert.equal(r.exitCode, 2, r.log);
+  assert.equal(vvp.log.length, before, 'no request reached Ververica Platform');
   assert.match(r.errors[0].message, /input `blobEndpoint`: .* is plain http/);
   assert.match(r.errors[0].message, /storageSasToken/);
 });
@@ -242,20 +286,25 @@ test('the service connection\'s identity uploads over https with an Entra token 
     const r = await run({
       cwd,
       inputs: {
-        target: 'flink', flinkUrl: 'http://127.0.0.1:9', jobName: 'job', artifactPath: 'target/*.jar',
+        target: 'ververica', vvpUrl: vvp.url, vvpApiToken: '$(vvpApiToken)', deploymentName: deploymentFor(cwd), deploymentTargetName: 'vvp-jobs',
+        settleSeconds: '0', timeoutSeconds: '30', artifactPath: 'target/*.jar',
         storageAccount: 'devstoreaccount1', containerName: CONTAINER, blobEndpoint: secure.endpoint, azureSubscription: CONN,
       },
+      secrets: { vvpApiToken: VVP_TOKEN },
       endpoints: azureRm({ params: { serviceprincipalkey: secret }, authority: entra.url }),
       variables: { 'Agent.CAInfo': tls.caFile },
-      env: { FLINK_DEPLOY_SKIP_TARGET: 'true' },
     });
     assert.equal(r.exitCode, 0, r.log);
-    assert.equal(r.outputs.jarUri, `${secure.endpoint}/${CONTAINER}/${PREFIX}/job-identity.jar`, 'https URL for a Flink cluster');
+    // Uploaded to the https endpoint; Ververica Platform gets the wasbs:// name of the same blob
+    // (the https URI a Flink cluster would get is covered by the unit tests of `blob::jar_uri`).
+    assert.ok(r.stdout.includes(` to ${secure.endpoint}/${CONTAINER}/${PREFIX}/job-identity.jar in `), r.stdout);
+    assert.equal(r.outputs.jarUri, `wasbs://${CONTAINER}@devstoreaccount1.blob.core.windows.net/${PREFIX}/job-identity.jar`);
+    assert.equal(vvp.deployment('default', deploymentFor(cwd)).spec.template.spec.artifact.jarUri, r.outputs.jarUri);
     assert.ok(entra.state.tokens.some((t) => t.scope === 'https://storage.azure.com/.default'));
     const info = await blobInfo(secure, CONTAINER, `${PREFIX}/job-identity.jar`, sas);
     assert.equal(info.md5, md5);
     assert.equal(info.contentMd5, md5);
-    assertNoSecrets(assert, r, [secret, ...entra.state.tokens.map((t) => t.token)]);
+    assertNoSecrets(assert, r, [secret, VVP_TOKEN, ...entra.state.tokens.map((t) => t.token)]);
   } finally {
     await entra.close();
     await secure.stop();

@@ -3,9 +3,10 @@
 // agent's proxy and CA settings; sign-in goes to the fake Entra ID. Values are checked through
 // Microsoft's own parser of logging commands (task-lib), which the emulator uses.
 //
-// Exporting happens in the apply phase, before the target's apply. To exercise it without a
-// Flink platform, these runs set FLINK_DEPLOY_SKIP_TARGET (see src/run.rs), which the task
-// reports with a warning.
+// Exporting happens in the apply phase, before the target's apply: each run deploys to the
+// Ververica Platform fake (tests/fakes/vvp.js), reached through the same proxy (plain-http
+// forwarding). The fake accepts one API token, the value of the vault's `vvp-token`: a run given
+// vvpApiTokenSecret can only authenticate with what it read from the vault.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -13,9 +14,12 @@ const { run, assertNoSecrets } = require('./helpers');
 const { startEntra } = require('../fakes/entra');
 const { startKeyVault } = require('../fakes/keyvault');
 const { startProxy } = require('../fakes/proxy');
+const { startVvp } = require('../fakes/vvp');
 const { CONN, CLIENT, TENANT, azureRm, secretVariables, steps } = require('./azure-support');
 
 const CLIENT_SECRET = 'spn-secret~Kv.1';
+const VVP_TOKEN = 'vvp-token-value-9';
+const JAR = 'wasbs://jars@kvtest.blob.core.windows.net/artifacts/namespaces/default/job.jar';
 const now = Math.floor(Date.now() / 1000);
 const tricky = {
   'db-password': 'p%AZP25w;d]x%3B%0A=1',
@@ -28,6 +32,7 @@ const many = Object.fromEntries(Array.from({ length: 27 }, (_, i) => [`bulk-${St
 let entra;
 let kv;
 let proxy;
+let vvp;
 
 test.before(async () => {
   entra = await startEntra({ clients: { [CLIENT]: { secret: CLIENT_SECRET, tenant: TENANT } } });
@@ -37,7 +42,7 @@ test.before(async () => {
       kv1: {
         secrets: {
           ...Object.fromEntries(Object.entries(tricky).map(([k, v]) => [k, { value: v }])),
-          'vvp-token': { value: 'vvp-token-value-9' },
+          'vvp-token': { value: VVP_TOKEN },
           disabled: { value: 'disabled-value', enabled: false },
           expired: { value: 'expired-value', exp: now - 3600 },
           future: { value: 'future-value', nbf: now + 86400 },
@@ -51,29 +56,48 @@ test.before(async () => {
     },
   });
   proxy = await startProxy({ routes: { '*.vault.azure.net:443': kv.port } });
+  vvp = await startVvp({ token: VVP_TOKEN, deploymentTargets: [{ name: 'vvp-jobs' }], timing: { startMs: 100, stopMs: 50, savepointMs: 50 } });
 });
 
 test.after(async () => {
-  await Promise.all([entra?.close(), kv?.close(), proxy?.close()]);
+  await Promise.all([entra?.close(), kv?.close(), proxy?.close(), vvp?.close()]);
 });
 
-const allValues = () => [CLIENT_SECRET, ...Object.values(tricky), ...tricky.cert.split(/\r?\n/), 'vvp-token-value-9', ...Object.values(many), ...entra.state.tokens.map((t) => t.token)];
+/** No request since the fake's log had `from` entries could change anything. */
+const noWrites = (from) => assert.deepEqual(vvp.log.slice(from).filter((e) => e.method !== 'GET' && e.method !== 'HEAD').map((e) => `${e.method} ${e.path}`), [], 'no write reached Ververica Platform');
+
+/** Variables a run set for the job, leaving out the task's own output variables (deploymentId, ...). */
+const jobVariables = (r) => r.command('task.setvariable').filter((c) => String(c.properties.isoutput).toLowerCase() !== 'true');
+
+const allValues = () => [CLIENT_SECRET, ...Object.values(tricky), ...tricky.cert.split(/\r?\n/), VVP_TOKEN, ...Object.values(many), ...entra.state.tokens.map((t) => t.token)];
 
 function runKv({ inputs = {}, variables = {}, env = {}, data = {} } = {}) {
+  // The token comes from a secret variable unless the run names a vault secret for it.
+  const token = 'vvpApiTokenSecret' in inputs ? {} : { vvpApiToken: '$(vvpApiToken)' };
   return run({
     inputs: {
       target: 'ververica',
       action: 'deploy',
-      vvpUrl: 'https://vvp.example.invalid',
+      vvpUrl: vvp.url,
+      ...token,
       deploymentName: 'job',
+      deploymentTargetName: 'vvp-jobs',
+      jarUri: JAR,
+      settleSeconds: '0',
+      timeoutSeconds: '30',
       azureSubscription: CONN,
       keyVaultName: 'kv1',
       secretsFilter: '*',
       ...inputs,
     },
+    secrets: { vvpApiToken: VVP_TOKEN },
     endpoints: azureRm({ params: { serviceprincipalkey: CLIENT_SECRET }, authority: entra.url, data }),
-    variables: { 'Agent.CAInfo': kv.caFile, 'Agent.ProxyUrl': proxy.url, ...variables },
-    env: { FLINK_DEPLOY_SKIP_TARGET: 'true', ...env },
+    variables: {
+      'Agent.CAInfo': kv.caFile,
+      'Agent.ProxyUrl': proxy.url,
+      ...variables,
+    },
+    env,
   });
 }
 
@@ -81,14 +105,14 @@ test('all secrets arrive exactly as secret variables, hyphenated names also with
   const before = kv.state.requests.length;
   const r = await runKv({ variables: { SYSTEM_UNSAFEALLOWMULTILINESECRET: 'true' } });
   assert.equal(r.exitCode, 0, r.log);
-  assert.equal(r.result, 'SucceededWithIssues', 'skipped secrets and the skipped target are warnings');
+  assert.equal(r.result, 'SucceededWithIssues', 'skipped secrets are warnings');
   const vars = secretVariables(r);
   for (const [name, value] of Object.entries(tricky)) {
     assert.equal(vars[name], value, `${name} through Microsoft's parser`);
   }
   assert.equal(vars.db_password, tricky['db-password']);
   assert.equal(vars.api_key, tricky['api-key']);
-  assert.equal(vars['vvp-token'], 'vvp-token-value-9');
+  assert.equal(vars['vvp-token'], VVP_TOKEN);
   for (const name of ['disabled', 'expired', 'future']) assert.ok(!(name in vars), `${name} must not be exported`);
   const warnings = r.issues.filter((i) => i.type === 'warning').map((i) => i.message).join('\n');
   assert.match(warnings, /`disabled` was skipped: it is disabled/);
@@ -112,7 +136,8 @@ test('all secrets arrive exactly as secret variables, hyphenated names also with
   const reqs = kv.state.requests.slice(before);
   assert.ok(!reqs.some((q) => q.path.startsWith('/secrets/disabled')), 'a disabled secret is not read');
   assert.ok(proxy.state.connects.includes('kv1.vault.azure.net:443'), JSON.stringify(proxy.state.connects));
-  assert.deepEqual(steps(r), { plan: 'passed', 'export secrets': 'passed' });
+  assert.deepEqual(steps(r), { plan: 'passed', 'export secrets': 'passed', 'render spec': 'passed', apply: 'passed', 'reach RUNNING': 'passed' });
+  assert.equal(vvp.deployment('default', 'job').status.state, 'RUNNING');
   assertNoSecrets(assert, r, allValues());
 });
 
@@ -142,13 +167,22 @@ test('a multi-line secret is masked but not exported unless the pipeline allows 
 });
 
 test('a secret the task uses is read but never exported; validate exports nothing', async () => {
-  const r = await runKv({ inputs: { action: 'validate', vvpApiTokenSecret: 'vvp-token' } });
+  const seen = (from) => vvp.log.slice(from);
+  const at = vvp.log.length;
+  const r = await runKv({ inputs: { action: 'validate', deploymentName: 'job-kv-token', vvpApiTokenSecret: 'vvp-token' } });
   assert.equal(r.exitCode, 0, r.log);
+  // The only token this run has is the vault's, and the fake accepts no other.
+  assert.ok(seen(at).length > 0 && seen(at).every((e) => e.auth === 'ok'), JSON.stringify(seen(at)));
+  noWrites(at);
   assert.equal(r.command('task.setvariable').length, 0, 'validate sets no variables');
   assert.match(r.stdout, /used by the task: vvp-token \(vvpApiTokenSecret\)/);
   assert.ok(r.command('task.setsecret').some((c) => c.message === 'vvp-token-value-9'), 'masked');
-  const d = await runKv({ inputs: { vvpApiTokenSecret: 'vvp-token' } });
+  const at2 = vvp.log.length;
+  const d = await runKv({ inputs: { deploymentName: 'job-kv-token', vvpApiTokenSecret: 'vvp-token' } });
   assert.equal(d.exitCode, 0, d.log);
+  assert.ok(seen(at2).every((e) => e.auth === 'ok'), JSON.stringify(seen(at2)));
+  assert.deepEqual(vvp.writes().slice(vvp.writes().length - 1).map((e) => `${e.method} ${e.path} ${e.status}`), ['POST /api/v1/namespaces/default/deployments 201']);
+  assert.equal(vvp.deployment('default', 'job-kv-token').status.state, 'RUNNING');
   const vars = secretVariables(d);
   assert.ok(!('vvp-token' in vars) && !('vvp_token' in vars), 'not exported under *');
   assert.equal(vars.plain, 'plain-value-7');
@@ -159,13 +193,15 @@ test('a secret the task uses is read but never exported; validate exports nothin
 test('exportSecrets=false reads and masks but sets no variable', async () => {
   const r = await runKv({ inputs: { exportSecrets: 'false', secretsFilter: 'plain' } });
   assert.equal(r.exitCode, 0, r.log);
-  assert.equal(r.command('task.setvariable').length, 0);
+  assert.equal(jobVariables(r).length, 0);
   assert.ok(r.command('task.setsecret').some((c) => c.message === 'plain-value-7'));
   assert.match(r.stdout, /not exported \(exportSecrets is false\)/);
 });
 
 test('a missing secret fails the plan, naming it, the vault and the input; nothing is exported', async () => {
+  const at = vvp.log.length;
   const r = await runKv({ inputs: { secretsFilter: 'plain,nope' } });
+  noWrites(at);
   assert.equal(r.exitCode, 1, r.log);
   assert.equal(r.errors.length, 1, JSON.stringify(r.issues));
   assert.match(r.errors[0].message, /Key Vault `kv1` has no secret `nope` \(named by input `secretsFilter`\)/);
@@ -176,8 +212,10 @@ test('a missing secret fails the plan, naming it, the vault and the input; nothi
 });
 
 test('a disabled secret the task needs is an error, not a warning', async () => {
+  const at = vvp.log.length;
   const r = await runKv({ inputs: { secretsFilter: '', vvpApiTokenSecret: 'disabled' } });
   assert.equal(r.exitCode, 1, r.log);
+  assert.equal(vvp.log.length, at, 'no request reached Ververica Platform');
   assert.match(r.errors[0].message, /`disabled` \(named by input `vvpApiTokenSecret`\) cannot be used: it is disabled/);
 });
 
