@@ -53,7 +53,10 @@ async fn execute(cfg: &Config, rec: &mut Recorder) -> Result<()> {
         http,
         creds: Credentials::default(),
         artifact: ArtifactPlan::default(),
-        azure: cfg.azure.as_ref().map(crate::azure::auth::AzureTokens::new),
+        azure: cfg
+            .azure
+            .as_ref()
+            .map(|c| crate::azure::auth::AzureTokens::new(c).with_run_timeout(cfg.timeout)),
     };
     let skip_target = std::env::var(SKIP_TARGET_ENV).is_ok_and(|v| v.eq_ignore_ascii_case("true"));
 
