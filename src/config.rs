@@ -353,6 +353,68 @@ fn string(raw: &RawInputs, name: &'static str) -> Option<String> {
     raw.get(name).map(str::to_owned)
 }
 
+/// Every boolean and pick list is checked whether or not this target reads it: a typo in an
+/// input that only matters on another path would otherwise pass silently.
+fn check_typed_inputs(raw: &RawInputs) -> Result<()> {
+    for def in i::ALL {
+        match def.kind {
+            Kind::Boolean => {
+                boolean(raw, def.name)?;
+            }
+            Kind::PickList(_) => {
+                pick(raw, def.name)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Like [`no_control_chars`] but for values where tabs and line breaks are separators.
+fn no_control_chars_but_whitespace(name: &'static str, v: &str) -> Result<()> {
+    if v.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return Err(Error::input(name, "contains control characters")
+            .with_hint("remove the non-printing characters"));
+    }
+    Ok(())
+}
+
+/// A credential that travels in an HTTP header must be printable ASCII. The value itself is
+/// never part of the message.
+fn header_safe(name: &'static str, v: &str) -> Result<()> {
+    const MAX: usize = 16 * 1024;
+    if v.len() > MAX {
+        return Err(Error::input(
+            name,
+            format!("is {} bytes long; a token is at most {MAX}", v.len()),
+        )
+        .with_hint("check that the variable holds the token itself"));
+    }
+    if !v.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(Error::input(
+            name,
+            "contains spaces, control or non-ASCII characters, which cannot be sent in an HTTP header",
+        )
+        .with_hint("check that the variable holds the token itself, without quotes or line breaks"));
+    }
+    Ok(())
+}
+
+/// A path the file system can take: no control characters, names of at most 255 bytes.
+/// (`..` is not refused: the agent resolves file path inputs to full paths before the task
+/// starts, and where a file is written is the pipeline's choice.)
+fn file_path(name: &'static str, p: &str) -> Result<()> {
+    no_control_chars(name, p)?;
+    if p.len() > 4096 || Path::new(p).components().any(|c| c.as_os_str().len() > 255) {
+        return Err(Error::input(
+            name,
+            format!("`{}` is not a usable path (too long)", shorten(p)),
+        )
+        .with_hint("file names are at most 255 bytes, paths at most 4096"));
+    }
+    Ok(())
+}
+
 fn no_control_chars(name: &'static str, v: &str) -> Result<()> {
     if v.chars().any(|c| c.is_control()) {
         return Err(
@@ -549,6 +611,40 @@ fn resolve_path(vars: &PipelineVars, p: &str) -> PathBuf {
 impl Config {
     pub fn from_raw(raw: &RawInputs) -> Result<Config> {
         let env = &raw.env;
+        check_typed_inputs(raw)?;
+        for name in [
+            i::SPEC_FILE,
+            i::ARTIFACT_PATH,
+            i::CUSTOM_RESOURCE_PATH,
+            i::TEST_RESULTS_FILE,
+        ] {
+            if let Some(p) = raw.get(name) {
+                file_path(name, p)?;
+            }
+        }
+        for name in [i::VVP_API_TOKEN, i::FLINK_TOKEN] {
+            if let Some(t) = raw.get(name) {
+                header_safe(name, t)?;
+            }
+        }
+        if let Some(u) = raw.get(i::FLINK_USERNAME) {
+            no_control_chars(i::FLINK_USERNAME, u)?;
+            if u.contains(':') {
+                return Err(Error::input(
+                    i::FLINK_USERNAME,
+                    "contains `:`, which basic authentication cannot carry in a user name",
+                ));
+            }
+        }
+        if let Some(t) = raw.get(i::STORAGE_SAS_TOKEN) {
+            if t.len() > 16 * 1024 || t.chars().any(|c| c.is_control() || c == ' ') {
+                return Err(Error::input(
+                    i::STORAGE_SAS_TOKEN,
+                    "is not a SAS token (too long, or spaces or control characters)",
+                )
+                .with_hint("give the query string of the SAS, e.g. sv=...&sig=..."));
+            }
+        }
         let target = match pick(raw, i::TARGET)?.unwrap_or("ververica") {
             "hdinsight" => TargetKind::HdInsight,
             "flink" => TargetKind::Flink,
@@ -838,6 +934,7 @@ impl Config {
                                 "cannot be combined with `vvpConnection`, which has its own token",
                             ));
                         }
+                        header_safe(i::VVP_CONNECTION, t)?;
                         TokenSource::Value(Secret::new(t))
                     }
                     None => token_source(i::VVP_API_TOKEN, i::VVP_API_TOKEN_SECRET)?,
@@ -960,7 +1057,12 @@ impl Config {
                 let need = |name: &'static str| -> Result<String> {
                     let v = string(raw, name)
                         .ok_or_else(|| Error::input(name, "is required for target `hdinsight`"))?;
-                    if v.contains(['/', '?', '#']) || v.chars().any(char::is_control) {
+                    // ARM names are short (resource groups at most 90 characters); a huge one
+                    // would only fail later as an unreadable request error.
+                    if v.contains(['/', '?', '#'])
+                        || v.chars().any(char::is_control)
+                        || v.len() > 255
+                    {
                         return Err(Error::input(
                             name,
                             format!("`{}` is not a resource name", shorten(&v)),
@@ -1000,9 +1102,10 @@ impl Config {
                     .get(i::HDI_API_VERSION)
                     .unwrap_or("2023-06-01-preview")
                     .to_owned();
-                if !api_version
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                if api_version.len() > 64
+                    || !api_version
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-')
                 {
                     return Err(Error::input(
                         i::HDI_API_VERSION,
@@ -1149,6 +1252,11 @@ impl Config {
                     format!("`{}` is not a Java class name", shorten(c)),
                 )
                 .with_hint("e.g. com.example.MyJob"));
+            }
+        }
+        for n in [i::MAIN_ARGS, i::FLINK_CONFIGURATION] {
+            if let Some(v) = raw.get(n) {
+                no_control_chars_but_whitespace(n, v)?;
             }
         }
         let main_args = match raw.get(i::MAIN_ARGS) {
@@ -1406,6 +1514,76 @@ mod tests {
         assert!(err(&[("action", "validate"), ("containerName", "jars")])
             .message
             .contains("`containerName`"));
+    }
+
+    #[test]
+    fn every_boolean_and_pick_list_is_checked_even_when_unused() {
+        let e = err(&[("action", "validate"), ("exportSecrets", "maybe")]);
+        assert!(e.message.contains("`exportSecrets`"), "{e}");
+        let e = err(&[
+            ("target", "flink"),
+            ("flinkUrl", "http://127.0.0.1:8081"),
+            ("action", "validate"),
+            ("restart", "sometimes"),
+        ]);
+        assert!(e.message.contains("`restart`"), "{e}");
+    }
+
+    #[test]
+    fn tokens_must_fit_in_a_header_and_are_not_quoted() {
+        for bad in ["tök-en", "a b", "tok\u{7}", &"x".repeat(20_000)] {
+            let e = err(&[("action", "validate"), ("vvpApiToken", bad)]);
+            assert!(e.message.contains("`vvpApiToken`"), "{e}");
+            assert!(!e.message.contains(bad), "the token is not quoted: {e}");
+        }
+        let e = err(&[
+            ("target", "flink"),
+            ("flinkUrl", "https://f.example"),
+            ("action", "validate"),
+            ("flinkAuth", "basic"),
+            ("flinkUsername", "a:b"),
+            ("flinkPassword", "p"),
+        ]);
+        assert!(e.message.contains("`flinkUsername`"), "{e}");
+        cfg(&[
+            ("action", "validate"),
+            ("vvpApiToken", "eyJhbGciOi.J9-_~+/="),
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn file_paths_are_checked() {
+        let long = "a".repeat(300);
+        for name in [
+            "specFile",
+            "artifactPath",
+            "customResourcePath",
+            "testResultsFile",
+        ] {
+            let e = err(&[("action", "validate"), (name, &long)]);
+            assert!(
+                e.message.contains(&format!("`{name}`")) && e.message.len() < 300,
+                "{e}"
+            );
+        }
+        let e = err(&[("action", "validate"), ("specFile", "spec\u{7}.yml")]);
+        assert!(e.message.contains("`specFile`"), "{e}");
+        cfg(&[("action", "validate"), ("specFile", "/w/s/../spec.yml")]).unwrap();
+        cfg(&[
+            ("action", "validate"),
+            ("testResultsFile", "/w/a/junit.xml"),
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn control_characters_in_args_and_configuration() {
+        let e = err(&[("action", "validate"), ("mainArgs", "--a \u{7}")]);
+        assert!(e.message.contains("`mainArgs`"), "{e}");
+        let e = err(&[("action", "validate"), ("flinkConfiguration", "a: b\u{1b}")]);
+        assert!(e.message.contains("`flinkConfiguration`"), "{e}");
+        cfg(&[("action", "validate"), ("mainArgs", "--a\t1\n--b 2")]).unwrap();
     }
 
     #[test]

@@ -48,7 +48,10 @@ async fn execute(cfg: &Config, rec: &mut Recorder) -> Result<()> {
         http,
         creds: Credentials::default(),
         artifact: ArtifactPlan::default(),
-        azure: cfg.azure.as_ref().map(crate::azure::auth::AzureTokens::new),
+        azure: cfg
+            .azure
+            .as_ref()
+            .map(|c| crate::azure::auth::AzureTokens::new(c).with_run_timeout(cfg.timeout)),
     };
 
     ctx.rec.begin("plan");

@@ -16,6 +16,7 @@
 //! run on an expiring token.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::TokenCredential;
@@ -34,9 +35,14 @@ use crate::http::Http;
 use crate::pipeline::inputs;
 use crate::secret::Secret;
 
+/// The longest any one request to Entra ID or Resource Manager may take. A service that hangs
+/// must fail the run in bounded time, naming the host, instead of holding the agent.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub struct AzureTokens {
     conn: AzureConnection,
     cred: OnceLock<Arc<dyn TokenCredential>>,
+    request_timeout: Duration,
 }
 
 impl AzureTokens {
@@ -44,7 +50,19 @@ impl AzureTokens {
         Self {
             conn: conn.clone(),
             cred: OnceLock::new(),
+            request_timeout: REQUEST_TIMEOUT,
         }
+    }
+
+    /// Bound each request also by the run's timeout: no single call may outlast the whole wait.
+    pub fn with_run_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = request_timeout(timeout);
+        self
+    }
+
+    /// The time one request (one attempt) may take.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
     }
 
     pub fn connection(&self) -> &AzureConnection {
@@ -61,7 +79,10 @@ impl AzureTokens {
         if let Some(c) = self.cred.get() {
             return Ok(c.clone());
         }
-        let c = build(&self.conn, &AzureTransport::new(http))?;
+        let c = build(
+            &self.conn,
+            &AzureTransport::new(http).with_timeout(self.request_timeout),
+        )?;
         Ok(self.cred.get_or_init(|| c).clone())
     }
 
@@ -78,6 +99,11 @@ impl AzureTokens {
     pub fn sign_in_error(&self, f: &Fault) -> Error {
         sign_in_error(&self.conn, f)
     }
+}
+
+/// [`REQUEST_TIMEOUT`], or the run's timeout when that is shorter (at least one second).
+pub fn request_timeout(run_timeout: Duration) -> Duration {
+    run_timeout.clamp(Duration::from_secs(1), REQUEST_TIMEOUT)
 }
 
 fn method(auth: &AzureAuth) -> &'static str {
@@ -250,6 +276,24 @@ fn sign_in_error(conn: &AzureConnection, f: &Fault) -> Error {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn one_request_never_outlasts_the_run_timeout() {
+        use std::time::Duration;
+        assert_eq!(
+            super::request_timeout(Duration::from_secs(600)),
+            super::REQUEST_TIMEOUT
+        );
+        assert_eq!(
+            super::request_timeout(Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            super::request_timeout(Duration::ZERO),
+            Duration::from_secs(1)
+        );
+    }
+
     use super::*;
     use crate::azure::connection::Cloud;
 

@@ -26,6 +26,7 @@ pub struct AzureTransport {
     client: reqwest::Client,
     direct: reqwest::Client,
     proxy: Option<String>,
+    timeout: Option<Duration>,
 }
 
 impl AzureTransport {
@@ -40,7 +41,14 @@ impl AzureTransport {
             client: http.client().clone(),
             direct,
             proxy: http.proxy().map(str::to_owned),
+            timeout: None,
         }
+    }
+
+    /// Give up on any one request after `t` (the SDK's retry policy may then try again).
+    pub fn with_timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
     }
 
     /// Client options for an SDK client or credential: this transport and a bounded retry.
@@ -52,7 +60,7 @@ impl AzureTransport {
         }
     }
 
-    fn describe(&self, request: &Request, err: azure_core::Error) -> azure_core::Error {
+    fn host_and_route(&self, request: &Request) -> (String, String) {
         let url = request.url();
         let host = match (url.host_str(), url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
@@ -63,6 +71,31 @@ impl AzureTransport {
             (Some(p), false) => format!("through proxy {p}"),
             _ => "without a proxy".to_owned(),
         };
+        (host, via)
+    }
+
+    fn timed_out(&self, request: &Request, t: Duration) -> azure_core::Error {
+        let (host, via) = self.host_and_route(request);
+        let message = format!(
+            "{} {}: no answer from {host} {via} within {}s",
+            request.method(),
+            display_url(request.url().as_str()),
+            t.as_secs_f32()
+        );
+        // Io, so the SDK's retry policy counts it as a transport error and retries within its
+        // budget.
+        azure_core::Error::new(
+            ErrorKind::Io,
+            TransportFailure {
+                message,
+                untrusted: false,
+            },
+        )
+    }
+
+    fn describe(&self, request: &Request, err: azure_core::Error) -> azure_core::Error {
+        let url = request.url();
+        let (host, via) = self.host_and_route(request);
         let cause = root_cause(&err);
         // A certificate the agent does not trust will not become trusted on a retry.
         let untrusted = cause.as_deref().is_some_and(|c| c.contains("certificate"));
@@ -128,9 +161,15 @@ impl HttpClient for AzureTransport {
         } else {
             &self.client
         };
-        HttpClient::execute_request(client, request)
-            .await
-            .map_err(|e| self.describe(request, e))
+        let call = HttpClient::execute_request(client, request);
+        let answer = match self.timeout {
+            Some(t) => match tokio::time::timeout(t, call).await {
+                Ok(a) => a,
+                Err(_) => return Err(self.timed_out(request, t)),
+            },
+            None => call.await,
+        };
+        answer.map_err(|e| self.describe(request, e))
     }
 }
 
@@ -172,6 +211,33 @@ mod tests {
             allow_insecure_http: false,
         })
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_request_with_no_answer_times_out_naming_the_host() {
+        // Accepts the connection and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let t = AzureTransport::new(&http(None)).with_timeout(Duration::from_millis(300));
+        let req = Request::new(
+            format!("http://127.0.0.1:{port}/tenant/oauth2/v2.0/token?x=SECRET")
+                .parse()
+                .unwrap(),
+            azure_core::http::Method::Post,
+        );
+        let started = std::time::Instant::now();
+        let e = t.execute_request(&req).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let m = e.to_string();
+        assert!(
+            m.contains(&format!(
+                "no answer from 127.0.0.1:{port} without a proxy within 0.3s"
+            )),
+            "{m}"
+        );
+        assert!(!m.contains("SECRET"), "{m}");
+        assert!(matches!(e.kind(), ErrorKind::Io));
+        drop(listener);
     }
 
     #[tokio::test]

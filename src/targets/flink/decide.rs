@@ -669,8 +669,43 @@ pub fn poll_delay(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis(ms as u64)
 }
 
+/// The cluster's capacity as `/overview` shows it when a start ran out of time: a task manager
+/// that died or left the cluster is the usual reason tasks stay SCHEDULED, and the numbers from
+/// before the deploy would hide it.
+pub fn capacity_now(overview: &Value) -> Option<String> {
+    let managers = overview.get("taskmanagers")?.as_i64()?;
+    let free = overview.get("slots-available").and_then(Value::as_i64)?;
+    let total = overview
+        .get("slots-total")
+        .and_then(Value::as_i64)
+        .unwrap_or(free);
+    Some(if managers == 0 {
+        "the cluster has no task manager now".to_owned()
+    } else {
+        format!(
+            "the cluster has {managers} task manager(s) with {free} of {total} slot(s) free now"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn capacity_now_names_a_cluster_without_task_managers() {
+        let none = serde_json::json!({"taskmanagers": 0, "slots-total": 0, "slots-available": 0});
+        assert_eq!(
+            capacity_now(&none).as_deref(),
+            Some("the cluster has no task manager now")
+        );
+        let some = serde_json::json!({"taskmanagers": 1, "slots-total": 4, "slots-available": 2});
+        assert_eq!(
+            capacity_now(&some).as_deref(),
+            Some("the cluster has 1 task manager(s) with 2 of 4 slot(s) free now")
+        );
+        assert_eq!(capacity_now(&serde_json::json!({"jobs": []})), None);
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -1065,8 +1065,14 @@ impl Runner<'_> {
                     .free_slots
                     .map(|f| format!(" ({f} were free before the deploy)"))
                     .unwrap_or_default();
+                let capacity = match self.client.overview().await {
+                    Ok(o) => decide::capacity_now(&o)
+                        .map(|c| format!("; {c}"))
+                        .unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
                 return Err(Error::timeout(format!(
-                    "job `{}` ({job_id}) is not RUNNING after {}s; last state: {last}",
+                    "job `{}` ({job_id}) is not RUNNING after {}s; last state: {last}{capacity}",
                     self.name,
                     self.cfg.timeout.as_secs()
                 ))

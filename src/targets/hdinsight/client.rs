@@ -100,7 +100,12 @@ impl<'a> Arm<'a> {
 
     async fn send(&self, req: Request) -> Result<Response> {
         let t = self.token().await?;
-        self.http.send(req.bearer(Some(t.expose()))).await
+        self.http
+            .send(
+                req.bearer(Some(t.expose()))
+                    .timeout(self.tokens.request_timeout()),
+            )
+            .await
     }
 
     /// Every job on the cluster (all pages).
