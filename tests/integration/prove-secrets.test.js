@@ -156,10 +156,10 @@ describe('no secret reaches any output', { concurrency: 3 }, () => {
     assertClean(failed, ALL());
 
     // Key Vault: every value read is masked, exported only as secret variables, never printed.
-    // (validate exports nothing, so this is a deploy whose target step is skipped.)
-    const vault = await runAll({ target: 'ververica', vvpUrl: 'https://vvp.example.invalid', deploymentName: 'kv-job', azureSubscription: CONN, keyVaultName: 'kv1', secretsFilter: '*' }, {
+    // (validate exports nothing, so this is a real deploy to the Ververica Platform fake.)
+    const vault = await runAll(vvpInputs({ deploymentName: 'kv-job', jarUri: 'https://repo.example/kv-job.jar', azureSubscription: CONN, keyVaultName: 'kv1', secretsFilter: '*' }), {
       variables: { 'Agent.ProxyUrl': proxy.url },
-      env: { AGENT_CAINFO: kv.caFile, FLINK_DEPLOY_SKIP_TARGET: 'true' },
+      env: { AGENT_CAINFO: kv.caFile },
     });
     assert.equal(vault.exitCode, 0, vault.log);
     for (const v of Object.values(KV_VALUES)) {
