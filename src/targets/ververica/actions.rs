@@ -29,14 +29,7 @@ fn lifecycle_address(cfg: &Config) -> Result<DeploymentRef> {
     if let Some(n) = &cfg.job.deployment_name {
         return Ok(DeploymentRef::Name(n.clone()));
     }
-    if let Some(text) = super::read_spec_text(cfg)? {
-        let origin = cfg
-            .job
-            .spec_file
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        let file = spec::parse(&text, &origin)?;
+    if let Some(file) = super::parse_spec_file(cfg)? {
         let mut meta = file.get("metadata").cloned().unwrap_or_else(|| json!({}));
         let subs = spec::Substitutions {
             deployment_target_id: cfg.job.deployment_target_id.as_deref(),

@@ -57,16 +57,9 @@ pub fn load_spec_file(
     jar_uri: Option<&str>,
     env_var: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<Value>> {
-    let Some(text) = read_spec_text(cfg)? else {
+    let Some(mut v) = parse_spec_file(cfg)? else {
         return Ok(None);
     };
-    let origin = cfg
-        .job
-        .spec_file
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    let mut v = spec::parse(&text, &origin)?;
     let subs = spec::Substitutions {
         deployment_target_id: cfg.job.deployment_target_id.as_deref(),
         jar_uri,
@@ -76,17 +69,19 @@ pub fn load_spec_file(
     Ok(Some(v))
 }
 
-fn read_spec_text(cfg: &Config) -> Result<Option<String>> {
+/// Read and parse the spec file (before any substitution), if one is given.
+fn parse_spec_file(cfg: &Config) -> Result<Option<Value>> {
     let Some(path) = &cfg.job.spec_file else {
         return Ok(None);
     };
-    std::fs::read_to_string(path).map(Some).map_err(|e| {
+    let text = std::fs::read_to_string(path).map_err(|e| {
         Error::input(
             i::SPEC_FILE,
             format!("`{}` cannot be read: {e}", path.display()),
         )
         .with_hint("check the path; relative paths start at System.DefaultWorkingDirectory")
-    })
+    })?;
+    spec::parse(&text, &path.display().to_string()).map(Some)
 }
 
 fn pipeline_variable(name: &str) -> Option<String> {
