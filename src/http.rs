@@ -279,6 +279,18 @@ fn env_proxy() -> Option<String> {
     .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
 }
 
+/// A successful answer that says it is JSON but does not parse.
+fn truncated_json(status: u16, headers: &HeaderMap, body: &[u8]) -> bool {
+    let json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+    (200..300).contains(&status)
+        && json
+        && !body.iter().all(u8::is_ascii_whitespace)
+        && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err()
+}
+
 impl Http {
     pub fn new(settings: &HttpSettings) -> Result<Http> {
         let mut b = reqwest::Client::builder()
@@ -458,6 +470,18 @@ impl Http {
                             return Err(self.network_error(&req, &e, attempt));
                         }
                     };
+                    // A 2xx whose JSON is cut short was cut on the way (a proxy, a reset
+                    // connection); asking again is safe when the request may be repeated.
+                    if may_retry && truncated_json(status, &headers, &body) {
+                        tracing::debug!(
+                            status,
+                            attempt,
+                            "unreadable JSON from {}",
+                            display_url(&url)
+                        );
+                        tokio::time::sleep(self.policy.delay(attempt, None)).await;
+                        continue;
+                    }
                     if RetryPolicy::retryable_status(status) && may_retry {
                         let ra = headers
                             .get(RETRY_AFTER)
@@ -546,6 +570,25 @@ mod tests {
             p.delay(1, Some(Duration::from_secs(3))),
             Duration::from_secs(3)
         );
+    }
+
+    #[test]
+    fn only_a_successful_json_answer_that_does_not_parse_is_truncated() {
+        let json = |ct: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+            h
+        };
+        let j = json("application/json; charset=utf-8");
+        assert!(truncated_json(200, &j, br#"{"value":[{"id":"/subscr"#));
+        assert!(!truncated_json(200, &j, br#"{"value":[]}"#));
+        assert!(!truncated_json(202, &j, b""), "an empty 202 is an answer");
+        assert!(
+            !truncated_json(500, &j, b"{"),
+            "errors are judged by status"
+        );
+        assert!(!truncated_json(200, &json("text/plain"), b"{"));
+        assert!(!truncated_json(200, &HeaderMap::new(), b"{"));
     }
 
     #[test]

@@ -101,6 +101,7 @@ async fn plan(ctx: &mut Context<'_>) -> Result<(AnyTarget, RunPlan, Vec<String>)
                     lines.push(format!("artifact {}", up.describe()));
                     ctx.artifact.jar_uri = Some(up.jar_uri.clone());
                     ctx.artifact.to_blob = true;
+                    ctx.artifact.content_md5 = Some(blob::hex(&up.md5));
                     rp.upload = Some(up);
                 }
                 None => {
@@ -174,7 +175,8 @@ async fn resolve_credentials(
         connection: &conn.id,
         task_secrets: task_secrets.clone(),
     };
-    let transport = AzureTransport::new(&ctx.http);
+    // One slow answer may not hold the run longer than its own timeout allows.
+    let transport = AzureTransport::new(&ctx.http).with_timeout(tokens.request_timeout());
     let read = keyvault::read(
         &req,
         tokens.credential(&ctx.http)?,

@@ -169,7 +169,51 @@ impl HttpClient for AzureTransport {
             },
             None => call.await,
         };
-        answer.map_err(|e| self.describe(request, e))
+        let answer = answer.map_err(|e| self.describe(request, e))?;
+        self.complete_json(request, answer).await
+    }
+}
+
+impl AzureTransport {
+    /// Read a successful JSON answer in full and check that it parses. A body cut short (a reset
+    /// connection, a proxy) then fails here as a transport error, which the SDK's retry policy
+    /// repeats, instead of failing later in the SDK's deserializer, which it does not. Other
+    /// answers (blob content) pass through as streams.
+    async fn complete_json(
+        &self,
+        request: &Request,
+        answer: AsyncRawResponse,
+    ) -> azure_core::Result<AsyncRawResponse> {
+        let json = answer
+            .headers()
+            .get_optional_str(&azure_core::http::headers::CONTENT_TYPE)
+            .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+        if !json || !answer.status().is_success() {
+            return Ok(answer);
+        }
+        let (status, headers, body) = answer.deconstruct();
+        let bytes = body
+            .collect()
+            .await
+            .map_err(|e| self.describe(request, e))?;
+        if !bytes.iter().all(u8::is_ascii_whitespace)
+            && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err()
+        {
+            let (host, via) = self.host_and_route(request);
+            return Err(azure_core::Error::new(
+                ErrorKind::Io,
+                TransportFailure {
+                    message: format!(
+                        "{} {}: the answer from {host} {via} was cut short ({} bytes of JSON that does not parse)",
+                        request.method(),
+                        display_url(request.url().as_str()),
+                        bytes.len()
+                    ),
+                    untrusted: false,
+                },
+            ));
+        }
+        Ok(AsyncRawResponse::from_bytes(status, headers, bytes))
     }
 }
 
@@ -238,6 +282,51 @@ mod tests {
         assert!(!m.contains("SECRET"), "{m}");
         assert!(matches!(e.kind(), ErrorKind::Io));
         drop(listener);
+    }
+
+    /// Serve `answer` to every connection on a loopback port.
+    fn serve(answer: &'static str) -> u16 {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut c in listener.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                let _ = c.write_all(answer.as_bytes());
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_json_answer_cut_short_is_a_transport_error_the_sdk_retries() {
+        let port = serve("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 12\r\nconnection: close\r\n\r\n{\"value\":\"ha");
+        let t = AzureTransport::new(&http(None));
+        let req = Request::new(
+            format!("http://127.0.0.1:{port}/secrets/a?api-version=1")
+                .parse()
+                .unwrap(),
+            azure_core::http::Method::Get,
+        );
+        let e = t.execute_request(&req).await.unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::Io), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("was cut short (12 bytes of JSON that does not parse)"),
+            "{e}"
+        );
+
+        let port = serve("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 13\r\nconnection: close\r\n\r\n{\"value\":\"a\"}");
+        let req = Request::new(
+            format!("http://127.0.0.1:{port}/secrets/a?api-version=1")
+                .parse()
+                .unwrap(),
+            azure_core::http::Method::Get,
+        );
+        let ok = t.execute_request(&req).await.unwrap();
+        let body = ok.into_body().collect().await.unwrap();
+        assert_eq!(&body[..], br#"{"value":"a"}"#);
     }
 
     #[tokio::test]

@@ -29,6 +29,9 @@ pub struct ArtifactPlan {
     pub jar_uri: Option<String>,
     /// True when the upload goes to Blob Storage (done by the run, not the target).
     pub to_blob: bool,
+    /// Hex MD5 of the jar the run puts in Blob Storage: a rebuilt jar under the same blob name
+    /// has the same URI, and only its content tells the change.
+    pub content_md5: Option<String>,
 }
 
 pub struct Context<'a> {

@@ -208,6 +208,20 @@ function startArmHdinsight(opts = {}) {
     if (fi >= 0) {
       const f = state.faults[fi];
       if (--f.times <= 0) state.faults.splice(fi, 1);
+      if (f.reset) { entry.status = 'reset'; entry.fault = 'reset'; req.socket.destroy(); return undefined; }
+      if (f.resetMidBody) {
+        entry.status = 'reset mid-body'; entry.fault = 'reset mid-body';
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': '4096', ...ids });
+        res.write('{"value":[{"id":"/subscriptions/');
+        setTimeout(() => req.socket.destroy(), 20);
+        return undefined;
+      }
+      if (f.truncate) {
+        entry.status = 200; entry.fault = 'truncated';
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', ...ids });
+        res.end('{"value":[{"id":"/subscriptions/');
+        return undefined;
+      }
       entry.fault = f.status;
       const headers = f.retryAfter !== undefined ? { 'retry-after': String(f.retryAfter) } : {};
       const code = f.status === 429 ? 'TooManyRequests' : f.status === 503 ? 'ServiceUnavailable' : 'InternalServerError';
@@ -325,7 +339,11 @@ function startArmHdinsight(opts = {}) {
       writes: () => state.requests.filter((r) => r.method !== 'GET'),
       /** runJob requests, optionally of one action. */
       runJobs: (action) => state.requests.filter((r) => r.method === 'POST' && /\/runJob$/i.test(r.path) && (!action || (r.body && r.body.properties && r.body.properties.action === action))),
-      /** Answer the next `times` matching requests with `status` (429/503...) and Retry-After. */
+      /**
+       * The next `times` matching requests fail: `status` (429/503...) with `retryAfter`, or
+       * `reset` (closed before any answer), `resetMidBody` (closed after half of a 200 body),
+       * `truncate` (a complete 200 whose JSON is cut).
+       */
       fault: (f) => state.faults.push({ times: 1, ...f }),
       close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
     });

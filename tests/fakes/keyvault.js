@@ -15,6 +15,11 @@
 // (Azure RBAC: innererror ForbiddenByRbac; access policies: innererror AccessDenied) and its
 // firewall (ForbiddenByFirewall). Throttling answers 429 with Retry-After.
 //
+// `fault({vault?, path?, times?, status?, retryAfter?, delayMs?, reset?, resetMidBody?, truncate?})`
+// makes the next matching authenticated requests fail the way a network or the service can:
+// an error status (500/503 bursts), an answer held back for `delayMs`, a connection closed before
+// any answer, a connection closed after half of a 200 body, or a complete 200 whose JSON is cut.
+//
 // Every request is logged in `state.requests` (without the Authorization value).
 'use strict';
 const https = require('https');
@@ -32,7 +37,8 @@ const SUFFIX = 'vault.azure.net';
  */
 function startKeyVault({ vaults = {}, validToken = () => false, tenant = 'tenant-1', pageSize = 25 } = {}) {
   const tls = serverCert([`*.${SUFFIX}`]);
-  const state = { requests: [], vaults };
+  const state = { requests: [], vaults, faults: [] };
+  const timers = new Set();
   const server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
     const url = new URL(req.url, 'https://x');
     const host = String(req.headers.host || '').replace(/:443$/, '');
@@ -61,6 +67,28 @@ function startKeyVault({ vaults = {}, validToken = () => false, tenant = 'tenant
       const challenge = { 'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/${tenant}", resource="${RESOURCE}"` };
       if (!auth.startsWith('Bearer ')) return error(401, 'Unauthorized', 'AKV10000: Request is missing a Bearer or PoP token.', null, challenge);
       if (!validToken(auth.slice(7), `${RESOURCE}/.default`)) return error(401, 'Unauthorized', 'AKV10032: Invalid issuer. Expected one of https://sts.windows.net/..., found unknown.', null, challenge);
+      const fi = state.faults.findIndex((f) => (!f.vault || f.vault === vaultName) && (!f.path || f.path.test(url.pathname)));
+      if (fi >= 0) {
+        const f = state.faults[fi];
+        if (--f.times <= 0) state.faults.splice(fi, 1);
+        const inject = () => {
+          if (f.reset) { entry.status = 'reset'; entry.fault = 'reset'; req.socket.destroy(); return; }
+          if (f.resetMidBody) {
+            entry.status = 'reset mid-body'; entry.fault = 'reset mid-body';
+            res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': '400' });
+            res.write('{"value":"half of a sec');
+            const t = setTimeout(() => { timers.delete(t); req.socket.destroy(); }, 20);
+            timers.add(t);
+            return;
+          }
+          if (f.truncate) { entry.fault = 'truncated'; entry.status = 200; res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }); res.end('{"value":"half of a sec'); return; }
+          entry.fault = f.status;
+          const headers = f.retryAfter !== undefined ? { 'retry-after': String(f.retryAfter) } : {};
+          error(f.status, { 429: 'Throttled', 503: 'ServiceUnavailable' }[f.status] || 'InternalServerError', `injected HTTP ${f.status}`, null, headers);
+        };
+        if (f.delayMs) { const t = setTimeout(() => { timers.delete(t); inject(); }, f.delayMs); timers.add(t); } else inject();
+        return undefined;
+      }
       if (vault.throttle && vault.throttle.count > 0) {
         vault.throttle.count--;
         return error(429, 'Throttled', 'Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached', null, { 'retry-after': String(vault.throttle.retryAfter ?? 1) });
@@ -118,7 +146,9 @@ function startKeyVault({ vaults = {}, validToken = () => false, tenant = 'tenant
       caFile: tls.caFile,
       /** Requests that reached a vault's secrets (not the unauthenticated challenge). */
       authorized: (vault) => state.requests.filter((r) => r.bearer && r.host.startsWith(`${vault}.`)),
-      close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }),
+      /** The next matching requests fail; see the header. */
+      fault: (f) => state.faults.push({ times: 1, ...f }),
+      close: () => new Promise((r) => { for (const t of timers) clearTimeout(t); server.closeAllConnections(); server.close(r); }),
     });
   }));
 }

@@ -28,7 +28,7 @@
 // reach RUNNING, FAIL (with events and a job failure), or reach RUNNING and FAIL later.
 //
 // For tests: a request log (`log`, `writes()`), fault injection (`fault()`: status with
-// headers/body, delay, reset connection, truncated JSON), and `transitions` with the time each
+// headers/body, delay, reset connection, reset after half a body, truncated JSON), and `transitions` with the time each
 // status was entered.
 'use strict';
 const http = require('http');
@@ -629,6 +629,13 @@ function startVvp(opts = {}) {
       const fault = takeFault(req.method, url.pathname);
       const go = () => {
         if (fault && fault.reset) { entry.status = 'reset'; entry.fault = true; req.socket.destroy(); return; }
+        if (fault && fault.resetMidBody) {
+          entry.status = 'reset mid-body'; entry.fault = true;
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2048' });
+          res.write('{"kind": "Deployment", "metadata": {"na');
+          later(20, () => req.socket.destroy());
+          return;
+        }
         if (fault && fault.truncate) {
           entry.status = 200; entry.fault = true;
           res.writeHead(200, { 'content-type': 'application/json' });
@@ -669,7 +676,7 @@ function startVvp(opts = {}) {
       /** Requests that could change something. */
       writes: () => st.log.filter((e) => e.method !== 'GET' && e.method !== 'HEAD'),
       requests: (method, re) => st.log.filter((e) => e.method === method && (!re || re.test(e.path))),
-      /** The next matching requests fail: {method?, path?, times?, status?, headers?, body?, delayMs?, reset?, truncate?}. */
+      /** The next matching requests fail: {method?, path?, times?, status?, headers?, body?, delayMs?, reset?, resetMidBody?, truncate?}. */
       fault: (f) => st.faults.push({ ...f }),
       /** What the next new jobs do: {startMs?, outcome?: 'RUNNING'|'FAILED', failAfterMs?, failure?: {reason, message}}. */
       nextJobs: (...behaviours) => st.nextJobs.push(...behaviours),

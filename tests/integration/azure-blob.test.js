@@ -88,7 +88,8 @@ async function uploadsCorrectly(name, size) {
   assert.deepEqual(steps(r), Object.fromEntries(DEPLOYED.map((s) => [s, 'passed'])));
   assert.deepEqual(Object.keys(steps(r)), DEPLOYED, 'the jar is uploaded before the deployment is written');
   const blob = `${PREFIX}/${name}`;
-  assert.equal(r.outputs.jarUri, `wasbs://${CONTAINER}@devstoreaccount1.blob.core.windows.net/${blob}`);
+  // The MD5 in the query makes new content under the same name a changed template.
+  assert.equal(r.outputs.jarUri, `wasbs://${CONTAINER}@devstoreaccount1.blob.core.windows.net/${blob}?md5=${md5}`);
   // The point of the upload: the deployment Ververica Platform received runs the uploaded jar.
   const deployment = deploymentFor(cwd);
   const writes = writesTo(deployment);
@@ -121,6 +122,21 @@ test('1 MiB: uploaded, hashed, jarUri for Ververica Platform; a re-run skips the
   assert.equal(after.etag, info.etag, 'the blob was not written again');
   const d = vvp.deployment('default', deployment.metadata.name);
   assert.equal(d.status.running.jobId, deployment.status.running.jobId, 'the same jar does not restart the job');
+});
+
+test('a rebuilt jar under the same blob name replaces the blob and restarts the job (restart: ifChanged)', async () => {
+  const { r, cwd, blob, deployment } = await uploadsCorrectly('job-rebuilt.jar', 256 * 1024);
+  const md5 = writeFile(path.join(cwd, 'target', 'job-rebuilt.jar'), 256 * 1024);
+  const again = await upload({ cwd });
+  assert.equal(again.exitCode, 0, again.log);
+  assert.match(again.stdout, /will be replaced \(the blob there has different content\)/);
+  assert.equal(again.outputs.jarUri, `wasbs://${CONTAINER}@devstoreaccount1.blob.core.windows.net/${blob}?md5=${md5}`);
+  assert.notEqual(again.outputs.jarUri, r.outputs.jarUri);
+  const d = vvp.deployment('default', deployment.metadata.name);
+  assert.equal(d.spec.template.spec.artifact.jarUri, again.outputs.jarUri);
+  assert.notEqual(d.status.running.jobId, deployment.status.running.jobId, 'the new content runs in a new job');
+  const info = await blobInfo(az, CONTAINER, blob, sas);
+  assert.equal(info.md5, md5);
 });
 
 test('64 MiB in parallel blocks', async () => {
@@ -298,7 +314,7 @@ test('the service connection\'s identity uploads over https with an Entra token 
     // Uploaded to the https endpoint; Ververica Platform gets the wasbs:// name of the same blob
     // (the https URI a Flink cluster would get is covered by the unit tests of `blob::jar_uri`).
     assert.ok(r.stdout.includes(` to ${secure.endpoint}/${CONTAINER}/${PREFIX}/job-identity.jar in `), r.stdout);
-    assert.equal(r.outputs.jarUri, `wasbs://${CONTAINER}@devstoreaccount1.blob.core.windows.net/${PREFIX}/job-identity.jar`);
+    assert.equal(r.outputs.jarUri, `wasbs://${CONTAINER}@devstoreaccount1.blob.core.windows.net/${PREFIX}/job-identity.jar?md5=${md5}`);
     assert.equal(vvp.deployment('default', deploymentFor(cwd)).spec.template.spec.artifact.jarUri, r.outputs.jarUri);
     assert.ok(entra.state.tokens.some((t) => t.scope === 'https://storage.azure.com/.default'));
     const info = await blobInfo(secure, CONTAINER, `${PREFIX}/job-identity.jar`, sas);

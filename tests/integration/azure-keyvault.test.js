@@ -275,3 +275,58 @@ test('an unreachable vault names the host and the proxy', async () => {
   assert.equal(r.exitCode, 1, r.log);
   assert.match(r.errors[0].message, /Key Vault `kv1` cannot be reached: .*kv1\.vault\.example\.invalid.* through proxy http:\/\/127\.0\.0\.1:\d+/);
 });
+
+test('503s, a connection closed before and during the answer, and truncated JSON are ridden out', async () => {
+  const before = kv.state.requests.length;
+  const secret = /^\/secrets\/plain\/?$/;
+  kv.fault({ vault: 'kv1', path: secret, status: 503, times: 1 });
+  kv.fault({ vault: 'kv1', path: secret, reset: true });
+  kv.fault({ vault: 'kv1', path: secret, resetMidBody: true });
+  kv.fault({ vault: 'kv1', path: secret, truncate: true });
+  const r = await runKv({ inputs: { secretsFilter: 'plain' } });
+  assert.equal(r.exitCode, 0, r.log);
+  assert.equal(secretVariables(r).plain, tricky.plain);
+  const reqs = kv.state.requests.slice(before).filter((q) => q.host === 'kv1.vault.azure.net' && q.bearer && secret.test(q.path));
+  assert.deepEqual(reqs.map((q) => q.fault), [503, 'reset', 'reset mid-body', 'truncated', undefined]);
+  assert.equal(kv.state.faults.length, 0);
+  assertNoSecrets(assert, r, allValues());
+});
+
+test('a vault that keeps failing ends the run after bounded attempts, naming the vault; a re-run succeeds', async () => {
+  const before = kv.state.requests.length;
+  const from = vvp.log.length;
+  kv.fault({ vault: 'kv1', path: /^\/secrets\/plain\/?$/, status: 500, times: 1000 });
+  try {
+    const r = await runKv({ inputs: { secretsFilter: 'plain' } });
+    assert.equal(r.exitCode, 1, r.log);
+    assert.equal(r.errors.length, 1, r.log);
+    assert.match(r.errors[0].message, /Key Vault `kv1`: InternalServerError: injected HTTP 500 \(HTTP 500, request id [0-9a-f-]{36}\)/);
+    const tries = kv.state.requests.slice(before).filter((q) => q.fault === 500);
+    assert.equal(tries.length, 5, 'the first attempt and four retries');
+    assert.deepEqual(jobVariables(r), [], 'nothing exported');
+    noWrites(from);
+  } finally {
+    kv.state.faults.length = 0;
+  }
+  const again = await runKv({ inputs: { secretsFilter: 'plain' } });
+  assert.equal(again.exitCode, 0, again.log);
+  assert.equal(secretVariables(again).plain, tricky.plain);
+});
+
+test('a vault slower than timeoutSeconds gives up within bounds, naming the host; nothing is exported or deployed', async () => {
+  const from = vvp.log.length;
+  kv.fault({ vault: 'kv1', path: /^\/secrets\/plain\/?$/, delayMs: 60_000, times: 1000 });
+  try {
+    const t0 = Date.now();
+    const r = await runKv({ inputs: { secretsFilter: 'plain', timeoutSeconds: '2' } });
+    const seconds = (Date.now() - t0) / 1000;
+    assert.equal(r.exitCode, 1, r.log);
+    assert.equal(r.errors.length, 1, r.log);
+    assert.match(r.errors[0].message, /Key Vault `kv1` cannot be reached: .*no answer from kv1\.vault\.azure\.net through proxy http:\/\/127\.0\.0\.1:\d+\/? within 2s/);
+    assert.ok(seconds < 30, `${seconds}s`);
+    assert.deepEqual(jobVariables(r), []);
+    noWrites(from);
+  } finally {
+    kv.state.faults.length = 0;
+  }
+});

@@ -497,3 +497,34 @@ test('rollback is skipped, with a warning, when there is nothing older to go bac
   assert.match(fresh.errors[0].message, /NEW of job `payments` .* failed: no main class/);
   assert.ok(fresh.issues.some((i) => i.type === 'warning' && /did not exist before/.test(i.message)));
 });
+
+test('a connection closed before and during the answer and truncated JSON from Resource Manager are ridden out', async (t) => {
+  const f = await fakes(t, { jobs: [runningOrders()], lroPolls: 1 });
+  f.arm.fault({ method: 'GET', path: /\/jobs$/i, reset: true });
+  f.arm.fault({ method: 'GET', path: /\/jobs$/i, resetMidBody: true });
+  f.arm.fault({ method: 'GET', path: /\/jobs$/i, truncate: true });
+  f.arm.fault({ method: 'GET', path: /operationResults/i, resetMidBody: true });
+  const r = await runHdi(f, { jobName: 'orders', action: 'savepoint' });
+  assert.equal(r.exitCode, 0, r.log);
+  const reqs = f.arm.state.requests;
+  assert.deepEqual(reqs.filter((q) => q.fault).map((q) => q.fault), ['reset', 'reset mid-body', 'truncated', 'reset mid-body']);
+  assert.equal(f.arm.runJobs('SAVEPOINT').length, 1, 'the action was sent once');
+  assert.equal(f.arm.state.faults.length, 0);
+});
+
+test('Resource Manager failing every time ends the run after bounded attempts; nothing is sent; a re-run succeeds', async (t) => {
+  const f = await fakes(t, { jobs: [runningOrders()], lroPolls: 0 });
+  f.arm.fault({ method: 'GET', path: /\/jobs$/i, status: 500, times: 1000, message: 'Internal error while listing the jobs.' });
+  const r = await runHdi(f, { jobName: 'orders', action: 'savepoint' });
+  assert.equal(r.exitCode, 1, r.log);
+  assert.equal(r.errors.length, 1, r.log);
+  assert.match(r.errors[0].message, /500/);
+  assert.match(r.errors[0].message, /Internal error while listing the jobs\./);
+  const tries = f.arm.state.requests.filter((q) => q.fault === 500);
+  assert.ok(tries.length >= 2 && tries.length <= 5, `${tries.length} attempts`);
+  assert.deepEqual(f.arm.writes(), []);
+  f.arm.state.faults.length = 0;
+  const again = await runHdi(f, { jobName: 'orders', action: 'savepoint' });
+  assert.equal(again.exitCode, 0, again.log);
+  assert.equal(f.arm.runJobs('SAVEPOINT').length, 1);
+});

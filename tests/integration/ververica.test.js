@@ -685,7 +685,7 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
   });
 
   describe('HTTP behaviour', { concurrency: 4 }, () => {
-    test('429 with Retry-After, 503, a reset connection and truncated JSON are ridden out', async () => {
+    test('429 with Retry-After, 503, a connection closed before and during the answer, and truncated JSON are ridden out', async () => {
       const f = await fake();
       try {
         f.fault({ method: 'GET', path: '/deployments/resilient', status: 429, headers: { 'retry-after': '1' }, times: 1 });
@@ -700,12 +700,14 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
         const writes = f.writes().length;
         const pending = run({ inputs: inputs(f, { deploymentName: 'resilient', jarUri: `${JAR}?v=2` }), secrets });
         while (f.writes().length === writes) await new Promise((r) => setTimeout(r, 20));
-        f.fault({ method: 'GET', path: '/deployments/resilient', reset: true, times: 1 });
+        // Five resets use up one read's attempts: the wait loop says so and reads again.
+        f.fault({ method: 'GET', path: '/deployments/resilient', reset: true, times: 5 });
+        f.fault({ method: 'GET', path: '/deployments/resilient', resetMidBody: true, times: 1 });
         f.fault({ method: 'GET', path: '/deployments/resilient', truncate: true, times: 1 });
         const r2 = await pending;
         assert.equal(r2.exitCode, 0, r2.log);
-        assert.deepEqual(f.log.filter((e) => e.fault).map((e) => e.status), [429, 503, 503, 'reset', 200]);
-        assert.match(r2.stdout, /could not read the deployment .*trying again/);
+        assert.deepEqual(f.log.filter((e) => e.fault).map((e) => e.status), [429, 503, 503, 'reset', 'reset', 'reset', 'reset', 'reset', 'reset mid-body', 200]);
+        assert.match(r2.stdout, /could not read the deployment .*5 attempt\(s\).*; trying again/);
       } finally { await f.close(); }
     });
 

@@ -464,6 +464,12 @@ impl Ververica {
         let upload = ctx.artifact.local.clone().filter(|_| !ctx.artifact.to_blob);
         let mut lines = vec![];
         let mut jar = ctx.artifact.jar_uri.clone();
+        if let (true, Some(md5)) = (ctx.artifact.to_blob, &ctx.artifact.content_md5) {
+            jar = jar.map(|u| spec::with_query(&u, "md5", md5));
+            lines.push(format!(
+                "the jarUri names the jar's MD5 ({md5}): a rebuilt jar under the same blob name changes the template, an identical one does not"
+            ));
+        }
         if let Some(path) = &upload {
             if cfg.action == Action::RenderCustomResource {
                 return Err(Error::input(

@@ -168,14 +168,22 @@ pub fn join_args(args: &[String]) -> String {
 
 /// Append `commit=<rev>` to a jar URI so VVP sees a changed template (seed 000's trick).
 pub fn with_commit(uri: &str, rev: &str) -> String {
+    with_query(uri, "commit", rev)
+}
+
+/// Set `key=value` in a jar URI's query, replacing an earlier value of `key`. Ververica Platform
+/// ignores the query when it fetches from Blob Storage (seed 000), but compares it in the
+/// template, so a changed value is a changed template.
+pub fn with_query(uri: &str, key: &str, value: &str) -> String {
     let (base, query) = match uri.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (uri, None),
     };
+    let prefix = format!("{key}=");
     let kept: Vec<&str> = query
         .map(|q| {
             q.split('&')
-                .filter(|p| !p.starts_with("commit=") && !p.is_empty())
+                .filter(|p| !p.starts_with(&prefix) && !p.is_empty())
                 .collect()
         })
         .unwrap_or_default();
@@ -183,7 +191,7 @@ pub fn with_commit(uri: &str, rev: &str) -> String {
     if !params.is_empty() {
         params.push('&');
     }
-    format!("{base}?{params}commit={rev}")
+    format!("{base}?{params}{key}={value}")
 }
 
 /// Render the final Deployment: the spec file (if any) with inputs laid over it.
@@ -490,6 +498,23 @@ mod tests {
         assert_eq!(
             with_commit("https://h/x.jar?commit=r0&a=1", "r1"),
             "https://h/x.jar?a=1&commit=r1"
+        );
+    }
+
+    #[test]
+    fn a_query_value_is_set_once_and_other_parameters_stay() {
+        assert_eq!(
+            with_query("wasbs://c@a/x.jar", "md5", "ab"),
+            "wasbs://c@a/x.jar?md5=ab"
+        );
+        assert_eq!(
+            with_query("wasbs://c@a/x.jar?md5=00&v=1", "md5", "ab"),
+            "wasbs://c@a/x.jar?v=1&md5=ab"
+        );
+        // A key that only starts like another is not replaced.
+        assert_eq!(
+            with_query("wasbs://c@a/x.jar?md5x=1", "md5", "ab"),
+            "wasbs://c@a/x.jar?md5x=1&md5=ab"
         );
     }
 
