@@ -261,9 +261,44 @@ impl Response {
 }
 
 pub struct Http {
-    client: reqwest::Client,
+    /// Built on first use: loading the system's trust store costs several milliseconds, which a
+    /// run that never reaches the network (bad input, an offline `validate`) need not pay.
+    client: std::sync::OnceLock<std::result::Result<reqwest::Client, String>>,
+    setup: ClientSetup,
     pub policy: RetryPolicy,
     proxy: Option<String>,
+}
+
+/// Everything the client is built from, checked when the run starts.
+struct ClientSetup {
+    roots: Vec<reqwest::Certificate>,
+    /// The agent's proxy and the hosts that bypass it.
+    proxy: Option<(url::Url, Vec<regex::Regex>)>,
+}
+
+impl ClientSetup {
+    fn build(&self) -> std::result::Result<reqwest::Client, String> {
+        let mut b = reqwest::Client::builder()
+            .user_agent(concat!("flink-deploy/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120));
+        for c in &self.roots {
+            b = b.add_root_certificate(c.clone());
+        }
+        if let Some((target, bypass)) = &self.proxy {
+            let (target, bypass) = (target.clone(), bypass.clone());
+            b = b.proxy(reqwest::Proxy::custom(move |u| {
+                let host = u.host_str().unwrap_or("");
+                let s = u.as_str();
+                if bypass.iter().any(|r| r.is_match(host) || r.is_match(s)) {
+                    None
+                } else {
+                    Some(target.clone())
+                }
+            }));
+        }
+        b.build().map_err(|e| e.to_string())
+    }
 }
 
 fn env_proxy() -> Option<String> {
@@ -293,22 +328,17 @@ fn truncated_json(status: u16, headers: &HeaderMap, body: &[u8]) -> bool {
 
 impl Http {
     pub fn new(settings: &HttpSettings) -> Result<Http> {
-        let mut b = reqwest::Client::builder()
-            .user_agent(concat!("flink-deploy/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120));
+        let mut roots = vec![];
         if let Some(ca) = &settings.ca_file {
             let pem = std::fs::read(ca).map_err(|e| {
                 Error::io(ca, e).context("cannot read the agent's CA file (Agent.CAInfo)")
             })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 Error::io(ca, e).context("the agent's CA file (Agent.CAInfo) is not PEM")
             })?;
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
         }
         let mut proxy_shown = None;
+        let mut proxy = None;
         if let Some(p) = &settings.proxy_url {
             let bypass: Vec<regex::Regex> = settings
                 .proxy_bypass
@@ -321,26 +351,15 @@ impl Http {
                     format!("Agent.ProxyUrl `{}` is not a URL ({e})", display_url(p)),
                 )
             })?;
-            let t2 = target.clone();
-            b = b.proxy(reqwest::Proxy::custom(move |u| {
-                let host = u.host_str().unwrap_or("");
-                let s = u.as_str();
-                if bypass.iter().any(|r| r.is_match(host) || r.is_match(s)) {
-                    None
-                } else {
-                    Some(t2.clone())
-                }
-            }));
             proxy_shown = Some(display_url(target.as_str()));
+            proxy = Some((target, bypass));
         } else if let Some(p) = env_proxy() {
             // reqwest reads HTTPS_PROXY/NO_PROXY itself; remember it for error messages.
             proxy_shown = Some(display_url(&p));
         }
-        let client = b
-            .build()
-            .map_err(|e| Error::network(format!("cannot create the HTTP client: {e}")))?;
         Ok(Http {
-            client,
+            client: std::sync::OnceLock::new(),
+            setup: ClientSetup { roots, proxy },
             policy: RetryPolicy::default(),
             proxy: proxy_shown,
         })
@@ -356,12 +375,15 @@ impl Http {
     }
 
     /// The configured client (CA file, proxy), for SDKs that bring their own request pipeline.
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
+    pub fn client(&self) -> Result<&reqwest::Client> {
+        self.client
+            .get_or_init(|| self.setup.build())
+            .as_ref()
+            .map_err(|e| Error::network(format!("cannot create the HTTP client: {e}")))
     }
 
     async fn build(&self, req: &Request) -> Result<reqwest::RequestBuilder> {
-        let mut rb = self.client.request(req.method.clone(), &req.url);
+        let mut rb = self.client()?.request(req.method.clone(), &req.url);
         let mut headers = HeaderMap::new();
         for (k, v) in &req.headers {
             let v = HeaderValue::from_str(v)

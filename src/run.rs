@@ -176,7 +176,7 @@ async fn resolve_credentials(
         task_secrets: task_secrets.clone(),
     };
     // One slow answer may not hold the run longer than its own timeout allows.
-    let transport = AzureTransport::new(&ctx.http).with_timeout(tokens.request_timeout());
+    let transport = AzureTransport::new(&ctx.http)?.with_timeout(tokens.request_timeout());
     let read = keyvault::read(
         &req,
         tokens.credential(&ctx.http)?,
@@ -293,7 +293,7 @@ async fn plan_upload(ctx: &mut Context<'_>, path: &std::path::Path) -> Result<Up
         connection: conn.map(|c| c.id.as_str()),
         subscription: conn.and_then(|c| c.subscription_id.as_deref()),
     };
-    blob::plan(req, auth, &AzureTransport::new(&ctx.http)).await
+    blob::plan(req, auth, &AzureTransport::new(&ctx.http)?).await
 }
 
 async fn apply_run(ctx: &mut Context<'_>, rp: RunPlan) -> Result<()> {
@@ -336,7 +336,7 @@ async fn apply_run(ctx: &mut Context<'_>, rp: RunPlan) -> Result<()> {
 }
 
 async fn upload(ctx: &mut Context<'_>, up: &UploadPlan) -> Result<()> {
-    let transport = AzureTransport::new(&ctx.http);
+    let transport = AzureTransport::new(&ctx.http)?;
     let started = std::time::Instant::now();
     let rec = &mut *ctx.rec;
     let mut shown = 0u64;

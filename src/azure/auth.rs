@@ -81,7 +81,7 @@ impl AzureTokens {
         }
         let c = build(
             &self.conn,
-            &AzureTransport::new(http).with_timeout(self.request_timeout),
+            &AzureTransport::new(http)?.with_timeout(self.request_timeout),
         )?;
         Ok(self.cred.get_or_init(|| c).clone())
     }

@@ -30,19 +30,19 @@ pub struct AzureTransport {
 }
 
 impl AzureTransport {
-    pub fn new(http: &Http) -> Self {
+    pub fn new(http: &Http) -> crate::error::Result<Self> {
         let direct = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap_or_default();
-        Self {
-            client: http.client().clone(),
+        Ok(Self {
+            client: http.client()?.clone(),
             direct,
             proxy: http.proxy().map(str::to_owned),
             timeout: None,
-        }
+        })
     }
 
     /// Give up on any one request after `t` (the SDK's retry policy may then try again).
@@ -262,7 +262,9 @@ mod tests {
         // Accepts the connection and never answers.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let t = AzureTransport::new(&http(None)).with_timeout(Duration::from_millis(300));
+        let t = AzureTransport::new(&http(None))
+            .unwrap()
+            .with_timeout(Duration::from_millis(300));
         let req = Request::new(
             format!("http://127.0.0.1:{port}/tenant/oauth2/v2.0/token?x=SECRET")
                 .parse()
@@ -302,7 +304,7 @@ mod tests {
     #[tokio::test]
     async fn a_json_answer_cut_short_is_a_transport_error_the_sdk_retries() {
         let port = serve("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 12\r\nconnection: close\r\n\r\n{\"value\":\"ha");
-        let t = AzureTransport::new(&http(None));
+        let t = AzureTransport::new(&http(None)).unwrap();
         let req = Request::new(
             format!("http://127.0.0.1:{port}/secrets/a?api-version=1")
                 .parse()
@@ -332,7 +334,7 @@ mod tests {
     #[tokio::test]
     async fn network_errors_name_host_and_proxy_but_not_the_query() {
         // Nothing listens on port 1 of loopback.
-        let t = AzureTransport::new(&http(None));
+        let t = AzureTransport::new(&http(None)).unwrap();
         let req = Request::new(
             "http://127.0.0.1:1/c/b.jar?sv=1&sig=SECRET"
                 .parse()
@@ -346,7 +348,7 @@ mod tests {
         assert!(!m.contains("SECRET"), "{m}");
         assert!(matches!(e.kind(), ErrorKind::Connection | ErrorKind::Io));
 
-        let t = AzureTransport::new(&http(Some("http://127.0.0.1:1")));
+        let t = AzureTransport::new(&http(Some("http://127.0.0.1:1"))).unwrap();
         let e = t.execute_request(&req).await.unwrap_err();
         assert!(
             e.to_string().contains("through proxy http://127.0.0.1:1/"),

@@ -142,7 +142,7 @@ def make_file(path, size):
     return h.hexdigest()
 
 
-def run_ours(binary, workdir, endpoint, sas, prefix, vvp_url):
+def run_ours(binary, workdir, endpoint, sas, prefix, vvp_url, md5):
     tmp = tempfile.mkdtemp(prefix="bench-agent-")
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -176,7 +176,7 @@ def run_ours(binary, workdir, endpoint, sas, prefix, vvp_url):
     if not step:
         raise SystemExit(f"no upload in the task's log:\n{out}")
     state, jar = deployed_jar(vvp_url, prefix)
-    want = f"wasbs://bench@{ACCOUNT}.blob.core.windows.net/{prefix}/job.jar"
+    want = f"wasbs://bench@{ACCOUNT}.blob.core.windows.net/{prefix}/job.jar?md5={md5}"
     if state != "RUNNING" or jar != want:
         raise SystemExit(f"the deployment {prefix} is {state} with jar {jar}, not RUNNING with {want}:\n{out}")
     return {"seconds": seconds, "step_seconds": float(step.group(1)), "max_rss_kib": usage.ru_maxrss}
@@ -220,7 +220,7 @@ def main():
                 blob = f"{tool}-{rnd}/job.jar"
                 url = f"{endpoint}/bench/{blob}?{sas}"
                 if tool == "ours":
-                    r = run_ours(binary, src, endpoint, sas, f"{tool}-{rnd}", vvp_url)
+                    r = run_ours(binary, src, endpoint, sas, f"{tool}-{rnd}", vvp_url, md5)
                 elif tool == "python":
                     r = run_json([py, os.path.join(REPO, "tests/bench/blob-python.py"), path, url, str(CONCURRENCY)])
                 else:
