@@ -382,22 +382,30 @@ fn no_control_chars_but_whitespace(name: &'static str, v: &str) -> Result<()> {
 /// A credential that travels in an HTTP header must be printable ASCII. The value itself is
 /// never part of the message.
 fn header_safe(name: &'static str, v: &str) -> Result<()> {
+    match token_problem(v) {
+        Some(why) => Err(Error::input(name, why).with_hint(
+            "check that the variable holds the token itself, without quotes or line breaks",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Why a value cannot be sent as a bearer token in an HTTP header, if it cannot.
+pub fn token_problem(v: &str) -> Option<String> {
     const MAX: usize = 16 * 1024;
     if v.len() > MAX {
-        return Err(Error::input(
-            name,
-            format!("is {} bytes long; a token is at most {MAX}", v.len()),
-        )
-        .with_hint("check that the variable holds the token itself"));
+        return Some(format!(
+            "is {} bytes long; a token is at most {MAX}",
+            v.len()
+        ));
     }
     if !v.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err(Error::input(
-            name,
-            "contains spaces, control or non-ASCII characters, which cannot be sent in an HTTP header",
-        )
-        .with_hint("check that the variable holds the token itself, without quotes or line breaks"));
+        return Some(
+            "contains spaces, control or non-ASCII characters, which cannot be sent in an HTTP header"
+                .into(),
+        );
     }
-    Ok(())
+    None
 }
 
 /// A path the file system can take: no control characters, names of at most 255 bytes.

@@ -25,6 +25,9 @@ pub fn main_with_env(env: AgentEnv, vso_out: Option<Vso>) -> Exit {
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("false")),
     };
     let vso = vso_out.unwrap_or_else(|| Vso::stdout(esc, env.flag("System.Debug")));
+    for s in env.secret_variable_values() {
+        vso.mask_known_secret(s);
+    }
     let raw = config::RawInputs::from_env(env);
     // Mask first: nothing below may print a secret the agent has not been told about.
     for s in raw.secrets() {

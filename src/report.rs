@@ -321,9 +321,10 @@ impl Recorder {
             Ok(()) => self
                 .vso
                 .upload_summary(&reports.summary_path.to_string_lossy()),
-            Err(e) => self
-                .vso
-                .warning_line(&format!("cannot write the summary: {e}")),
+            Err(e) => self.warn(&format!(
+                "cannot write the summary `{}` ({e}); check that the agent can write to Agent.TempDirectory",
+                reports.summary_path.display()
+            )),
         }
         let xml = self.vso.redactor().redact(&self.junit().to_xml());
         match write_file(&reports.junit_path, &xml) {
@@ -338,9 +339,11 @@ impl Recorder {
                     );
                 }
             }
-            Err(e) => self
-                .vso
-                .warning_line(&format!("cannot write the JUnit file: {e}")),
+            Err(e) => self.warn(&format!(
+                "cannot write the JUnit file `{}` ({e}); the Tests tab gets nothing from this run. Check input `{}` and that the agent can write there",
+                reports.junit_path.display(),
+                crate::pipeline::inputs::TEST_RESULTS_FILE
+            )),
         }
         conclude(&self.vso, result, self.warnings)
     }

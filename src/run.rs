@@ -187,12 +187,32 @@ async fn resolve_credentials(
     for w in &read.warnings {
         ctx.rec.warn(w);
     }
+    let bearer = |input: &str| {
+        input == i::VVP_API_TOKEN_SECRET
+            || matches!(
+                cfg.flink.as_ref().map(|f| &f.auth),
+                Some(FlinkAuth::Bearer(_))
+            )
+    };
     for (name, input) in &task_secrets {
-        let value = read
+        let mut value = read
             .for_task
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.clone());
+        if let (true, Some(v)) = (bearer(input), &value) {
+            // A token stored from a file (`az keyvault secret set --file`) often ends with a
+            // line break; no token has surrounding white space.
+            let trimmed = v.expose().trim();
+            if let Some(why) = crate::config::token_problem(trimmed) {
+                return Err(Error::input(
+                    input,
+                    format!("Key Vault secret `{name}` in vault `{}` {why}", read.vault),
+                )
+                .with_hint("store the token itself in the secret, without quotes or line breaks"));
+            }
+            value = Some(crate::secret::Secret::new(trimmed));
+        }
         match *input {
             i::VVP_API_TOKEN_SECRET => ctx.creds.vvp_token = value,
             _ => ctx.creds.flink = value,

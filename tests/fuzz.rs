@@ -65,7 +65,7 @@ proptest! {
     #[test]
     fn substitution_resolves_everything_or_names_what_it_could_not(t in text(), jar in proptest::option::of("[a-z:/.]{1,20}")) {
         let mut v = serde_json::json!({"a": t.clone()});
-        let subs = spec::Substitutions { deployment_target_id: None, jar_uri: jar.as_deref(), variable: &vars };
+        let subs = spec::Substitutions { deployment_target_id: None, jar_uri: jar.as_deref(), variable: &vars, is_secret: &|_| false };
         match spec::substitute(&mut v, &subs, "") {
             Ok(()) => {
                 let out = v["a"].as_str().unwrap();
@@ -130,7 +130,8 @@ proptest! {
         vso.set_secret(&secret);
         let line = format!("{t} {secret} {t}");
         vso.info(&line);
-        vso.warning_line(&line);
+        vso.group(&line);
+        vso.endgroup();
         vso.debug(&line);
         let text = out.text();
         let mut lines = text.lines();

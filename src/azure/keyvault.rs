@@ -400,7 +400,13 @@ fn sdk_error(
         .with_hint(f.trust_hint().map(str::to_owned).unwrap_or_else(|| format!(
             "check the vault name `{vault}` and that the agent can reach it (firewall, private endpoint DNS, proxy settings)"
         ))),
-        _ => Error::platform(format!("Key Vault `{vault}`: {}", f.quote())),
+        _ => {
+            let doing = match op {
+                Op::List => format!("listing the secrets for input `{source}`"),
+                Op::Get(name) => format!("reading secret `{name}` (input `{source}`)"),
+            };
+            Error::platform(format!("Key Vault `{vault}`, {doing}: {}", f.quote()))
+        }
     }
 }
 

@@ -73,6 +73,17 @@ impl AgentEnv {
         self.raw(&env_name(name)).filter(|v| !v.is_empty())
     }
 
+    /// The values of every secret variable of the job. The agent masks them in the log already;
+    /// the task's own files (summary, JUnit, names on a cluster) need them too, because a secret
+    /// variable can reach any input through a `$(name)` macro.
+    pub fn secret_variable_values(&self) -> impl Iterator<Item = &str> {
+        self.vars
+            .iter()
+            .filter(|(k, _)| k.starts_with("SECRET_"))
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.trim().is_empty())
+    }
+
     /// True when the name is a secret variable of the job (`SECRET_<NAME>` is set).
     pub fn is_secret_variable(&self, name: &str) -> bool {
         self.raw(&format!("SECRET_{}", env_name(name))).is_some()

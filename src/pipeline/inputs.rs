@@ -76,6 +76,8 @@ inputs! {
 
     /// Deployment name (`metadata.name`).
     DEPLOYMENT_NAME = "deploymentName": String, default "";
+    /// Job name on a Flink session cluster or HDInsight cluster, used to find the running job.
+    JOB_NAME = "jobName": String, default "";
     /// Deployment id (seed-000 style addressing).
     DEPLOYMENT_ID = "deploymentId": String, default "";
     /// Deployment spec file, YAML or JSON.
@@ -99,6 +101,8 @@ inputs! {
     SYNCING_MODE = "syncingMode": PickList(SYNCING_MODES), default "PATCH";
     SAVEPOINT_ID = "savepointId": String, default "";
     SAVEPOINT_LOCATION = "savepointLocation": String, default "";
+    /// Target directory for savepoints (when the cluster has no default).
+    SAVEPOINT_DIRECTORY = "savepointDirectory": String, default "";
     /// Where `renderCustomResource` writes the VvpDeployment resource.
     CUSTOM_RESOURCE_PATH = "customResourcePath": FilePath, default "";
     /// Kubernetes secret named by the `apikeySecretName` annotation of the VvpDeployment.
@@ -112,12 +116,8 @@ inputs! {
     FLINK_TOKEN = "flinkToken": String, default "", secret;
     /// Name of the Key Vault secret with the Flink password or token.
     FLINK_CREDENTIAL_SECRET = "flinkCredentialSecret": String, default "";
-    /// Flink job name used to find the running job.
-    JOB_NAME = "jobName": String, default "";
     ALLOW_NON_RESTORED_STATE = "allowNonRestoredState": Boolean, default "false";
     INITIAL_SAVEPOINT_PATH = "initialSavepointPath": String, default "";
-    /// Target directory for savepoints (when the cluster has no default).
-    SAVEPOINT_DIRECTORY = "savepointDirectory": String, default "";
 
     HDI_SUBSCRIPTION_ID = "hdiSubscriptionId": String, default "";
     HDI_RESOURCE_GROUP = "hdiResourceGroup": String, default "";

@@ -90,6 +90,9 @@ pub struct Redactor {
     secrets: Arc<Mutex<Vec<String>>>,
 }
 
+/// The shortest line of a multi-line secret that is masked on its own.
+const MIN_LINE: usize = 3;
+
 impl Redactor {
     pub fn add(&self, secret: &str) {
         let mut s = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
@@ -101,7 +104,7 @@ impl Redactor {
                 secret
                     .split(['\n', '\r'])
                     .map(str::trim)
-                    .filter(|l| l.len() >= 3)
+                    .filter(|l| l.len() >= MIN_LINE)
                     .map(str::to_owned),
             );
         }
@@ -225,14 +228,25 @@ impl Vso {
         self.redactor.add(value);
         let mut parts: Vec<&str> = vec![value];
         if value.contains(['\n', '\r']) {
+            // Same rule as the redactor: a line such as `{` of a JSON secret would make the agent
+            // mask every brace in the rest of the job's log.
             parts = value
                 .split(['\n', '\r'])
-                .filter(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .filter(|l| l.len() >= MIN_LINE)
                 .collect();
         }
         for part in parts {
             // Not redacted: this is the one line whose purpose is to carry the value to the agent.
             self.write_line(&format_command(self.esc, "task.setsecret", &[], part));
+        }
+    }
+
+    /// Redact a value the agent already masks (a secret variable) from everything the task
+    /// writes, without announcing it again.
+    pub fn mask_known_secret(&self, value: &str) {
+        if !value.trim().is_empty() {
+            self.redactor.add(value);
         }
     }
 
@@ -339,11 +353,6 @@ impl Vso {
 
     pub fn section(&self, title: &str) {
         self.decorated("section", title);
-    }
-
-    /// A yellow line in the log; it is not a task issue (use [`Vso::log_issue`] for that).
-    pub fn warning_line(&self, text: &str) {
-        self.decorated("warning", text);
     }
 
     pub fn error_line(&self, text: &str) {
@@ -454,5 +463,30 @@ mod tests {
         assert!(text.contains("##vso[task.setsecret]line-one\n"));
         assert!(text.contains("##vso[task.setsecret]line-two\n"));
         assert!(text.contains("x *** y"));
+    }
+
+    #[test]
+    fn short_lines_of_a_multiline_secret_are_not_announced_alone() {
+        let (vso, out) = capture(Escaping::default(), false);
+        vso.set_secret("{\n  \"key\": \"s3cr3t-value\"\n}");
+        vso.info("a {block} of text");
+        let text = out.text();
+        let announced: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("##vso[task.setsecret]"))
+            .collect();
+        assert_eq!(announced, vec!["\"key\": \"s3cr3t-value\""]);
+        assert!(text.contains("a {block} of text"), "{text}");
+    }
+
+    #[test]
+    fn a_known_secret_is_redacted_without_being_announced_again() {
+        let (vso, out) = capture(Escaping::default(), false);
+        vso.mask_known_secret("pipeline-secret-1");
+        vso.info("--password pipeline-secret-1");
+        let text = out.text();
+        assert!(!text.contains("task.setsecret"), "{text}");
+        assert!(text.contains("--password ***"), "{text}");
+        assert_eq!(vso.redactor().redact("x pipeline-secret-1"), "x ***");
     }
 }

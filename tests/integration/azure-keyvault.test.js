@@ -48,6 +48,13 @@ test.before(async () => {
           future: { value: 'future-value', nbf: now + 86400 },
         },
       },
+      kvtokens: {
+        secrets: {
+          // As `az keyvault secret set --file` stores it: with the file's line break.
+          'vvp-token-from-file': { value: `${VVP_TOKEN}\n` },
+          'vvp-token-with-scheme': { value: `Bearer ${VVP_TOKEN}` },
+        },
+      },
       kvbulk: { secrets: Object.fromEntries(Object.entries(many).map(([k, v]) => [k, { value: v }])) },
       kvrbac: { secrets: { a: { value: 'rbac-a' } }, deny: { model: 'rbac', ops: ['get', 'list'] } },
       kvpolicy: { secrets: { a: { value: 'policy-a' } }, deny: { model: 'accessPolicy', ops: ['list'] } },
@@ -190,6 +197,23 @@ test('a secret the task uses is read but never exported; validate exports nothin
   assertNoSecrets(assert, d, allValues());
 });
 
+test('a token stored with a line break is used without it; one that cannot be a token is refused before any write', async () => {
+  const at = vvp.log.length;
+  const ok = await runKv({ inputs: { keyVaultName: 'kvtokens', deploymentName: 'job-kv-token-nl', vvpApiTokenSecret: 'vvp-token-from-file', secretsFilter: '' } });
+  assert.equal(ok.exitCode, 0, ok.log);
+  assert.ok(vvp.log.slice(at).every((e) => e.auth === 'ok'), 'every request carried the trimmed token');
+  assert.equal(vvp.deployment('default', 'job-kv-token-nl').status.state, 'RUNNING');
+
+  const from = vvp.log.length;
+  const bad = await runKv({ inputs: { keyVaultName: 'kvtokens', deploymentName: 'job-kv-token-q', vvpApiTokenSecret: 'vvp-token-with-scheme', secretsFilter: '' } });
+  assert.equal(bad.exitCode, 2, bad.log);
+  assert.equal(bad.errors.length, 1, bad.log);
+  assert.match(bad.errors[0].message, /input `vvpApiTokenSecret`: Key Vault secret `vvp-token-with-scheme` in vault `kvtokens` contains spaces, control or non-ASCII characters/);
+  assert.deepEqual(vvp.log.slice(from), [], 'Ververica Platform was not called');
+  assertNoSecrets(assert, ok, allValues());
+  assertNoSecrets(assert, bad, allValues());
+});
+
 test('exportSecrets=false reads and masks but sets no variable', async () => {
   const r = await runKv({ inputs: { exportSecrets: 'false', secretsFilter: 'plain' } });
   assert.equal(r.exitCode, 0, r.log);
@@ -300,7 +324,7 @@ test('a vault that keeps failing ends the run after bounded attempts, naming the
     const r = await runKv({ inputs: { secretsFilter: 'plain' } });
     assert.equal(r.exitCode, 1, r.log);
     assert.equal(r.errors.length, 1, r.log);
-    assert.match(r.errors[0].message, /Key Vault `kv1`: InternalServerError: injected HTTP 500 \(HTTP 500, request id [0-9a-f-]{36}\)/);
+    assert.match(r.errors[0].message, /Key Vault `kv1`, reading secret `plain` \(input `secretsFilter`\): InternalServerError: injected HTTP 500 \(HTTP 500, request id [0-9a-f-]{36}\)/);
     const tries = kv.state.requests.slice(before).filter((q) => q.fault === 500);
     assert.equal(tries.length, 5, 'the first attempt and four retries');
     assert.deepEqual(jobVariables(r), [], 'nothing exported');

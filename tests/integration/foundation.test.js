@@ -93,6 +93,20 @@ test('publishTestResults=false writes JUnit but does not publish it', async () =
   assert.ok(fs.existsSync(path.join(cwd, 'out/results.xml')));
 });
 
+test('a JUnit file that cannot be written is a warning naming the path and the input', async () => {
+  const cwd = scratch();
+  fs.writeFileSync(path.join(cwd, 'd.yml'), 'metadata:\n  name: a\n');
+  // A file where the directory should be.
+  fs.writeFileSync(path.join(cwd, 'out'), 'not a directory');
+  const r = await run({ cwd, inputs: { action: 'validate', specFile: 'd.yml', testResultsFile: 'out/results.xml' } });
+  assert.equal(r.exitCode, 0, r.log);
+  assert.equal(r.result, 'SucceededWithIssues', 'the run says something went wrong');
+  const warnings = r.issues.filter((i) => i.type === 'warning');
+  assert.equal(warnings.length, 1, JSON.stringify(r.issues));
+  assert.match(warnings[0].message, /cannot write the JUnit file `.*out\/results\.xml` \(.*\); the Tests tab gets nothing from this run\. Check input `testResultsFile`/);
+  assert.equal(r.command('results.publish').length, 0, 'nothing to publish');
+});
+
 test('the launcher fails clearly when the binary for the platform is missing', () => {
   const dir = scratch();
   fs.copyFileSync(path.join(taskDir, 'launcher.js'), path.join(dir, 'launcher.js'));

@@ -92,7 +92,7 @@ function targetFor(name) {
   const m = rule.match(/target (=|!=) (\w+)/);
   if (!m) return ['hdiSubscriptionId', 'hdiResourceGroup', 'hdiClusterPool', 'hdiClusterName', 'hdiApiVersion', 'hdiArmEndpoint'].includes(name) ? 'hdinsight'
     : ['flinkUrl', 'flinkAuth', 'flinkUsername', 'flinkPassword', 'flinkToken', 'flinkCredentialSecret', 'jobName'].includes(name) ? 'flink' : 'ververica';
-  return m[1] === '=' ? m[2] : 'ververica';
+  return m[1] === '=' ? m[2] : ['ververica', 'flink', 'hdinsight'].find((t) => t !== m[2]);
 }
 
 const NUMBERS = { parallelism: [1, 100_000], timeoutSeconds: [1, 86_400], settleSeconds: [0, 3_600] };

@@ -24,6 +24,8 @@ const FLINK_TOKEN = 'SECRET-flink-bearer-91d0';
 const SAS = 'sv=2024-05-04&sig=SECRET%2Bsas%3D&se=2099';
 const SPN_KEY = 'SECRET-spn-key~Qx7.vL2';
 const JOB_TOKEN = 'SECRET-job-access-token-55aa';
+// A secret variable the pipeline puts into ordinary inputs with $(dbPassword).
+const DB_PASSWORD = 'SECRET-pipeline-db-pw-6c1e';
 const KV_VALUES = { 'db-password': 'SECRET-kv-p%AZP25w;d]x', 'api-key': 'SECRET-kv-a;b]c%41', cert: 'SECRET-kv-line-one\nSECRET-kv-line-two' };
 const SUB = '10e32bab-26da-4cc4-a441-52b318f824e6';
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -92,7 +94,7 @@ after(async () => {
 });
 
 const entraTokens = () => entra.state.tokens.map((t) => t.token);
-const ALL = () => [VVP_TOKEN, CONN_TOKEN, FLINK_PASSWORD, FLINK_TOKEN, SAS, SPN_KEY, JOB_TOKEN, ...Object.values(KV_VALUES), ...entraTokens()];
+const ALL = () => [VVP_TOKEN, CONN_TOKEN, FLINK_PASSWORD, FLINK_TOKEN, SAS, SPN_KEY, JOB_TOKEN, DB_PASSWORD, ...Object.values(KV_VALUES), ...entraTokens()];
 
 function azureRm() {
   return {
@@ -108,7 +110,7 @@ function azureRm() {
 function runAll(inputs, extra = {}) {
   return run({
     inputs,
-    secrets: { vvpApiToken: VVP_TOKEN, flinkPassword: FLINK_PASSWORD, flinkToken: FLINK_TOKEN, sasToken: SAS },
+    secrets: { vvpApiToken: VVP_TOKEN, flinkPassword: FLINK_PASSWORD, flinkToken: FLINK_TOKEN, sasToken: SAS, dbPassword: DB_PASSWORD },
     endpoints: { ...azureRm(), [VVP_CONN]: { url: vvp.url, scheme: 'Token', parameters: { apitoken: CONN_TOKEN } } },
     env: { AGENT_CAINFO: kv.caFile },
     accessToken: JOB_TOKEN,
@@ -141,6 +143,22 @@ describe('no secret reaches any output', { concurrency: 3 }, () => {
     assert.equal(bad.exitCode, 2, bad.log);
     assert.ok(masked(bad).includes(SAS));
     assertClean(bad, ALL());
+  });
+
+  test('a secret variable put into ordinary inputs stays out of the spec diff, the summary and the JUnit file', async () => {
+    const inputs = vvpInputs({ deploymentName: 'sec-var', jarUri: `${JARS}/a.jar`, mainArgs: '--db-password $(dbPassword)', flinkConfiguration: 'sink.password: $(dbPassword)' });
+    const first = await runAll(inputs);
+    assert.equal(first.exitCode, 0, first.log);
+    // The platform got the real value: the task passes it on, it only keeps it out of its reports.
+    const d = vvp.deployment('default', 'sec-var');
+    assert.equal(d.spec.template.spec.flinkConfiguration['sink.password'], DB_PASSWORD);
+    assert.match(d.spec.template.spec.artifact.mainArgs, new RegExp(DB_PASSWORD));
+    assertClean(first, ALL());
+    // A change next to it puts the secret-bearing lines into the diff context.
+    const second = await runAll({ ...inputs, parallelism: '3' });
+    assert.equal(second.exitCode, 0, second.log);
+    assert.match(second.log, /sink\.password: \*\*\*/, 'the diff shows the line, masked');
+    assertClean(second, ALL());
   });
 
   test('hdinsight: success and failure sign in with the service principal; Key Vault values', async () => {
@@ -254,6 +272,22 @@ describe('a credential never travels over plain http to another machine', { conc
       assert.match(r.errors[0].message, /allowInsecureHttp/);
     }
     assert.deepEqual(seen, [], 'nothing reached the server');
+  });
+
+  test('refused for a host name that is not loopback, before any connection is tried', async () => {
+    const cases = [
+      ['vvpUrl', { target: 'ververica', vvpUrl: 'http://vvp.example.com', vvpApiToken: '$(vvpApiToken)', deploymentName: 'job', action: 'listSavepoints' }],
+      ['flinkUrl', { target: 'flink', flinkUrl: 'http://flink.example.com:8081', flinkAuth: 'bearer', flinkToken: '$(flinkToken)', jobName: 'job', action: 'listSavepoints' }],
+      ['blobEndpoint', { target: 'ververica', action: 'validate', deploymentName: 'job', storageAccount: 'acct1', containerName: 'jars', blobEndpoint: 'http://acct1.blob.example.com', storageSasToken: '$(sasToken)' }],
+      ['hdiArmEndpoint', { target: 'hdinsight', azureSubscription: CONN, hdiResourceGroup: 'rg', hdiClusterPool: 'p', hdiClusterName: 'c', hdiArmEndpoint: 'http://management.example.com', jobName: 'job', action: 'listSavepoints' }],
+    ];
+    for (const [input, inputs] of cases) {
+      const r = await runAll(inputs);
+      assert.equal(r.exitCode, 2, `${input}: ${r.log}`);
+      assert.equal(r.errors.length, 1, r.log);
+      assert.match(r.errors[0].message, new RegExp(`\`${input}\`.*plain http.*unencrypted`));
+      assertClean(r, ALL());
+    }
   });
 
   test('allowInsecureHttp is what lets it through', { skip: !lan && 'no non-loopback IPv4 address' }, async () => {

@@ -128,8 +128,12 @@ impl<'a> Arm<'a> {
             match page.next_link.filter(|l| !l.is_empty()) {
                 None => return Ok(jobs),
                 Some(next) => {
-                    url = model::same_origin_url(&self.hdi.arm_endpoint, &next)
-                        .map_err(|e| Error::platform(format!("the job list's nextLink {e}")))?;
+                    url = model::same_origin_url(&self.hdi.arm_endpoint, &next).map_err(|e| {
+                        Error::platform(format!(
+                            "the job list of HDInsight cluster {} has a nextLink {e}",
+                            self.cluster_label()
+                        ))
+                    })?;
                 }
             }
         }
@@ -209,8 +213,12 @@ impl<'a> Arm<'a> {
                     .map(|id| format!("request id: {id}")),
             ));
         };
-        let mut url = model::same_origin_url(&self.hdi.arm_endpoint, loc)
-            .map_err(|e| Error::platform(format!("the runJob operation Location {e}")))?;
+        let mut url = model::same_origin_url(&self.hdi.arm_endpoint, loc).map_err(|e| {
+            Error::platform(format!(
+                "the runJob operation Location of HDInsight cluster {} {e}",
+                self.cluster_label()
+            ))
+        })?;
         let mut wait = poll_wait(accepted.retry_after, 1);
         let mut polls = 0;
         loop {
@@ -241,7 +249,10 @@ impl<'a> Arm<'a> {
                     if let Some(next) = resp.header("location") {
                         url =
                             model::same_origin_url(&self.hdi.arm_endpoint, next).map_err(|e| {
-                                Error::platform(format!("the runJob operation Location {e}"))
+                                Error::platform(format!(
+                                    "the runJob operation Location of HDInsight cluster {} {e}",
+                                    self.cluster_label()
+                                ))
                             })?;
                     }
                     let ra = resp.header("retry-after").and_then(parse_retry_after);

@@ -35,6 +35,7 @@ fn lifecycle_address(cfg: &Config) -> Result<DeploymentRef> {
             deployment_target_id: cfg.job.deployment_target_id.as_deref(),
             jar_uri: None,
             variable: &super::pipeline_variable,
+            is_secret: &super::is_secret_variable,
         };
         spec::substitute(&mut meta, &subs, "metadata")?;
         if let Some(n) = meta.get("name").and_then(Value::as_str) {
@@ -477,7 +478,13 @@ async fn savepoint(
     let r = client.create_savepoint(&body).await;
     let sp = rec.end(r)?;
     let sp_id = spec::get_str(&sp, &["metadata", "id"])
-        .ok_or_else(|| Error::platform("the new savepoint has no metadata.id"))?
+        .ok_or_else(|| {
+            Error::platform(format!(
+                "Ververica Platform at {} answered the savepoint request for deployment {id} in namespace `{}` without a savepoint id (metadata.id)",
+                crate::http::display_url(client.base()),
+                client.ns
+            ))
+        })?
         .to_owned();
     rec.log(&format!("savepoint {sp_id} triggered"));
     rec.timeline("savepoint triggered");

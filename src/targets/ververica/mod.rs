@@ -56,6 +56,7 @@ pub fn load_spec_file(
     cfg: &Config,
     jar_uri: Option<&str>,
     env_var: &dyn Fn(&str) -> Option<String>,
+    is_secret: &dyn Fn(&str) -> bool,
 ) -> Result<Option<Value>> {
     let Some(mut v) = parse_spec_file(cfg)? else {
         return Ok(None);
@@ -64,6 +65,7 @@ pub fn load_spec_file(
         deployment_target_id: cfg.job.deployment_target_id.as_deref(),
         jar_uri,
         variable: env_var,
+        is_secret,
     };
     spec::substitute(&mut v, &subs, "")?;
     Ok(Some(v))
@@ -87,6 +89,10 @@ fn parse_spec_file(cfg: &Config) -> Result<Option<Value>> {
 fn pipeline_variable(name: &str) -> Option<String> {
     let env = crate::pipeline::env::AgentEnv::from_process();
     env.public_variable(name).map(str::to_owned)
+}
+
+fn is_secret_variable(name: &str) -> bool {
+    crate::pipeline::env::AgentEnv::from_process().is_secret_variable(name)
 }
 
 /// The input a refused token is blamed on.
@@ -120,7 +126,7 @@ fn prepare_file_spec(mut file: Value) -> (Value, Option<Value>) {
 /// Render the Deployment for this run with `jar_uri` as the jar.
 fn render_desired(cfg: &Config, jar_uri: Option<&str>) -> Result<(Value, Option<Value>)> {
     let vvp = cfg.vvp.as_ref().expect("ververica config");
-    let file = load_spec_file(cfg, jar_uri, &pipeline_variable)?;
+    let file = load_spec_file(cfg, jar_uri, &pipeline_variable, &is_secret_variable)?;
     let (file, init) = match file {
         Some(f) => {
             let (f, init) = prepare_file_spec(f);

@@ -40,6 +40,8 @@ pub struct Substitutions<'a> {
     pub jar_uri: Option<&'a str>,
     /// Public pipeline variables by name (`Build.SourceVersion` or `BUILD_SOURCEVERSION`).
     pub variable: &'a dyn Fn(&str) -> Option<String>,
+    /// Whether a name is a secret variable: those are never substituted, and the error says so.
+    pub is_secret: &'a dyn Fn(&str) -> bool,
 }
 
 fn substitute_str(s: &str, subs: &Substitutions, path: &str) -> Result<String> {
@@ -60,13 +62,24 @@ fn substitute_str(s: &str, subs: &Substitutions, path: &str) -> Result<String> {
             };
             let name = &body[..end];
             let value = (subs.variable)(name).ok_or_else(|| {
-                Error::input(
-                    i::SPEC_FILE,
-                    format!("placeholder `${{{name}}}` in `{path}` has no value"),
-                )
-                .with_hint(format!(
-                    "define the pipeline variable `{name}`, or write `$${{{name}}}` for a literal"
-                ))
+                if (subs.is_secret)(name) {
+                    // The rendered spec is printed in the log, the diff and the summary.
+                    Error::input(
+                        i::SPEC_FILE,
+                        format!("placeholder `${{{name}}}` in `{path}` names a secret variable; secrets are not put into the spec file's text"),
+                    )
+                    .with_hint(format!(
+                        "pass it through an input instead, e.g. `flinkConfiguration` or `mainArgs` with `$({name})`: the task sends it to the platform and masks it in its reports"
+                    ))
+                } else {
+                    Error::input(
+                        i::SPEC_FILE,
+                        format!("placeholder `${{{name}}}` in `{path}` has no value"),
+                    )
+                    .with_hint(format!(
+                        "define the pipeline variable `{name}`, or write `$${{{name}}}` for a literal"
+                    ))
+                }
             })?;
             out.push_str(&value);
             rest = &body[end + 1..];
@@ -425,6 +438,7 @@ mod tests {
             deployment_target_id: target,
             jar_uri: jar,
             variable: &vars,
+            is_secret: &|n| n == "db.password",
         }
     }
 
@@ -471,6 +485,18 @@ mod tests {
         let mut v = parse("a: ${Nope.Var}\n", "f").unwrap();
         let e = substitute(&mut v, &subs(None, None), "").unwrap_err();
         assert!(e.message.contains("${Nope.Var}"), "{e}");
+        assert!(e
+            .hint
+            .unwrap()
+            .contains("define the pipeline variable `Nope.Var`"));
+        let mut v = parse("sink:\n  pw: ${db.password}\n", "f").unwrap();
+        let e = substitute(&mut v, &subs(None, None), "").unwrap_err();
+        assert!(
+            e.message
+                .contains("`${db.password}` in `sink.pw` names a secret variable"),
+            "{e}"
+        );
+        assert!(e.hint.unwrap().contains("$(db.password)"));
     }
 
     #[test]
