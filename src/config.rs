@@ -247,6 +247,10 @@ pub struct BlobConfig {
 pub struct HttpSettings {
     pub proxy_url: Option<String>,
     pub proxy_bypass: Vec<String>,
+    /// `Agent.ProxyUsername` and `Agent.ProxyPassword` (a secret variable).
+    pub proxy_auth: Option<(String, Secret)>,
+    /// What in the agent's proxy settings could not be used, for warnings.
+    pub proxy_notes: Vec<String>,
     pub ca_file: Option<PathBuf>,
     pub allow_insecure_http: bool,
 }
@@ -388,6 +392,35 @@ fn header_safe(name: &'static str, v: &str) -> Result<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// The agent's `Agent.ProxyBypassList` (a JSON array of regular expressions), and a note for
+/// each part that cannot be used: requests it meant to keep off the proxy would go through it.
+pub fn proxy_bypass_list(v: Option<&str>) -> (Vec<String>, Vec<String>) {
+    let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) else {
+        return (vec![], vec![]);
+    };
+    let Ok(list) = serde_json::from_str::<Vec<String>>(v) else {
+        return (vec![], vec![format!(
+            "Agent.ProxyBypassList is not a JSON array of patterns; every request goes through the proxy (the value begins `{}`)",
+            shorten(v)
+        )]);
+    };
+    let mut notes = vec![];
+    let kept = list
+        .into_iter()
+        .filter(|p| match regex::Regex::new(&format!("(?i){p}")) {
+            Ok(_) => true,
+            Err(e) => {
+                notes.push(format!(
+                    "Agent.ProxyBypassList entry `{p}` is not a regular expression and is ignored ({})",
+                    e.to_string().lines().last().unwrap_or("invalid").trim()
+                ));
+                false
+            }
+        })
+        .collect();
+    (kept, notes)
 }
 
 /// Why a value cannot be sent as a bearer token in an HTTP header, if it cannot.
@@ -1137,12 +1170,18 @@ impl Config {
             }
         }
 
+        let (proxy_bypass, proxy_notes) =
+            proxy_bypass_list(env.public_variable("Agent.ProxyBypassList"));
         let http = HttpSettings {
             proxy_url: env.public_variable("Agent.ProxyUrl").map(str::to_owned),
-            proxy_bypass: env
-                .public_variable("Agent.ProxyBypassList")
-                .and_then(|v| serde_json::from_str::<Vec<String>>(v).ok())
-                .unwrap_or_default(),
+            proxy_bypass,
+            proxy_auth: env.public_variable("Agent.ProxyUsername").map(|u| {
+                (
+                    u.to_owned(),
+                    Secret::new(env.variable("Agent.ProxyPassword").unwrap_or_default()),
+                )
+            }),
+            proxy_notes,
             ca_file: env.public_variable("Agent.CAInfo").map(PathBuf::from),
             allow_insecure_http,
         };
@@ -1600,5 +1639,36 @@ mod tests {
         assert_eq!(split_args("a  b\tc").unwrap(), vec!["a", "b", "c"]);
         assert_eq!(split_args("''").unwrap(), vec![""]);
         assert_eq!(split_args(r"a\ b").unwrap(), vec!["a b"]);
+    }
+
+    #[test]
+    fn proxy_bypass_list_keeps_patterns_and_names_what_it_drops() {
+        assert_eq!(proxy_bypass_list(None), (vec![], vec![]));
+        let (kept, notes) =
+            proxy_bypass_list(Some(r#"["127\\.0\\.0\\.1", "[unclosed", "\\.corp$"]"#));
+        assert_eq!(kept, vec![r"127\.0\.0\.1", r"\.corp$"]);
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].contains("entry `[unclosed` is not a regular expression"),
+            "{notes:?}"
+        );
+        let (kept, notes) = proxy_bypass_list(Some("localhost;*.corp"));
+        assert!(kept.is_empty());
+        assert!(notes[0].contains("is not a JSON array"), "{notes:?}");
+    }
+
+    #[test]
+    fn proxy_credentials_come_from_the_agent_variables() {
+        let env = AgentEnv::from_pairs([
+            ("INPUT_ACTION", "validate"),
+            ("INPUT_DEPLOYMENTNAME", "job"),
+            ("AGENT_PROXYURL", "http://proxy.corp:8080"),
+            ("AGENT_PROXYUSERNAME", "svc-build"),
+            ("SECRET_AGENT_PROXYPASSWORD", "pr0xy-pw"),
+        ]);
+        let cfg = Config::from_raw(&RawInputs::from_env(env)).unwrap();
+        let (user, pw) = cfg.http.proxy_auth.expect("credentials");
+        assert_eq!(user, "svc-build");
+        assert_eq!(pw.expose(), "pr0xy-pw");
     }
 }

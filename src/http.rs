@@ -272,8 +272,9 @@ pub struct Http {
 /// Everything the client is built from, checked when the run starts.
 struct ClientSetup {
     roots: Vec<reqwest::Certificate>,
-    /// The agent's proxy and the hosts that bypass it.
+    /// The agent's proxy, the hosts that bypass it, and its credentials.
     proxy: Option<(url::Url, Vec<regex::Regex>)>,
+    proxy_auth: Option<(String, crate::secret::Secret)>,
 }
 
 impl ClientSetup {
@@ -287,7 +288,7 @@ impl ClientSetup {
         }
         if let Some((target, bypass)) = &self.proxy {
             let (target, bypass) = (target.clone(), bypass.clone());
-            b = b.proxy(reqwest::Proxy::custom(move |u| {
+            let mut proxy = reqwest::Proxy::custom(move |u| {
                 let host = u.host_str().unwrap_or("");
                 let s = u.as_str();
                 if bypass.iter().any(|r| r.is_match(host) || r.is_match(s)) {
@@ -295,7 +296,11 @@ impl ClientSetup {
                 } else {
                     Some(target.clone())
                 }
-            }));
+            });
+            if let Some((user, password)) = &self.proxy_auth {
+                proxy = proxy.basic_auth(user, password.expose());
+            }
+            b = b.proxy(proxy);
         }
         b.build().map_err(|e| e.to_string())
     }
@@ -313,6 +318,18 @@ fn env_proxy() -> Option<String> {
     .iter()
     .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
 }
+
+/// The agent's proxy turned a request (or the tunnel for it) down, most often for credentials.
+pub fn proxy_refused(method: &reqwest::Method, url: &str, proxy: Option<&str>) -> Error {
+    Error::network(format!(
+        "{method} {}: the proxy {} refused the request (HTTP 407 or a refused tunnel)",
+        display_url(url),
+        proxy.unwrap_or("(from HTTPS_PROXY)")
+    ))
+    .with_hint(PROXY_HINT)
+}
+
+pub const PROXY_HINT: &str = "if the proxy needs credentials, give the agent's proxy user name and password (Agent.ProxyUsername, Agent.ProxyPassword: the agent's proxy settings); otherwise ask for the host to be allowed through it";
 
 /// A successful answer that says it is JSON but does not parse.
 fn truncated_json(status: u16, headers: &HeaderMap, body: &[u8]) -> bool {
@@ -359,7 +376,11 @@ impl Http {
         }
         Ok(Http {
             client: std::sync::OnceLock::new(),
-            setup: ClientSetup { roots, proxy },
+            setup: ClientSetup {
+                roots,
+                proxy,
+                proxy_auth: settings.proxy_auth.clone(),
+            },
             policy: RetryPolicy::default(),
             proxy: proxy_shown,
         })
@@ -461,6 +482,9 @@ impl Http {
         if let Some(last) = chain.last() {
             err = err.with_detail(format!("cause: {last}"));
         }
+        if chain.iter().any(|c| c.contains("tunnel")) {
+            return proxy_refused(&req.method, &req.url, self.proxy());
+        }
         if e.is_connect() {
             err = err.with_hint(format!(
                 "check that {host} is reachable from the agent (URL, firewall, proxy settings)"
@@ -480,6 +504,9 @@ impl Http {
             match rb.send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    if status == 407 {
+                        return Err(proxy_refused(&req.method, &req.url, self.proxy()));
+                    }
                     let headers = resp.headers().clone();
                     let url = req.url.clone();
                     let body = match resp.bytes().await {

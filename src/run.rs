@@ -42,6 +42,9 @@ struct RunPlan {
 
 async fn execute(cfg: &Config, rec: &mut Recorder) -> Result<()> {
     let http = Http::new(&cfg.http)?;
+    for note in &cfg.http.proxy_notes {
+        rec.warn(note);
+    }
     let mut ctx = Context {
         cfg,
         rec,

@@ -365,6 +365,8 @@ mod tests {
         let http = Http::new(&crate::config::HttpSettings {
             proxy_url: None,
             proxy_bypass: vec![],
+            proxy_auth: None,
+            proxy_notes: vec![],
             ca_file: None,
             allow_insecure_http: false,
         })

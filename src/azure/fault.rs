@@ -84,10 +84,15 @@ impl Fault {
     }
 
     /// The fix for an untrusted certificate, the same for every Azure service.
+    /// Also the fix for a proxy that refused the tunnel, which is about the agent's settings too.
     pub fn trust_hint(&self) -> Option<&'static str> {
-        self.untrusted.then_some(
-            "the agent does not trust the server's TLS certificate: if a TLS-inspecting proxy is in the way, point Agent.CAInfo (the agent's --sslcacert) at its CA bundle",
-        )
+        if self.untrusted {
+            return Some(
+                "the agent does not trust the server's TLS certificate: if a TLS-inspecting proxy is in the way, point Agent.CAInfo (the agent's --sslcacert) at its CA bundle",
+            );
+        }
+        let refused = self.network && self.message.contains("proxy authorization required");
+        refused.then_some(crate::http::PROXY_HINT)
     }
 
     /// `code: message (HTTP status, request id …)`, the way every Azure error is quoted.

@@ -251,6 +251,8 @@ mod tests {
         Http::new(&HttpSettings {
             proxy_url: proxy.map(str::to_owned),
             proxy_bypass: vec![],
+            proxy_auth: None,
+            proxy_notes: vec![],
             ca_file: None,
             allow_insecure_http: false,
         })

@@ -10,13 +10,20 @@
 //
 // `state.connects` logs every CONNECT target and `state.forwards` every forwarded http request
 // (`METHOD host:port/path`), so tests can assert which traffic used the proxy.
+//
+// With `auth: {user, password}` the proxy wants Basic credentials (RFC 9110 section 11.7.1):
+// a request without the right `Proxy-Authorization` gets 407 with `Proxy-Authenticate`, and is
+// logged in `state.denied`.
 'use strict';
 const http = require('http');
 const net = require('net');
 
 /** `routes`: {'*.vault.azure.net:443': port, 'login.microsoftonline.com:443': port, ...}. */
-function startProxy({ routes = {} } = {}) {
-  const state = { connects: [], forwards: [], refused: [] };
+function startProxy({ routes = {}, auth = null } = {}) {
+  const state = { connects: [], forwards: [], refused: [], denied: [] };
+  const expected = auth && `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`;
+  const allowed = (req) => !expected || req.headers['proxy-authorization'] === expected;
+  const challenge = 'HTTP/1.1 407 Proxy Authentication Required\r\nproxy-authenticate: Basic realm="corp"\r\ncontent-length: 0\r\n\r\n';
   const sockets = new Set();
   const match = (host, port) => {
     for (const [pattern, target] of Object.entries(routes)) {
@@ -37,6 +44,12 @@ function startProxy({ routes = {} } = {}) {
       return;
     }
     const port = target.port || '80';
+    if (!allowed(req)) {
+      state.denied.push(`${req.method} ${target.hostname}:${port}`);
+      res.writeHead(407, { 'proxy-authenticate': 'Basic realm="corp"', 'content-length': '0' });
+      res.end();
+      return;
+    }
     state.forwards.push(`${req.method} ${target.hostname}:${port}${target.pathname}`);
     if (target.hostname !== '127.0.0.1' && target.hostname !== 'localhost') {
       state.refused.push(`${target.hostname}:${port}`);
@@ -59,6 +72,11 @@ function startProxy({ routes = {} } = {}) {
   });
   server.on('connect', (req, client, head) => {
     const [host, port] = req.url.split(':');
+    if (!allowed(req)) {
+      state.denied.push(`CONNECT ${req.url}`);
+      client.end(challenge);
+      return;
+    }
     state.connects.push(req.url);
     const target = match(host, port);
     if (target === null) {

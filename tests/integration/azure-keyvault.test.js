@@ -294,6 +294,33 @@ test('HTTPS_PROXY is honoured when the agent has no proxy setting', async () => 
   assert.ok(!connects.some((c) => c.startsWith('127.0.0.1')), 'NO_PROXY keeps sign-in direct');
 });
 
+test('an authenticated proxy gets Agent.ProxyUsername and the secret Agent.ProxyPassword', async () => {
+  const password = 'proxy-pw-5;]%x';
+  const locked = await startProxy({ routes: { '*.vault.azure.net:443': kv.port }, auth: { user: 'svc-build', password } });
+  try {
+    const variables = { 'Agent.ProxyUrl': locked.url, 'Agent.ProxyUsername': 'svc-build' };
+    const denied = await runKv({ inputs: { secretsFilter: 'plain' }, variables });
+    assert.equal(denied.exitCode, 1, denied.log);
+    assert.match(denied.errors[0].message, /through proxy http:\/\/127\.0\.0\.1:\d+\/ \(tunnel error: proxy authorization required\).*Agent\.ProxyUsername, Agent\.ProxyPassword/);
+    assert.ok(locked.state.denied.length > 0, 'without the password the proxy says 407');
+
+    const before = locked.state.connects.length;
+    const r = await run({
+      inputs: { target: 'ververica', action: 'validate', deploymentName: 'job', azureSubscription: CONN, keyVaultName: 'kv1', secretsFilter: 'plain' },
+      secrets: { 'Agent.ProxyPassword': password },
+      endpoints: azureRm({ params: { serviceprincipalkey: CLIENT_SECRET }, authority: entra.url }),
+      variables: { 'Agent.CAInfo': kv.caFile, ...variables, 'Agent.ProxyBypassList': '["127\\\\.0\\\\.0\\\\.1", "[broken"]' },
+    });
+    assert.equal(r.exitCode, 0, r.log);
+    assert.ok(locked.state.connects.slice(before).includes('kv1.vault.azure.net:443'), 'the vault was reached through the proxy');
+    assert.equal(r.result, 'SucceededWithIssues', 'the unusable bypass entry is a warning');
+    assert.match(r.issues.find((i) => i.type === 'warning').message, /Agent\.ProxyBypassList entry `\[broken` is not a regular expression and is ignored/);
+    assertNoSecrets(assert, r, [password, ...allValues()]);
+  } finally {
+    await locked.close();
+  }
+});
+
 test('an unreachable vault names the host and the proxy', async () => {
   const r = await runKv({ inputs: { secretsFilter: 'a' }, data: { AzureKeyVaultDnsSuffix: 'vault.example.invalid' }, variables: { 'Agent.ProxyBypassList': '["127\\\\.0\\\\.0\\\\.1"]' } });
   assert.equal(r.exitCode, 1, r.log);

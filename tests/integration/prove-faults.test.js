@@ -109,6 +109,24 @@ describe('services slower than the timeout', { concurrency: 2 }, () => {
   });
 });
 
+test('a proxy that wants credentials: the error says so and names the agent settings', async () => {
+  const { startProxy } = require('../fakes/proxy');
+  const proxy = await startProxy({ auth: { user: 'svc-build', password: 'pw' } });
+  try {
+    const r = await run({
+      inputs: { target: 'flink', action: 'listSavepoints', flinkUrl: 'http://flink.internal.example:8081', jobName: 'orders', allowInsecureHttp: 'true' },
+      variables: { 'Agent.ProxyUrl': proxy.url },
+    });
+    assert.equal(r.exitCode, 1, r.log);
+    assert.equal(r.errors.length, 1, r.log);
+    assert.match(r.errors[0].message, /GET http:\/\/flink\.internal\.example:8081\/config: the proxy http:\/\/127\.0\.0\.1:\d+\/ refused the request \(HTTP 407/);
+    assert.match(r.errors[0].message, /Agent\.ProxyUsername, Agent\.ProxyPassword/);
+    assert.deepEqual(proxy.state.denied, ['GET flink.internal.example:8081'], 'asked once: a 407 is not retried');
+  } finally {
+    await proxy.close();
+  }
+});
+
 describe('a TaskManager killed during an upgrade', () => {
   let dir; let url; let jar;
   before(() => {
