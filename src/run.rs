@@ -358,6 +358,11 @@ async fn apply_run(ctx: &mut Context<'_>, rp: RunPlan) -> Result<()> {
     Ok(())
 }
 
+/// A size for progress lines: one decimal of MiB, so a small jar does not read "0 of 1 MiB".
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
 async fn upload(ctx: &mut Context<'_>, up: &UploadPlan) -> Result<()> {
     let transport = AzureTransport::new(&ctx.http)?;
     let started = std::time::Instant::now();
@@ -369,9 +374,9 @@ async fn upload(ctx: &mut Context<'_>, up: &UploadPlan) -> Result<()> {
             shown = pct - pct % 25;
             rec.progress(pct as u8, "uploading the artifact");
             rec.log(&format!(
-                "uploaded {pct}% ({} of {} MiB)",
-                done / (1024 * 1024),
-                total.div_ceil(1024 * 1024)
+                "uploaded {pct}% ({} of {})",
+                mib(done),
+                mib(total)
             ));
         }
     };

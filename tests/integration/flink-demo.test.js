@@ -28,7 +28,7 @@ const alive = (pid) => {
   }
 };
 
-test('scripts/demo deploys v1, upgrades to v2 from a savepoint, rolls a failing v3 back, and stops its cluster', { timeout: 300_000 }, async () => {
+test('scripts/demo deploys v1, upgrades to v2 from a savepoint, rolls a failing v3 back, keeps the jar in Blob Storage, and stops what it started', { timeout: 300_000 }, async () => {
   const started = Date.now();
   const { code, out } = await runDemo();
   const seconds = (Date.now() - started) / 1000;
@@ -66,4 +66,18 @@ test('scripts/demo deploys v1, upgrades to v2 from a savepoint, rolls a failing 
   assert.match(out, /##\[error\]exception in `sum v3[^`]*`: java\.lang\.IllegalStateException: test job v3 fails on start/);
   assert.match(out, /Flink \/jobs\/[0-9a-f]{32}\/checkpoints: latest\.restored = \{[^}]*"is_savepoint":true/);
   assert.match(out, /As expected: v1 ran, v2 restored from file:/);
+
+  // The jar is kept in Blob Storage on a real Azurite: uploaded once, found again by its MD5.
+  const az = out.match(/Azurite at (http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1) \(pid (\d+)\)/);
+  assert.ok(az, 'the demo names the Azurite it started');
+  assert.match(out, new RegExp(`stopping Azurite \\(pid ${az[2]}\\)`));
+  assert.equal(alive(Number(az[2])), false, 'Azurite was stopped');
+  assert.equal(v1.blob.status, 200);
+  assert.match(v1.blob.md5, /^[0-9a-f]{32}$/);
+  assert.ok(v1.log.includes(`MD5 ${v1.blob.md5}) to ${az[1]}/jars/flink-deploy-demo/`), 'v1 uploaded the jar');
+  for (const v of [v2, v3]) {
+    assert.match(v.log, /already holds this file \(same MD5\): upload skipped/);
+    assert.equal(v.blob.etag, v1.blob.etag, 'not written again');
+  }
+  assert.ok(!/sig=[A-Za-z0-9%]{10,}/.test(out), 'the SAS signature is not printed');
 });

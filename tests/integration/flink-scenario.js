@@ -4,7 +4,10 @@
 // rollbackOnFailure. Also the helpers that start and stop a cluster and build the test job
 // (through scripts/lib.sh, the same code the demo uses).
 //
-//   node tests/integration/flink-scenario.js --url URL --jar JAR [--task DIR] [--job-name NAME] [--json OUT]
+// With `--azurite` the jar is also kept in Blob Storage, in an Azurite it starts for the run and
+// stops (by pid) at the end: v1 uploads it, v2 and v3 find the same MD5 there and skip the upload.
+//
+//   node tests/integration/flink-scenario.js --url URL --jar JAR [--task DIR] [--job-name NAME] [--json OUT] [--azurite]
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -134,12 +137,18 @@ const STEPS = [
  * The scenario. `onStep(step, r)` is called after each run (the demo prints there). Returns the
  * steps with the task's result and the cluster's own account of the job afterwards.
  */
-async function scenario({ task, url, jar, jobName = 'flink-deploy-demo', onStep = () => {} }) {
+async function scenario({ task, url, jar, jobName = 'flink-deploy-demo', blob = null, onStep = () => {} }) {
   const out = [];
+  // The SAS token is a secret variable, as a pipeline would hold it.
+  const blobInputs = blob ? {
+    storageAccount: 'devstoreaccount1', containerName: blob.container, blobPrefix: jobName,
+    blobEndpoint: blob.endpoint, storageSasToken: '$(storageSas)',
+  } : {};
+  const secrets = blob ? { storageSas: blob.sas } : {};
   for (const s of STEPS) {
     const before = await jobsNamed(url, jobName);
     const t0 = Date.now();
-    const r = await deploy({ task, url, jar, jobName, version: s.version, inputs: s.inputs });
+    const r = await deploy({ task, url, jar, jobName, version: s.version, inputs: { ...blobInputs, ...s.inputs }, secrets });
     const seconds = (Date.now() - t0) / 1000;
     const running = (await jobsNamed(url, jobName)).filter((j) => j.state === 'RUNNING');
     const facts = running.length === 1 ? await jobFacts(url, running[0].jid, { waitRestore: s.version !== 'v1' }) : null;
@@ -158,6 +167,7 @@ async function scenario({ task, url, jar, jobName = 'flink-deploy-demo', onStep 
       jobsAfter: (await jobsNamed(url, jobName)).map((j) => ({ id: j.jid, state: j.state })),
       running: facts,
       jars: (await jarNames(url)),
+      blob: blob ? await blob.describe(`${jobName}/${path.basename(jar)}`) : null,
     };
     out.push(step);
     await onStep(step, r);
@@ -177,11 +187,36 @@ if (require.main === module) {
     process.exit(2);
   }
   const bold = (t) => `\x1b[1m${t}\x1b[0m`;
-  scenario({
+  let azurite = null;
+  const withBlob = async () => {
+    if (!args.includes('--azurite')) return null;
+    const { startAzurite, createContainer, accountSas, request } = require('./azure-support');
+    azurite = await startAzurite();
+    console.log(`${bold('Azurite')} at ${azurite.endpoint} (pid ${azurite.child.pid})`);
+    const sas = accountSas();
+    await createContainer(azurite, 'jars', sas);
+    return {
+      endpoint: azurite.endpoint,
+      container: 'jars',
+      sas,
+      describe: async (name) => {
+        const r = await request('HEAD', `${azurite.endpoint}/jars/${name}?${sas}`);
+        const md5 = r.headers['content-md5'];
+        return { name, status: r.status, length: Number(r.headers['content-length']), md5: md5 && Buffer.from(md5, 'base64').toString('hex'), etag: r.headers.etag };
+      },
+    };
+  };
+  const stopAzurite = async () => {
+    if (!azurite) return;
+    console.log(`${bold('stopping Azurite')} (pid ${azurite.child.pid})`);
+    await azurite.stop();
+  };
+  withBlob().then((blob) => scenario({
     task: opt('--task'),
     url,
     jar,
     jobName: opt('--job-name', 'flink-deploy-demo'),
+    blob,
     onStep: (s) => {
       console.log(`\n${bold(`━━━ ${s.title} ━━━`)}`);
       console.log(bold('Pipeline log (what the agent shows):'));
@@ -203,9 +238,13 @@ if (require.main === module) {
         console.log(bold(`Summary (${s.summary}):`));
         console.log(fs.readFileSync(s.summary, 'utf8').replace(/^/gm, '  '));
       }
+      if (s.blob) {
+        console.log(`${bold('Blob Storage:')} ${s.blob.name} HTTP ${s.blob.status}, ${s.blob.length} bytes, Content-MD5 ${s.blob.md5}, ETag ${s.blob.etag}`);
+      }
       console.log(`${bold('JUnit:')} ${s.junit}`);
     },
-  }).then((steps) => {
+  })).then(async (steps) => {
+    await stopAzurite();
     const json = opt('--json');
     if (json) fs.writeFileSync(json, JSON.stringify(steps, null, 2));
     // The demo shows a rollback on purpose; anything else than this outcome is a failure.
@@ -215,13 +254,15 @@ if (require.main === module) {
     if (v2.result !== 'Succeeded') problems.push(`deploy v2 ended ${v2.result}`);
     if (!v2.running || !v2.running.restored) problems.push('v2 did not restore from a savepoint');
     if (v3.outputs.state !== 'ROLLED_BACK') problems.push(`deploy v3 ended in state ${v3.outputs.state}, not ROLLED_BACK`);
+    if (v1.blob && (v1.blob.status !== 200 || v1.blob.etag !== v3.blob.etag)) problems.push('the jar in Blob Storage is missing or was written more than once');
     if (problems.length) {
       console.error(`\nThe demo did not go as expected: ${problems.join('; ')}`);
       process.exit(1);
     }
     console.log(`\n${bold('As expected:')} v1 ran, v2 restored from ${v2.running.restored.external_path}, v3 failed and v2 runs again as job ${v3.running.id}.`);
-  }, (e) => {
+  }, async (e) => {
     console.error(e.stack || String(e));
+    await stopAzurite();
     process.exit(1);
   });
 }
