@@ -135,6 +135,7 @@ pub enum TaskResult {
     Succeeded,
     SucceededWithIssues,
     Failed,
+    Canceled,
 }
 
 impl TaskResult {
@@ -144,6 +145,7 @@ impl TaskResult {
             TaskResult::Succeeded => "Succeeded",
             TaskResult::SucceededWithIssues => "SucceededWithIssues",
             TaskResult::Failed => "Failed",
+            TaskResult::Canceled => "Canceled",
         }
     }
 }
