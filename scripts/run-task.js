@@ -4,7 +4,7 @@
 //
 //   scripts/run-task [--task DIR] [--config FILE.json] [--input name=value]... [--variable name=value]...
 //                    [--secret name=value]... [--endpoint id=URL] [--endpoint-auth id=SCHEME:key=value,...]
-//                    [--cwd DIR] [--json OUT.json] [--quiet]
+//                    [--cwd DIR] [--cancel-after SECONDS] [--json OUT.json] [--quiet]
 //
 // The config file has the shape {"inputs":{}, "variables":{}, "secrets":{}, "endpoints":{"<id>":
 // {"url":"", "scheme":"", "parameters":{}, "data":{}}}, "env":{}, "cwd":"", "accessToken":""}.
@@ -14,7 +14,9 @@
 // - filePath inputs are made absolute against System.DefaultWorkingDirectory;
 // - endpoints referenced by connectedService inputs, plus SystemVssConnection, become ENDPOINT_*;
 // - variables become <FORMATTED_NAME>, secrets SECRET_<FORMATTED_NAME>;
-// - the launcher runs as `node <target>`; stdout and stderr lines are both parsed for commands.
+// - the launcher runs as `node <target>`; stdout and stderr lines are both parsed for commands;
+// - a cancelled run gets SIGINT, SIGTERM 7.5 s later and a kill 2.5 s after that, sent to the
+//   launcher's process only (ProcessInvoker.cs), and ends Canceled whatever the task reported.
 'use strict';
 
 const fs = require('fs');
@@ -59,6 +61,7 @@ function parseArgs(argv) {
         break;
       }
       case '--cwd': o.cwd = path.resolve(next()); break;
+      case '--cancel-after': { const after = Number(next()); o.cancel = { when: (seconds) => seconds >= after }; break; }
       case '--json': o.json = path.resolve(next()); break;
       case '--quiet': o.quiet = true; break;
       case '-h': case '--help':
@@ -147,7 +150,34 @@ function buildEnv(o, taskJson) {
   return { env, cwd, tmp };
 }
 
-const SEVERITY = { Succeeded: 0, SucceededWithIssues: 1, Failed: 2 };
+const SEVERITY = { Succeeded: 0, SucceededWithIssues: 1, Failed: 2, Canceled: 3 };
+
+/**
+ * Cancel the run once `when(seconds since the start)` holds, the way the agent does
+ * (ProcessInvoker.CancelAndKillProcessTree, knobs PROCESS_SIGINT_TIMEOUT / PROCESS_SIGTERM_TIMEOUT):
+ * SIGINT, SIGTERM `sigintMs` later if the process still runs, a kill `sigtermMs` after that.
+ * Returns a function that stops it all.
+ */
+function cancelWhen(child, result, started, { when, sigintMs = 7500, sigtermMs = 2500, pollMs = 20 }) {
+  const timers = [];
+  const send = (signal) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(signal);
+    result.cancelled.signals.push(signal);
+  };
+  const poll = setInterval(() => {
+    const at = Number(process.hrtime.bigint() - started) / 1e9;
+    if (!when(at)) return;
+    clearInterval(poll);
+    result.cancelled = { at, signals: [] };
+    send('SIGINT');
+    timers.push(setTimeout(() => {
+      send('SIGTERM');
+      timers.push(setTimeout(() => send('SIGKILL'), sigtermMs));
+    }, sigintMs));
+  }, pollMs);
+  return () => { clearInterval(poll); timers.forEach(clearTimeout); };
+}
 
 async function runTask(o) {
   const taskJsonPath = path.join(o.task, 'task.json');
@@ -192,7 +222,9 @@ async function runTask(o) {
     return new Promise((res) => stream.on('end', () => { if (buf) onLine(buf, name); res(); }));
   };
   const done = Promise.all([pump(child.stdout, 'stdout'), pump(child.stderr, 'stderr')]);
+  const stopCancel = o.cancel ? cancelWhen(child, result, started, o.cancel) : () => {};
   const exitCode = await new Promise((res) => child.on('close', (code, sig) => res(code === null ? 128 : code)));
+  stopCancel();
   await done;
   result.exitCode = exitCode;
   result.seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -203,7 +235,8 @@ async function runTask(o) {
     if (!(r in SEVERITY)) { res = 'Failed'; continue; }
     if (SEVERITY[r] > SEVERITY[res]) res = r;
   }
-  if (exitCode !== 0) res = 'Failed';
+  if (result.cancelled) res = 'Canceled';
+  else if (exitCode !== 0) res = 'Failed';
   result.result = res;
   return result;
 }
@@ -222,7 +255,7 @@ if (require.main === module) {
     if (o.json) fs.writeFileSync(o.json, JSON.stringify(r, null, 2));
     const outs = Object.entries(r.outputs).map(([k, v]) => `${k}=${v}`).join(', ');
     console.error(`\n[run-task] result: ${r.result}, exit code ${r.exitCode}, ${r.seconds.toFixed(2)}s${outs ? `, outputs: ${outs}` : ''}`);
-    process.exit(r.result === 'Failed' ? 1 : 0);
+    process.exit(r.result === 'Succeeded' || r.result === 'SucceededWithIssues' ? 0 : 1);
   }, (e) => {
     console.error(`run-task: ${e.stack || e}`);
     process.exit(3);

@@ -20,6 +20,8 @@ pub enum ErrorKind {
     Deployment,
     /// Local files.
     Io,
+    /// The agent asked the task to stop (the run was cancelled or timed out).
+    Canceled,
 }
 
 #[derive(Clone, Debug)]

@@ -4,6 +4,7 @@
 
 pub mod artifact;
 pub mod azure;
+pub mod cancel;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -57,5 +58,9 @@ pub fn main_with_env(env: AgentEnv, vso_out: Option<Vso>) -> Exit {
             )
         }
     };
-    rt.block_on(run::run(cfg, vso))
+    let exit = rt.block_on(run::run(cfg, vso));
+    // A cancelled run can leave a jar being hashed on a blocking thread; the reports are
+    // written, so there is nothing left to wait for.
+    rt.shutdown_background();
+    exit
 }

@@ -34,15 +34,24 @@ pub enum Exit {
     Failed,
     /// Bad input: nothing was changed.
     BadInput,
+    /// Stopped on a signal from the agent (the run was cancelled or timed out).
+    Canceled,
 }
 
 impl Exit {
-    pub fn code(self) -> ExitCode {
+    /// The process exit status.
+    pub fn status(self) -> u8 {
         match self {
-            Exit::Succeeded | Exit::SucceededWithIssues => ExitCode::SUCCESS,
-            Exit::Failed => ExitCode::from(1),
-            Exit::BadInput => ExitCode::from(2),
+            Exit::Succeeded | Exit::SucceededWithIssues => 0,
+            Exit::Failed => 1,
+            Exit::BadInput => 2,
+            // 128 + SIGINT, what a shell reports for a job stopped with Ctrl+C.
+            Exit::Canceled => 130,
         }
+    }
+
+    pub fn code(self) -> ExitCode {
+        ExitCode::from(self.status())
     }
 }
 
@@ -61,6 +70,10 @@ pub struct Recorder {
     pub summary: Summary,
     /// Facts shown at the top of the summary (target, deployment, namespace, URL, …).
     facts: Vec<(String, String)>,
+    /// What the run works on, in words, for the message of a run stopped midway.
+    subject: Option<String>,
+    /// Set once the run may have changed something (a platform, Blob Storage).
+    changing: bool,
 }
 
 fn now_iso() -> String {
@@ -84,6 +97,8 @@ impl Recorder {
             warnings: 0,
             summary: Summary::default(),
             facts: vec![],
+            subject: None,
+            changing: false,
         }
     }
 
@@ -212,6 +227,51 @@ impl Recorder {
         self.facts.push((key.to_owned(), value.to_owned()));
     }
 
+    /// What the run works on, e.g. "deployment `x` in namespace `y`".
+    pub fn subject(&mut self, text: &str) {
+        self.subject = Some(text.to_owned());
+    }
+
+    /// From here on the run may change things, so stopping early can leave work half done.
+    pub fn applying(&mut self) {
+        self.changing = true;
+    }
+
+    /// The error for a run stopped by `signal`. The step that was running stays open, so
+    /// [`Recorder::finish`] records it as failed with this error; when the signal came between
+    /// steps, a step `cancelled` stands for it in the JUnit file.
+    pub fn cancelled(&mut self, signal: &str) -> Error {
+        let when = match (&self.open, self.steps.last()) {
+            (Some(o), _) => format!("while {}", o.name),
+            (None, Some(s)) => format!("after {}", s.name),
+            (None, None) => "before the first step".to_owned(),
+        };
+        if self.open.is_none() {
+            self.open = Some(Open {
+                name: "cancelled".to_owned(),
+                started: Instant::now(),
+                output: vec![],
+            });
+        }
+        let on = self
+            .subject
+            .as_ref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        let outcome = if self.changing {
+            "the platform may still be carrying out the last change; run the pipeline again to finish it"
+        } else {
+            "nothing was changed"
+        };
+        Error::new(
+            ErrorKind::Canceled,
+            format!("cancelled {when}{on}: {outcome}"),
+        )
+        .with_detail(format!(
+            "{signal} received: stopped at once, without waiting for the platform; a cancelled run is not rolled back"
+        ))
+    }
+
     pub fn progress(&self, percent: u8, what: &str) {
         self.vso.set_progress(percent, what);
     }
@@ -248,6 +308,7 @@ impl Recorder {
         let status = match result {
             Ok(()) if self.warnings > 0 => "✅ succeeded with warnings",
             Ok(()) => "✅ succeeded",
+            Err(e) if e.kind == ErrorKind::Canceled => "⏹️ cancelled",
             Err(_) => "❌ failed",
         };
         s.heading(3, &format!("{} — {status}", self.title));
@@ -366,12 +427,13 @@ pub fn conclude(vso: &Vso, result: Result<(), Error>, warnings: usize) -> Exit {
                 vso.error_line(d);
             }
             vso.log_issue(IssueType::Error, &e.headline(), &IssueSource::default());
-            vso.complete(TaskResult::Failed, &e.message);
-            if e.kind == ErrorKind::Input {
-                Exit::BadInput
-            } else {
-                Exit::Failed
-            }
+            let (result, exit) = match e.kind {
+                ErrorKind::Input => (TaskResult::Failed, Exit::BadInput),
+                ErrorKind::Canceled => (TaskResult::Canceled, Exit::Canceled),
+                _ => (TaskResult::Failed, Exit::Failed),
+            };
+            vso.complete(result, &e.message);
+            exit
         }
     }
 }
@@ -384,4 +446,138 @@ fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ReportConfig;
+    use crate::pipeline::vso::{Captured, Escaping};
+
+    fn recorder() -> (Recorder, Captured) {
+        let out = Captured::default();
+        let vso = Vso::new(Box::new(out.clone()), Escaping::default(), false);
+        let rec = Recorder::new(
+            vso,
+            "flink-deploy.ververica",
+            "flink-deploy ververica deploy",
+        );
+        (rec, out)
+    }
+
+    fn reports(dir: &tempfile::TempDir) -> ReportConfig {
+        ReportConfig {
+            junit_path: dir.path().join("junit.xml"),
+            summary_path: dir.path().join("summary.md"),
+            publish: true,
+        }
+    }
+
+    /// The `<testcase>` element named `name`, start tag to end tag.
+    fn testcase<'a>(xml: &'a str, name: &str) -> &'a str {
+        let at = xml
+            .find(&format!("name=\"{name}\""))
+            .unwrap_or_else(|| panic!("no testcase {name} in {xml}"));
+        let rest = &xml[xml[..at].rfind("<testcase").expect("testcase start")..];
+        let tag_end = rest.find('>').expect("start tag end") + 1;
+        if rest[..tag_end].ends_with("/>") {
+            return &rest[..tag_end];
+        }
+        let close = rest.find("</testcase>").expect("testcase end");
+        &rest[..close + "</testcase>".len()]
+    }
+
+    fn complete_lines(log: &str) -> Vec<&str> {
+        log.lines()
+            .filter(|l| l.starts_with("##vso[task.complete"))
+            .collect()
+    }
+
+    #[test]
+    fn a_run_cancelled_mid_step_ends_canceled_with_that_step_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rec, out) = recorder();
+        rec.begin("plan");
+        rec.pass();
+        rec.subject("deployment `top-speed` in namespace `default`");
+        rec.applying();
+        rec.begin("apply");
+        rec.pass();
+        rec.begin("reach RUNNING");
+        rec.log("TRANSITIONING");
+        let err = rec.cancelled("SIGINT");
+        let exit = rec.finish(Err(err), &reports(&dir));
+
+        assert_eq!(exit, Exit::Canceled);
+        assert_eq!(exit.status(), 130);
+        let log = out.text();
+        let message = "cancelled while reach RUNNING (deployment `top-speed` in namespace `default`): the platform may still be carrying out the last change; run the pipeline again to finish it";
+        assert_eq!(
+            complete_lines(&log),
+            vec![format!("##vso[task.complete result=Canceled]{message}")],
+            "{log}"
+        );
+        assert!(
+            log.contains(&format!("##vso[task.logissue type=error]{message}")),
+            "{log}"
+        );
+        assert!(log.contains("##vso[results.publish"), "{log}");
+
+        let xml = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+        let step = testcase(&xml, "reach RUNNING");
+        assert!(
+            step.contains(&format!("<failure message=\"{message}\"")),
+            "{step}"
+        );
+        assert!(step.contains("SIGINT received"), "{step}");
+        assert!(step.contains("TRANSITIONING"), "{step}");
+        for passed in ["plan", "apply"] {
+            assert!(
+                !testcase(&xml, passed).contains("<failure"),
+                "{passed}: {xml}"
+            );
+        }
+        assert!(xml.contains("failures=\"1\""), "{xml}");
+
+        let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+        assert!(summary.contains("⏹️ cancelled"), "{summary}");
+        assert!(summary.contains(message), "{summary}");
+    }
+
+    #[test]
+    fn a_run_cancelled_between_steps_before_any_change_says_nothing_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rec, out) = recorder();
+        rec.begin("plan");
+        rec.pass();
+        let err = rec.cancelled("SIGTERM");
+        let exit = rec.finish(Err(err), &reports(&dir));
+
+        assert_eq!(exit, Exit::Canceled);
+        let log = out.text();
+        assert_eq!(
+            complete_lines(&log),
+            vec!["##vso[task.complete result=Canceled]cancelled after plan: nothing was changed"],
+            "{log}"
+        );
+        let xml = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+        assert!(
+            testcase(&xml, "cancelled").contains("<failure message=\"cancelled after plan"),
+            "{xml}"
+        );
+        assert!(!testcase(&xml, "plan").contains("<failure"), "{xml}");
+    }
+
+    #[test]
+    fn a_cancelled_run_has_an_exit_status_of_its_own() {
+        let statuses = [
+            Exit::Succeeded,
+            Exit::SucceededWithIssues,
+            Exit::Failed,
+            Exit::BadInput,
+            Exit::Canceled,
+        ]
+        .map(Exit::status);
+        assert_eq!(statuses, [0, 0, 1, 2, 130]);
+    }
 }

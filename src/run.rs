@@ -8,6 +8,7 @@
 use crate::azure::blob::{self, BlobAuth, UploadPlan};
 use crate::azure::keyvault::{self, VaultRead};
 use crate::azure::transport::AzureTransport;
+use crate::cancel::Signals;
 use crate::config::{Action, Artifact, Config, TokenSource};
 use crate::error::{Error, Result};
 use crate::http::Http;
@@ -29,7 +30,33 @@ pub async fn run(cfg: Config, vso: Vso) -> Exit {
     );
     rec.fact("Target", cfg.target.as_str());
     rec.fact("Action", cfg.action.as_str());
-    let result = execute(&cfg, &mut rec).await;
+    // Caught before the first request, so no stop request goes unanswered.
+    let mut signals = Signals::listen()
+        .inspect_err(|e| rec.debug(&format!("cannot catch stop signals: {e}")))
+        .ok();
+    let outcome = {
+        let work = execute(&cfg, &mut rec);
+        match signals.as_mut() {
+            // The signal is polled first: once it has come, the work is never polled again, so
+            // no request starts after it. Dropping the work aborts the request in flight and
+            // skips any rollback; someone who cancels wants the task to stop.
+            Some(s) => tokio::select! {
+                biased;
+                signal = s.recv() => Err(signal),
+                r = work => Ok(r),
+            },
+            None => Ok(work.await),
+        }
+    };
+    let result = match outcome {
+        Ok(r) => r,
+        Err(signal) => {
+            if let Some(s) = signals {
+                s.exit_on_next(Exit::Canceled.status());
+            }
+            Err(rec.cancelled(signal))
+        }
+    };
     rec.finish(result, &cfg.reports)
 }
 
@@ -72,6 +99,9 @@ async fn execute(cfg: &Config, rec: &mut Recorder) -> Result<()> {
     if cfg.action == Action::Validate {
         ctx.rec.log("validate: nothing was changed");
         return Ok(());
+    }
+    if !cfg.action.is_read_only() || run_plan.upload.is_some() {
+        ctx.rec.applying();
     }
     apply_run(&mut ctx, run_plan).await?;
     target.apply(&mut ctx).await

@@ -138,6 +138,7 @@ pub enum TaskResult {
     Succeeded,
     SucceededWithIssues,
     Failed,
+    Canceled,
 }
 
 impl TaskResult {
@@ -147,6 +148,7 @@ impl TaskResult {
             TaskResult::Succeeded => "Succeeded",
             TaskResult::SucceededWithIssues => "SucceededWithIssues",
             TaskResult::Failed => "Failed",
+            TaskResult::Canceled => "Canceled",
         }
     }
 }

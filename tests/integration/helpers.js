@@ -14,7 +14,10 @@ function scratch(prefix = 'fd-test-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/** Run the packaged task. `opts` = {inputs, variables, secrets, endpoints, env, cwd}. */
+/**
+ * Run the packaged task. `opts` = {inputs, variables, secrets, endpoints, env, cwd, cancel};
+ * `cancel` = {when: (seconds) => boolean, sigintMs?, sigtermMs?} cancels the run as the agent does.
+ */
 async function run(opts = {}) {
   const cwd = opts.cwd || scratch();
   const tmp = scratch('fd-agent-tmp-');
@@ -28,6 +31,7 @@ async function run(opts = {}) {
     cwd,
     quiet: !process.env.VERBOSE,
     accessToken: opts.accessToken,
+    cancel: opts.cancel,
   });
   r.cwd = cwd;
   r.tmp = tmp;

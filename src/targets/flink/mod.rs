@@ -423,6 +423,7 @@ impl Target for Flink {
             return Ok(lines);
         };
         ctx.rec.fact("Job name", &name);
+        ctx.rec.subject(&format!("job `{name}` on {url}"));
 
         let stateless = match cfg.job.upgrade_strategy.as_deref() {
             None | Some("STATEFUL") => false,

@@ -244,6 +244,10 @@ impl Target for HdInsight {
         ctx.rec
             .fact("Cluster", &format!("{}/{}", h.cluster_pool, h.cluster_name));
         ctx.rec.fact("Job", &name);
+        ctx.rec.subject(&format!(
+            "job `{name}` on HDInsight cluster `{}/{}`",
+            h.cluster_pool, h.cluster_name
+        ));
         let before = model::find_job(&jobs, &name).cloned();
         lines.push(match &before {
             Some(j) => format!("job `{name}` exists: {}", describe(j)),

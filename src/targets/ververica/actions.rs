@@ -64,6 +64,7 @@ pub async fn plan(t: &mut Ververica, ctx: &mut Context<'_>) -> Result<Vec<String
     let cfg = ctx.cfg;
     let vvp = cfg.vvp.as_ref().expect("ververica config");
     let addr = lifecycle_address(cfg)?;
+    super::subject(ctx.rec, &addr, &vvp.namespace);
     let url = vvp.url.as_deref().expect("checked by config");
     let cred = super::cred_input(cfg);
     let client = Client::new(

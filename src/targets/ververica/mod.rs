@@ -439,6 +439,11 @@ fn facts(rec: &mut Recorder, client: &Client<'_>, addr: &DeploymentRef, d: Optio
     }
 }
 
+/// What the run works on, named in the message of a run stopped midway.
+fn subject(rec: &mut Recorder, addr: &DeploymentRef, ns: &str) {
+    rec.subject(&format!("deployment {addr} in namespace `{ns}`"));
+}
+
 fn outputs_for(rec: &mut Recorder, d: &Value) {
     if let Some(id) = deployment_id(d) {
         rec.output("deploymentId", id);
@@ -509,6 +514,7 @@ impl Ververica {
         ctx.rec
             .group("Rendered deployment spec", &spec::to_yaml(&desired));
         let addr = address(cfg, &desired);
+        subject(ctx.rec, &addr, &vvp.namespace);
         let mut planned = Planned {
             addr: addr.clone(),
             current: None,

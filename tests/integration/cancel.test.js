@@ -1,0 +1,130 @@
+// Cancelling a run, the way the agent does it (SIGINT to the launcher, SIGTERM 7.5 s later, then
+// a kill), through the packaged task against the Ververica Platform fake: the task stops at
+// once, sends nothing more, rolls nothing back, and still writes its JUnit file and summary.
+'use strict';
+const { describe, test } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const { run, parseXml } = require('./helpers');
+const { startVvp } = require('../fakes/vvp');
+
+const TOKEN = 'vvp-api-5c0e2f81aa';
+const secrets = { vvpApiToken: TOKEN };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function fake() {
+  return startVvp({ token: TOKEN, deploymentTargets: [{ name: 'vvp-jobs' }], timing: { startMs: 300, stopMs: 150, savepointMs: 200 } });
+}
+
+function inputs(f, extra = {}) {
+  return { vvpUrl: f.url, vvpApiToken: '$(vvpApiToken)', settleSeconds: '0', timeoutSeconds: '60', ...extra };
+}
+
+function deployment(name, jarUri) {
+  return {
+    kind: 'Deployment', apiVersion: 'v1', metadata: { name, namespace: 'default' },
+    spec: {
+      state: 'RUNNING', deploymentTargetName: 'vvp-jobs', upgradeStrategy: { kind: 'STATEFUL' },
+      template: { spec: { artifact: { kind: 'JAR', jarUri }, parallelism: 1 } },
+    },
+  };
+}
+
+function junit(r) {
+  const pub = r.command('results.publish');
+  assert.equal(pub.length, 1, 'one JUnit file is published');
+  const suite = parseXml(pub[0].properties.resultFiles).children[0];
+  return suite.children.filter((c) => c.tag === 'testcase').map((c) => {
+    const failure = c.children.find((x) => x.tag === 'failure');
+    return { name: c.attrs.name, failed: !!failure, failure: failure && `${failure.attrs.message}\n${failure.text}` };
+  });
+}
+
+const caseNamed = (cases, name) => {
+  const c = cases.find((x) => x.name === name);
+  assert.ok(c, `testcase ${name} in ${cases.map((x) => x.name).join(', ')}`);
+  return c;
+};
+
+/** The task stopped on the first signal, well before the agent would have sent SIGTERM. */
+function assertStoppedPromptly(r) {
+  assert.ok(r.cancelled, 'the run was cancelled');
+  assert.deepEqual(r.cancelled.signals, ['SIGINT'], r.log);
+  const after = r.seconds - r.cancelled.at;
+  assert.ok(after < 5, `the task ended ${after.toFixed(1)}s after SIGINT`);
+  assert.equal(r.exitCode, 130, r.log);
+}
+
+/** One task.complete, the last word: Canceled, with `message`; the same text as the one error. */
+function assertCanceled(r, message) {
+  const completes = r.command('task.complete');
+  assert.equal(completes.length, 1, r.log);
+  assert.equal(completes[0].properties.result, 'Canceled');
+  assert.match(completes[0].message, message);
+  assert.equal(r.errors.length, 1, r.log);
+  assert.match(r.errors[0].message, message);
+}
+
+describe('Cancelling a run', { concurrency: 2 }, () => {
+  test('SIGINT while waiting for RUNNING: the task stops, reports and ends Canceled, without a rollback', async () => {
+    const f = await fake();
+    try {
+      f.seed('default', deployment('payments', 's3://vvp/a/v1.jar'));
+      f.nextJobs({ startMs: 30000 });
+      let writesAtSignal = null;
+      const r = await run({
+        inputs: inputs(f, { deploymentName: 'payments', jarUri: 's3://vvp/a/v2.jar', rollbackOnFailure: 'true' }),
+        secrets,
+        cancel: {
+          // Once the update is in and the task is polling for the new job.
+          when: () => {
+            const w = f.writes();
+            const polling = w.length > 0 && f.log.some((e) => e.method === 'GET' && e.at > w[0].at && e.path.endsWith('/deployments/payments'));
+            if (polling) writesAtSignal = w.length;
+            return polling;
+          },
+        },
+      });
+      assertStoppedPromptly(r);
+      assertCanceled(r, /^cancelled while reach RUNNING \(deployment `payments` in namespace `default`\): the platform may still be carrying out the last change; run the pipeline again to finish it$/);
+
+      const cases = junit(r);
+      const step = caseNamed(cases, 'reach RUNNING');
+      assert.equal(step.failed, true);
+      assert.match(step.failure, /cancelled while reach RUNNING/);
+      assert.match(step.failure, /SIGINT received/);
+      for (const n of ['plan', 'render spec', 'apply']) assert.equal(caseNamed(cases, n).failed, false, n);
+      assert.ok(!cases.some((c) => c.name === 'rollback'), 'no rollback step');
+      const summary = r.command('task.uploadsummary');
+      assert.equal(summary.length, 1);
+      assert.match(fs.readFileSync(summary[0].message, 'utf8'), /cancelled while reach RUNNING/);
+
+      // Anything still on its way would have arrived by now.
+      await sleep(300);
+      assert.equal(writesAtSignal, 1);
+      assert.deepEqual(f.writes().map((e) => `${e.method} ${e.path}`), ['PATCH /api/v1/namespaces/default/deployments/payments'], 'no write after the signal, no rollback');
+      const d = f.deployment('default', 'payments');
+      assert.equal(d.spec.template.spec.artifact.jarUri, 's3://vvp/a/v2.jar', 'the change is left to the platform');
+      assert.equal(d.status.state, 'TRANSITIONING');
+    } finally { await f.close(); }
+  });
+
+  test('SIGINT during the plan: nothing was changed, and the task says so', async () => {
+    const f = await fake();
+    try {
+      f.seed('default', deployment('ledger', 's3://vvp/a/v1.jar'));
+      f.fault({ method: 'GET', path: '/deployments/ledger', delayMs: 60000, times: 1000 });
+      const r = await run({
+        inputs: inputs(f, { deploymentName: 'ledger', jarUri: 's3://vvp/a/v2.jar' }),
+        secrets,
+        cancel: { when: () => f.log.some((e) => e.method === 'GET' && e.path.endsWith('/deployments/ledger')) },
+      });
+      assertStoppedPromptly(r);
+      assertCanceled(r, /^cancelled while plan \(deployment `ledger` in namespace `default`\): nothing was changed$/);
+      const cases = junit(r);
+      assert.deepEqual(cases.map((c) => [c.name, c.failed]), [['plan', true]]);
+      await sleep(300);
+      assert.deepEqual(f.writes(), [], 'no write request reached Ververica Platform');
+    } finally { await f.close(); }
+  });
+});
