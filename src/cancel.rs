@@ -73,3 +73,19 @@ impl Signals {
         });
     }
 }
+
+/// On Linux, ask the kernel for SIGTERM when the parent (the launcher) dies. The agent's last
+/// resort on cancel kills only the launcher; without this the binary would go on deploying
+/// with nobody to report to. SIGTERM then takes the same path as a cancel.
+pub fn stop_with_parent() {
+    #[cfg(target_os = "linux")]
+    {
+        let parent = std::os::unix::process::parent_id();
+        // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and touches no memory.
+        let set = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) };
+        // The parent may have gone between our start and the call; then no signal would come.
+        if set == 0 && std::os::unix::process::parent_id() != parent {
+            std::process::exit(i32::from(crate::report::Exit::Canceled.status()));
+        }
+    }
+}

@@ -8,6 +8,7 @@ fn main() -> ExitCode {
             .with_writer(std::io::stderr)
             .init();
     }
+    flink_deploy::cancel::stop_with_parent();
     let env = flink_deploy::pipeline::env::AgentEnv::from_process();
     flink_deploy::main_with_env(env, None).code()
 }

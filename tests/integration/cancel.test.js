@@ -5,7 +5,10 @@
 const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
-const { run, parseXml } = require('./helpers');
+const path = require('path');
+const { spawn, execFileSync } = require('child_process');
+const { run, parseXml, scratch, taskDir } = require('./helpers');
+const { buildEnv } = require('../../scripts/run-task.js');
 const { startVvp } = require('../fakes/vvp');
 
 const TOKEN = 'vvp-api-5c0e2f81aa';
@@ -106,6 +109,42 @@ describe('Cancelling a run', { concurrency: 2 }, () => {
       const d = f.deployment('default', 'payments');
       assert.equal(d.spec.template.spec.artifact.jarUri, 's3://vvp/a/v2.jar', 'the change is left to the platform');
       assert.equal(d.status.state, 'TRANSITIONING');
+    } finally { await f.close(); }
+  });
+
+  test('the launcher killed outright (Linux): the binary is told by the kernel and stops too', { skip: process.platform !== 'linux' && 'PR_SET_PDEATHSIG is Linux only' }, async () => {
+    const f = await fake();
+    try {
+      f.seed('default', deployment('orders', 's3://vvp/a/v1.jar'));
+      f.nextJobs({ startMs: 30000 });
+      const cwd = scratch();
+      const taskJson = JSON.parse(fs.readFileSync(path.join(taskDir, 'task.json'), 'utf8'));
+      const { env } = buildEnv({
+        inputs: inputs(f, { deploymentName: 'orders', jarUri: 's3://vvp/a/v2.jar', rollbackOnFailure: 'true' }),
+        variables: {}, secrets, endpoints: {}, env: { AGENT_TEMPDIRECTORY: scratch('fd-agent-tmp-') }, cwd,
+      }, taskJson);
+      // A file, not a pipe: the binary keeps writing to it after the launcher is gone.
+      const logFile = path.join(cwd, 'task.log');
+      const fd = fs.openSync(logFile, 'w');
+      const launcher = spawn(process.execPath, [path.join(taskDir, 'launcher.js')], { cwd, env, stdio: ['ignore', fd, fd] });
+      fs.closeSync(fd);
+      while (!f.writes().length) await sleep(20);
+      await sleep(200);
+      const binary = Number(execFileSync('pgrep', ['-P', String(launcher.pid)], { encoding: 'utf8' }).trim().split('\n')[0]);
+      assert.ok(binary > 0, 'the binary runs under the launcher');
+      const t0 = Date.now();
+      launcher.kill('SIGKILL');
+      // Gone, or a zombie nobody has reaped yet: either way it has ended.
+      const running = () => {
+        try { return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${binary}/stat`, 'utf8')); } catch (e) { return false; }
+      };
+      while (running() && Date.now() - t0 < 10000) await sleep(50);
+      const seconds = (Date.now() - t0) / 1000;
+      assert.equal(running(), false, `the binary ${binary} still runs ${seconds}s after its launcher was killed`);
+      assert.ok(seconds < 5, `${seconds}s`);
+      assert.match(fs.readFileSync(logFile, 'utf8'), /##vso\[task\.complete result=Canceled\]cancelled while reach RUNNING \(deployment `orders` in namespace `default`\)/);
+      await sleep(300);
+      assert.deepEqual(f.writes().map((e) => e.method), ['PATCH'], 'no rollback or other write after the launcher died');
     } finally { await f.close(); }
   });
 
