@@ -68,7 +68,9 @@ impl Signals {
     /// agent's SIGTERM when that takes too long) ends the process at once with `status`.
     pub fn exit_on_next(mut self, status: u8) {
         tokio::spawn(async move {
-            self.recv().await;
+            // Ctrl+C in a terminal reaches the launcher and this process alike, and the launcher
+            // passes its own on: a second interrupt is the same request, not an escalation.
+            while matches!(self.recv().await, "SIGINT" | "Ctrl+C") {}
             std::process::exit(i32::from(status));
         });
     }

@@ -482,7 +482,10 @@ impl Http {
         if let Some(last) = chain.last() {
             err = err.with_detail(format!("cause: {last}"));
         }
-        if chain.iter().any(|c| c.contains("tunnel")) {
+        if chain
+            .iter()
+            .any(|c| c.contains("proxy authorization required"))
+        {
             return proxy_refused(&req.method, &req.url, self.proxy());
         }
         if e.is_connect() {
@@ -507,6 +510,14 @@ impl Http {
                     if status == 407 {
                         return Err(proxy_refused(&req.method, &req.url, self.proxy()));
                     }
+                    // An earlier attempt of this DELETE may have done it before its answer was
+                    // lost: the thing being gone now is what was asked for.
+                    let status =
+                        if req.method == reqwest::Method::DELETE && attempt > 1 && status == 404 {
+                            204
+                        } else {
+                            status
+                        };
                     let headers = resp.headers().clone();
                     let url = req.url.clone();
                     let body = match resp.bytes().await {
@@ -638,6 +649,60 @@ mod tests {
         );
         assert!(!truncated_json(200, &json("text/plain"), b"{"));
         assert!(!truncated_json(200, &HeaderMap::new(), b"{"));
+    }
+
+    /// Answers the connections in turn: `None` closes the first without a word.
+    fn serve(answers: Vec<Option<&'static str>>) -> u16 {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for (mut c, answer) in listener.incoming().flatten().zip(answers) {
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                if let Some(a) = answer {
+                    let _ = c.write_all(a.as_bytes());
+                }
+            }
+        });
+        port
+    }
+
+    fn quick() -> Http {
+        Http::new(&HttpSettings {
+            proxy_url: None,
+            proxy_bypass: vec![],
+            proxy_auth: None,
+            proxy_notes: vec![],
+            ca_file: None,
+            allow_insecure_http: false,
+        })
+        .unwrap()
+        .with_policy(RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(20),
+        })
+    }
+
+    const NOT_FOUND: &str = "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+    #[tokio::test]
+    async fn a_delete_whose_first_answer_was_lost_and_then_finds_nothing_is_done() {
+        let port = serve(vec![None, Some(NOT_FOUND)]);
+        let url = format!("http://127.0.0.1:{port}/jobs/1");
+        let r = quick().send(Request::new(Method::DELETE, &url)).await.unwrap();
+        assert_eq!((r.status, r.attempts), (204, 2));
+
+        // A first answer of 404 is a 404, and a GET is never rewritten.
+        let port = serve(vec![Some(NOT_FOUND)]);
+        let url = format!("http://127.0.0.1:{port}/jobs/1");
+        let r = quick().send(Request::new(Method::DELETE, &url)).await.unwrap();
+        assert_eq!(r.status, 404);
+        let port = serve(vec![None, Some(NOT_FOUND)]);
+        let url = format!("http://127.0.0.1:{port}/jobs/1");
+        let r = quick().send(Request::new(Method::GET, &url)).await.unwrap();
+        assert_eq!(r.status, 404);
     }
 
     #[test]

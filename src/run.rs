@@ -135,6 +135,8 @@ async fn plan(ctx: &mut Context<'_>) -> Result<(AnyTarget, RunPlan, Vec<String>)
                     ctx.artifact.jar_uri = Some(up.jar_uri.clone());
                     ctx.artifact.to_blob = true;
                     ctx.artifact.content_md5 = Some(blob::hex(&up.md5));
+                    ctx.artifact.blob_unchanged = matches!(up.existing, blob::Existing::Same);
+                    ctx.artifact.blob_replaced = matches!(up.existing, blob::Existing::Different);
                     rp.upload = Some(up);
                 }
                 None => {
@@ -382,8 +384,8 @@ async fn apply_run(ctx: &mut Context<'_>, rp: RunPlan) -> Result<()> {
     if let Some(up) = &rp.upload {
         ctx.rec.begin("upload artifact");
         let r = upload(ctx, up).await;
+        // The `jarUri` output is the target's: the URI its deployment uses.
         ctx.rec.end(r)?;
-        ctx.rec.output("jarUri", &up.jar_uri);
     }
     Ok(())
 }

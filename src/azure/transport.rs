@@ -161,16 +161,21 @@ impl HttpClient for AzureTransport {
         } else {
             &self.client
         };
-        let call = HttpClient::execute_request(client, request);
-        let answer = match self.timeout {
+        // The body of a JSON answer is read inside the same bound: a server that sends headers
+        // and then stalls is as slow as one that never answers.
+        let call = async {
+            let answer = HttpClient::execute_request(client, request)
+                .await
+                .map_err(|e| self.describe(request, e))?;
+            self.complete_json(request, answer).await
+        };
+        match self.timeout {
             Some(t) => match tokio::time::timeout(t, call).await {
                 Ok(a) => a,
-                Err(_) => return Err(self.timed_out(request, t)),
+                Err(_) => Err(self.timed_out(request, t)),
             },
             None => call.await,
-        };
-        let answer = answer.map_err(|e| self.describe(request, e))?;
-        self.complete_json(request, answer).await
+        }
     }
 }
 

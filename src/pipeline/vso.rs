@@ -247,7 +247,10 @@ impl Vso {
     /// Redact a value the agent already masks (a secret variable) from everything the task
     /// writes, without announcing it again.
     pub fn mask_known_secret(&self, value: &str) {
-        if !value.trim().is_empty() {
+        // A pipeline's secret variables include values such as `1` or `prod`; masking those
+        // would rewrite ids and output variables. The agent still masks them in the log.
+        const MIN: usize = 6;
+        if value.trim().len() >= MIN {
             self.redactor.add(value);
         }
     }
@@ -490,5 +493,8 @@ mod tests {
         assert!(!text.contains("task.setsecret"), "{text}");
         assert!(text.contains("--password ***"), "{text}");
         assert_eq!(vso.redactor().redact("x pipeline-secret-1"), "x ***");
+        vso.mask_known_secret("prod");
+        vso.set_variable("jobId", "prod-7", false, true);
+        assert!(out.text().contains("]prod-7\n"), "{}", out.text());
     }
 }

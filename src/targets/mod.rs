@@ -32,6 +32,10 @@ pub struct ArtifactPlan {
     /// Hex MD5 of the jar the run puts in Blob Storage: a rebuilt jar under the same blob name
     /// has the same URI, and only its content tells the change.
     pub content_md5: Option<String>,
+    /// The blob already holds this very file (same MD5): nothing is uploaded.
+    pub blob_unchanged: bool,
+    /// The upload overwrites a blob that holds other content.
+    pub blob_replaced: bool,
 }
 
 pub struct Context<'a> {

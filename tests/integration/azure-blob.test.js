@@ -139,6 +139,38 @@ test('a rebuilt jar under the same blob name replaces the blob and restarts the 
   assert.equal(info.md5, md5);
 });
 
+test('a deployment that runs the same blob under its bare URI keeps it: nothing restarts', async () => {
+  const { cwd } = project('job-legacy.jar', 64 * 1024);
+  const first = await upload({ cwd });
+  assert.equal(first.exitCode, 0, first.log);
+  // A deployment made before jar URIs named the MD5, running the blob this project uploads.
+  const bare = `wasbs://${CONTAINER}@devstoreaccount1.blob.core.windows.net/${PREFIX}/job-legacy.jar`;
+  vvp.seed('default', {
+    kind: 'Deployment', apiVersion: 'v1', metadata: { name: 'job-legacy', namespace: 'default' },
+    spec: { state: 'RUNNING', deploymentTargetName: 'vvp-jobs', upgradeStrategy: { kind: 'STATEFUL' }, template: { spec: { artifact: { kind: 'JAR', jarUri: bare } } } },
+  });
+  const job = vvp.deployment('default', 'job-legacy').status.running.jobId;
+  const r = await upload({ cwd, inputs: { deploymentName: 'job-legacy' } });
+  assert.equal(r.exitCode, 0, r.log);
+  assert.match(r.stdout, /the deployment already runs this jar as wasbs:.*job-legacy\.jar: its jarUri is kept/);
+  assert.match(r.stdout, /nothing to change/);
+  const d = vvp.deployment('default', 'job-legacy');
+  assert.equal(d.spec.template.spec.artifact.jarUri, bare);
+  assert.equal(d.status.running.jobId, job, 'the same jar does not restart the job');
+});
+
+test('a run that overwrites the blob its deployment runs does not pretend it can roll back', async () => {
+  const { cwd, deployment } = await uploadsCorrectly('job-overwrite.jar', 64 * 1024);
+  writeFile(path.join(cwd, 'target', 'job-overwrite.jar'), 64 * 1024);
+  vvp.nextJobs({ outcome: 'FAILED', failure: { reason: 'JobFailed', message: 'the rebuilt jar fails on start' } });
+  const r = await upload({ cwd, inputs: { rollbackOnFailure: 'true' } });
+  assert.equal(r.exitCode, 1, r.log);
+  assert.match(r.stdout, /on failure no rollback: this run overwrites wasbs:.*job-overwrite\.jar/);
+  assert.match(r.errors[r.errors.length - 1].message, /rollback skipped \(this run overwrites .*job-overwrite\.jar, the jar the deployment runs now/);
+  assert.deepEqual(steps(r).rollback, 'skipped');
+  assert.deepEqual(writesTo(deployment.metadata.name).map((e) => e.method), ['POST', 'PATCH'], 'the first deploy and this update; no rollback write');
+});
+
 test('64 MiB in parallel blocks', async () => {
   const { r } = await uploadsCorrectly('job-64.jar', 64 * MiB);
   assert.match(r.stdout, /in 16 blocks/);

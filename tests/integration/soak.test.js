@@ -47,7 +47,7 @@ test(`soak: ${RUNS} runs against one deployment (seed ${SEED})`, { skip: !LONG &
       if (kind === 'faults') {
         // At most three in a row: five would use up every attempt of one read.
         for (const fault of [{ status: 429, headers: { 'retry-after': '0' } }, { status: 503 }, { reset: true }, { resetMidBody: true }, { truncate: true }]) {
-          if (injected < 3 && pick() < 0.6) {
+          if (injected < 3 && (pick() < 0.6 || (injected === 0 && fault.truncate))) {
             f.fault({ method: 'GET', path: '/deployments/soak', times: 1, ...fault });
             injected++;
           }

@@ -210,6 +210,7 @@ pub async fn plan(t: &mut Ververica, ctx: &mut Context<'_>) -> Result<Vec<String
         upload: None,
         cred_input: cred,
         savepoint_source,
+        rollback_blocked: None,
     }));
     Ok(lines)
 }

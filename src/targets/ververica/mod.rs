@@ -48,6 +48,8 @@ struct Planned {
     cred_input: &'static str,
     /// For `resume` from `savepointId`: the savepoint, read in the plan.
     savepoint_source: Option<Value>,
+    /// Why a rollback could not bring the previous job back, when it could not.
+    rollback_blocked: Option<String>,
 }
 
 /// Read the spec file, if any, and substitute placeholders. Reading a file changes nothing, so
@@ -84,6 +86,49 @@ fn parse_spec_file(cfg: &Config) -> Result<Option<Value>> {
         .with_hint("check the path; relative paths start at System.DefaultWorkingDirectory")
     })?;
     spec::parse(&text, &path.display().to_string()).map(Some)
+}
+
+/// A jar this run puts in Blob Storage, against what the deployment runs now.
+///
+/// The jar URI names the jar's MD5 so that new content is a changed template. A deployment that
+/// runs the same blob under its bare URI (deployed before URIs named the MD5) keeps that URI
+/// when the content is the same, so nothing restarts for it. And when the upload overwrites the
+/// very blob the deployment runs, the previous jar is gone: a rollback would start the new one.
+fn blob_jar(
+    artifact: &crate::targets::ArtifactPlan,
+    desired: &mut Value,
+    current: Option<&Value>,
+    planned: &mut Planned,
+    lines: &mut Vec<String>,
+) {
+    const JAR: &str = "/spec/template/spec/artifact/jarUri";
+    let (Some(bare), Some(md5), true) = (
+        artifact.jar_uri.as_deref(),
+        artifact.content_md5.as_deref(),
+        artifact.to_blob,
+    ) else {
+        return;
+    };
+    let deployed = current.and_then(|c| c.pointer(JAR)).and_then(Value::as_str);
+    if artifact.blob_unchanged && deployed == Some(bare) {
+        let named = spec::with_query(bare, "md5", md5);
+        if let Some(v) = desired.pointer_mut(JAR) {
+            if v.as_str() == Some(named.as_str()) {
+                *v = json!(bare);
+                lines.push(format!(
+                    "the deployment already runs this jar as {}: its jarUri is kept",
+                    display_url(bare)
+                ));
+            }
+        }
+    }
+    let base = |u: &str| u.split('?').next().unwrap_or_default().to_owned();
+    if artifact.blob_replaced && deployed.map(base) == Some(base(bare)) {
+        planned.rollback_blocked = Some(format!(
+            "this run overwrites {}, the jar the deployment runs now, so a rollback would start the new jar again; give each build's jar its own name (e.g. a version in the file name) to keep rollback possible",
+            display_url(&base(bare))
+        ));
+    }
 }
 
 fn pipeline_variable(name: &str) -> Option<String> {
@@ -510,7 +555,7 @@ impl Ververica {
             }
             jar = Some(upload_placeholder(path));
         }
-        let (desired, init_fields) = render_desired(cfg, jar.as_deref())?;
+        let (mut desired, init_fields) = render_desired(cfg, jar.as_deref())?;
         ctx.rec
             .group("Rendered deployment spec", &spec::to_yaml(&desired));
         let addr = address(cfg, &desired);
@@ -522,6 +567,7 @@ impl Ververica {
             upload,
             cred_input: cred_input(cfg),
             savepoint_source: None,
+            rollback_blocked: None,
         };
 
         if cfg.action == Action::RenderCustomResource {
@@ -574,6 +620,13 @@ impl Ververica {
                 .with_hint("check the id, or address the deployment by name (deploymentName or metadata.name) to create it"));
             }
         }
+        blob_jar(
+            &ctx.artifact,
+            &mut desired,
+            current.as_ref(),
+            &mut planned,
+            &mut lines,
+        );
         check_references(cfg, &client, &desired).await?;
         if let Some(cur) = &current {
             let deployed = spec::get_str(cur, &["metadata", "name"]);
@@ -669,6 +722,10 @@ impl Ververica {
         ));
         if cfg.rollback_on_failure {
             lines.push(match &current {
+                Some(_) if planned.rollback_blocked.is_some() => format!(
+                    "on failure no rollback: {}",
+                    planned.rollback_blocked.as_deref().unwrap_or_default()
+                ),
                 Some(_) => "on failure, re-apply the spec deployed now and wait for it".into(),
                 None => {
                     "on failure there is nothing to roll back to (the deployment is new)".into()
@@ -808,6 +865,11 @@ impl Ververica {
                             "nothing to roll back to: the deployment did not exist before this run",
                         );
                         Err(e.context("rollback skipped, the deployment is new"))
+                    }
+                    Some(_) if planned.rollback_blocked.is_some() => {
+                        let why = planned.rollback_blocked.clone().unwrap_or_default();
+                        rec.skip("rollback", &why);
+                        Err(e.context(format!("rollback skipped ({why})")))
                     }
                     Some(prev) => Err(rollback::run(cfg, &client, rec, addr, prev, e).await),
                 }
