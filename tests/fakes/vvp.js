@@ -636,6 +636,16 @@ function startVvp(opts = {}) {
           later(20, () => req.socket.destroy());
           return;
         }
+        if (fault && fault.truncate && fault.done) {
+          // The request is carried out; only its answer is cut on the way back.
+          const sink = { writeHead() { return sink; }, setHeader() {}, write() {}, end() {} };
+          let status = 500;
+          try { status = handle(req, sink, raw, entry); } catch (e) { /* answered below */ }
+          entry.status = status; entry.fault = true;
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end('{"kind": "Deployment", "metadata": {"na');
+          return;
+        }
         if (fault && fault.truncate) {
           entry.status = 200; entry.fault = true;
           res.writeHead(200, { 'content-type': 'application/json' });
@@ -676,7 +686,7 @@ function startVvp(opts = {}) {
       /** Requests that could change something. */
       writes: () => st.log.filter((e) => e.method !== 'GET' && e.method !== 'HEAD'),
       requests: (method, re) => st.log.filter((e) => e.method === method && (!re || re.test(e.path))),
-      /** The next matching requests fail: {method?, path?, times?, status?, headers?, body?, delayMs?, reset?, resetMidBody?, truncate?}. */
+      /** The next matching requests fail: {method?, path?, times?, status?, headers?, body?, delayMs?, reset?, resetMidBody?, truncate?, done?}. With `done`, a truncated answer follows a request that was carried out.. */
       fault: (f) => st.faults.push({ ...f }),
       /** What the next new jobs do: {startMs?, outcome?: 'RUNNING'|'FAILED', failAfterMs?, failure?: {reason, message}}. */
       nextJobs: (...behaviours) => st.nextJobs.push(...behaviours),

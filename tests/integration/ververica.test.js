@@ -726,6 +726,22 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
       } finally { await f.close(); }
     });
 
+    test('a create whose answer is cut short is not sent again; the re-run finds the deployment and finishes', async () => {
+      const f = await fake();
+      try {
+        // The platform creates the deployment; only the answer is lost on the way back.
+        f.fault({ method: 'POST', path: '/deployments', truncate: true, done: true, times: 1 });
+        const r = await run({ inputs: inputs(f, { deploymentName: 'cutshort', deploymentTargetName: 'vvp-jobs', jarUri: JAR }), secrets });
+        assert.equal(r.exitCode, 1, r.log);
+        assert.match(r.errors[0].message, /not the expected JSON/);
+        assert.deepEqual(f.writes().map((e) => e.method), ['POST'], 'one create, not repeated');
+        const again = await run({ inputs: inputs(f, { deploymentName: 'cutshort', deploymentTargetName: 'vvp-jobs', jarUri: JAR }), secrets });
+        assert.equal(again.exitCode, 0, again.log);
+        assert.deepEqual(f.writes().filter((e) => e.method === 'POST').length, 1, 'the re-run did not create a second one');
+        assert.equal(f.deployment('default', 'cutshort').status.state, 'RUNNING');
+      } finally { await f.close(); }
+    });
+
     test('409 on PATCH re-reads the deployment and retries once', async () => {
       const f = await fake();
       try {
