@@ -243,7 +243,7 @@ pub struct BlobConfig {
     pub sas: Option<Secret>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct HttpSettings {
     pub proxy_url: Option<String>,
     pub proxy_bypass: Vec<String>,

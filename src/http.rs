@@ -669,35 +669,35 @@ mod tests {
     }
 
     fn quick() -> Http {
-        Http::new(&HttpSettings {
-            proxy_url: None,
-            proxy_bypass: vec![],
-            proxy_auth: None,
-            proxy_notes: vec![],
-            ca_file: None,
-            allow_insecure_http: false,
-        })
-        .unwrap()
-        .with_policy(RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(20),
-        })
+        Http::new(&HttpSettings::default())
+            .unwrap()
+            .with_policy(RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(20),
+            })
     }
 
-    const NOT_FOUND: &str = "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    const NOT_FOUND: &str =
+        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
 
     #[tokio::test]
     async fn a_delete_whose_first_answer_was_lost_and_then_finds_nothing_is_done() {
         let port = serve(vec![None, Some(NOT_FOUND)]);
         let url = format!("http://127.0.0.1:{port}/jobs/1");
-        let r = quick().send(Request::new(Method::DELETE, &url)).await.unwrap();
+        let r = quick()
+            .send(Request::new(Method::DELETE, &url))
+            .await
+            .unwrap();
         assert_eq!((r.status, r.attempts), (204, 2));
 
         // A first answer of 404 is a 404, and a GET is never rewritten.
         let port = serve(vec![Some(NOT_FOUND)]);
         let url = format!("http://127.0.0.1:{port}/jobs/1");
-        let r = quick().send(Request::new(Method::DELETE, &url)).await.unwrap();
+        let r = quick()
+            .send(Request::new(Method::DELETE, &url))
+            .await
+            .unwrap();
         assert_eq!(r.status, 404);
         let port = serve(vec![None, Some(NOT_FOUND)]);
         let url = format!("http://127.0.0.1:{port}/jobs/1");

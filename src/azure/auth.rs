@@ -362,15 +362,7 @@ mod tests {
             secret: Secret::new("s"),
         });
         c.cloud.authority_host = "http://login.example/".into();
-        let http = Http::new(&crate::config::HttpSettings {
-            proxy_url: None,
-            proxy_bypass: vec![],
-            proxy_auth: None,
-            proxy_notes: vec![],
-            ca_file: None,
-            allow_insecure_http: false,
-        })
-        .unwrap();
+        let http = Http::new(&crate::config::HttpSettings::default()).unwrap();
         let e = AzureTokens::new(&c).credential(&http).err().unwrap();
         assert_eq!(e.kind, ErrorKind::Input);
         assert!(e.message.contains("not https"), "{e}");

@@ -255,11 +255,7 @@ mod tests {
     fn http(proxy: Option<&str>) -> Http {
         Http::new(&HttpSettings {
             proxy_url: proxy.map(str::to_owned),
-            proxy_bypass: vec![],
-            proxy_auth: None,
-            proxy_notes: vec![],
-            ca_file: None,
-            allow_insecure_http: false,
+            ..Default::default()
         })
         .unwrap()
     }
