@@ -145,12 +145,15 @@ describe('no secret reaches any output', { concurrency: 3 }, () => {
     assertClean(bad, ALL());
   });
 
-  test('a secret variable put into ordinary inputs stays out of the spec diff, the summary and the JUnit file', async () => {
-    const inputs = vvpInputs({ deploymentName: 'sec-var', jarUri: `${JARS}/a.jar`, mainArgs: '--db-password $(dbPassword)', flinkConfiguration: 'sink.password: $(dbPassword)' });
+  test('a secret variable put into ordinary inputs stays out of the spec diff, the summary and the JUnit file', async (t) => {
+    // Its own platform: the other tests here script what the shared one's next jobs do.
+    const own = await startVvp({ token: VVP_TOKEN, deploymentTargets: [{ name: 'vvp-jobs' }], timing: { startMs: 200, stopMs: 100, savepointMs: 100 } });
+    t.after(() => own.close());
+    const inputs = vvpInputs({ vvpUrl: own.url, deploymentName: 'sec-var', jarUri: `${JARS}/a.jar`, mainArgs: '--db-password $(dbPassword)', flinkConfiguration: 'sink.password: $(dbPassword)' });
     const first = await runAll(inputs);
     assert.equal(first.exitCode, 0, first.log);
     // The platform got the real value: the task passes it on, it only keeps it out of its reports.
-    const d = vvp.deployment('default', 'sec-var');
+    const d = own.deployment('default', 'sec-var');
     assert.equal(d.spec.template.spec.flinkConfiguration['sink.password'], DB_PASSWORD);
     assert.match(d.spec.template.spec.artifact.mainArgs, new RegExp(DB_PASSWORD));
     assertClean(first, ALL());
