@@ -333,13 +333,19 @@ pub const PROXY_HINT: &str = "if the proxy needs credentials, give the agent's p
 
 /// A successful answer that says it is JSON but does not parse.
 fn truncated_json(status: u16, headers: &HeaderMap, body: &[u8]) -> bool {
-    let json = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
     (200..300).contains(&status)
-        && json
-        && !body.iter().all(u8::is_ascii_whitespace)
+        && says_json(headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()))
+        && json_cut_short(body)
+}
+
+/// Whether a `Content-Type` announces JSON.
+pub(crate) fn says_json(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|v| v.to_ascii_lowercase().contains("json"))
+}
+
+/// A body that is not empty and does not parse as JSON: cut on the way.
+pub(crate) fn json_cut_short(body: &[u8]) -> bool {
+    !body.iter().all(u8::is_ascii_whitespace)
         && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err()
 }
 
@@ -474,6 +480,12 @@ impl Http {
             chain.push(s.to_string());
             src = s.source();
         }
+        if chain
+            .iter()
+            .any(|c| c.contains("proxy authorization required"))
+        {
+            return proxy_refused(&req.method, &req.url, self.proxy());
+        }
         let mut err = Error::network(format!(
             "{} {}: {what} reaching {host} {via} after {attempts} attempt(s)",
             req.method,
@@ -481,12 +493,6 @@ impl Http {
         ));
         if let Some(last) = chain.last() {
             err = err.with_detail(format!("cause: {last}"));
-        }
-        if chain
-            .iter()
-            .any(|c| c.contains("proxy authorization required"))
-        {
-            return proxy_refused(&req.method, &req.url, self.proxy());
         }
         if e.is_connect() {
             err = err.with_hint(format!(

@@ -189,10 +189,11 @@ impl AzureTransport {
         request: &Request,
         answer: AsyncRawResponse,
     ) -> azure_core::Result<AsyncRawResponse> {
-        let json = answer
-            .headers()
-            .get_optional_str(&azure_core::http::headers::CONTENT_TYPE)
-            .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+        let json = crate::http::says_json(
+            answer
+                .headers()
+                .get_optional_str(&azure_core::http::headers::CONTENT_TYPE),
+        );
         if !json || !answer.status().is_success() {
             return Ok(answer);
         }
@@ -201,9 +202,7 @@ impl AzureTransport {
             .collect()
             .await
             .map_err(|e| self.describe(request, e))?;
-        if !bytes.iter().all(u8::is_ascii_whitespace)
-            && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err()
-        {
+        if crate::http::json_cut_short(&bytes) {
             let (host, via) = self.host_and_route(request);
             return Err(azure_core::Error::new(
                 ErrorKind::Io,
@@ -308,13 +307,15 @@ mod tests {
     async fn a_json_answer_cut_short_is_a_transport_error_the_sdk_retries() {
         let port = serve("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 12\r\nconnection: close\r\n\r\n{\"value\":\"ha");
         let t = AzureTransport::new(&http(None)).unwrap();
-        let req = Request::new(
-            format!("http://127.0.0.1:{port}/secrets/a?api-version=1")
-                .parse()
-                .unwrap(),
-            azure_core::http::Method::Get,
-        );
-        let e = t.execute_request(&req).await.unwrap_err();
+        let get = |port: u16| {
+            Request::new(
+                format!("http://127.0.0.1:{port}/secrets/a?api-version=1")
+                    .parse()
+                    .unwrap(),
+                azure_core::http::Method::Get,
+            )
+        };
+        let e = t.execute_request(&get(port)).await.unwrap_err();
         assert!(matches!(e.kind(), ErrorKind::Io), "{e:?}");
         assert!(
             e.to_string()
@@ -323,13 +324,7 @@ mod tests {
         );
 
         let port = serve("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 13\r\nconnection: close\r\n\r\n{\"value\":\"a\"}");
-        let req = Request::new(
-            format!("http://127.0.0.1:{port}/secrets/a?api-version=1")
-                .parse()
-                .unwrap(),
-            azure_core::http::Method::Get,
-        );
-        let ok = t.execute_request(&req).await.unwrap();
+        let ok = t.execute_request(&get(port)).await.unwrap();
         let body = ok.into_body().collect().await.unwrap();
         assert_eq!(&body[..], br#"{"value":"a"}"#);
     }

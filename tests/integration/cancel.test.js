@@ -6,8 +6,8 @@ const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
-const { spawn, execFileSync } = require('child_process');
-const { run, parseXml, scratch, taskDir } = require('./helpers');
+const { spawn } = require('child_process');
+const { run, parseXml, scratch, taskDir, vvpDeployment, childrenOf } = require('./helpers');
 const { buildEnv } = require('../../scripts/run-task.js');
 const { startVvp } = require('../fakes/vvp');
 
@@ -23,15 +23,7 @@ function inputs(f, extra = {}) {
   return { vvpUrl: f.url, vvpApiToken: '$(vvpApiToken)', settleSeconds: '0', timeoutSeconds: '60', ...extra };
 }
 
-function deployment(name, jarUri) {
-  return {
-    kind: 'Deployment', apiVersion: 'v1', metadata: { name, namespace: 'default' },
-    spec: {
-      state: 'RUNNING', deploymentTargetName: 'vvp-jobs', upgradeStrategy: { kind: 'STATEFUL' },
-      template: { spec: { artifact: { kind: 'JAR', jarUri }, parallelism: 1 } },
-    },
-  };
-}
+const deployment = vvpDeployment;
 
 function junit(r) {
   const pub = r.command('results.publish');
@@ -130,7 +122,7 @@ describe('Cancelling a run', { concurrency: 2 }, () => {
       fs.closeSync(fd);
       while (!f.writes().length) await sleep(20);
       await sleep(200);
-      const binary = Number(execFileSync('pgrep', ['-P', String(launcher.pid)], { encoding: 'utf8' }).trim().split('\n')[0]);
+      const [binary] = childrenOf(launcher.pid);
       assert.ok(binary > 0, 'the binary runs under the launcher');
       const t0 = Date.now();
       launcher.kill('SIGKILL');

@@ -90,4 +90,32 @@ function assertNoSecrets(assert, r, secrets) {
   }
 }
 
-module.exports = { repo, taskDir, scratch, run, parseXml, artifacts, assertNoSecrets };
+/** A Ververica Platform deployment as a pipeline created it earlier, for seeding the fake. */
+function vvpDeployment(name, jarUri, extra = {}) {
+  return {
+    kind: 'Deployment', apiVersion: 'v1',
+    metadata: { name, namespace: 'default', ...(extra.metadata || {}) },
+    spec: {
+      state: 'RUNNING', deploymentTargetName: 'vvp-jobs',
+      upgradeStrategy: { kind: 'STATEFUL' }, restoreStrategy: { kind: 'LATEST_STATE', allowNonRestoredState: false },
+      template: { spec: { artifact: { kind: 'JAR', jarUri }, parallelism: 1 } },
+      ...(extra.spec || {}),
+    },
+  };
+}
+
+/** The pids whose parent is `pid` (Linux: read from /proc). */
+function childrenOf(pid) {
+  const out = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // `pid (comm) state ppid ...`; comm may hold spaces, so split after its closing paren.
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
+    } catch (e) { /* gone meanwhile */ }
+  }
+  return out;
+}
+
+module.exports = { repo, taskDir, scratch, run, parseXml, artifacts, assertNoSecrets, vvpDeployment, childrenOf };

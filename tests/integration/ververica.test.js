@@ -7,7 +7,7 @@ const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
-const { repo, scratch, run, parseXml, assertNoSecrets } = require('./helpers');
+const { repo, scratch, run, parseXml, assertNoSecrets, vvpDeployment } = require('./helpers');
 const { startVvp } = require('../fakes/vvp');
 
 const TOKEN = 'vvp-api-7d41c0e9b2';
@@ -32,19 +32,7 @@ function inputs(f, extra = {}) {
 }
 const secrets = { vvpApiToken: TOKEN };
 
-/** A deployment as a pipeline created it earlier. */
-function deployment(name, jarUri, extra = {}) {
-  return {
-    kind: 'Deployment', apiVersion: 'v1',
-    metadata: { name, namespace: 'default', ...(extra.metadata || {}) },
-    spec: {
-      state: 'RUNNING', deploymentTargetName: 'vvp-jobs',
-      upgradeStrategy: { kind: 'STATEFUL' }, restoreStrategy: { kind: 'LATEST_STATE', allowNonRestoredState: false },
-      template: { spec: { artifact: { kind: 'JAR', jarUri }, parallelism: 1 } },
-      ...(extra.spec || {}),
-    },
-  };
-}
+const deployment = vvpDeployment;
 
 function junit(r) {
   const pub = r.command('results.publish');

@@ -721,13 +721,12 @@ impl Ververica {
             }
         ));
         if cfg.rollback_on_failure {
-            lines.push(match &current {
-                Some(_) if planned.rollback_blocked.is_some() => format!(
-                    "on failure no rollback: {}",
-                    planned.rollback_blocked.as_deref().unwrap_or_default()
-                ),
-                Some(_) => "on failure, re-apply the spec deployed now and wait for it".into(),
-                None => {
+            lines.push(match (&current, &planned.rollback_blocked) {
+                (Some(_), Some(why)) => format!("on failure no rollback: {why}"),
+                (Some(_), None) => {
+                    "on failure, re-apply the spec deployed now and wait for it".into()
+                }
+                (None, _) => {
                     "on failure there is nothing to roll back to (the deployment is new)".into()
                 }
             });
@@ -858,20 +857,21 @@ impl Ververica {
                 if !cfg.rollback_on_failure {
                     return Err(e);
                 }
-                match current {
-                    None => {
+                match (current, &planned.rollback_blocked) {
+                    (None, _) => {
                         rec.skip(
                             "rollback",
                             "nothing to roll back to: the deployment did not exist before this run",
                         );
                         Err(e.context("rollback skipped, the deployment is new"))
                     }
-                    Some(_) if planned.rollback_blocked.is_some() => {
-                        let why = planned.rollback_blocked.clone().unwrap_or_default();
-                        rec.skip("rollback", &why);
+                    (Some(_), Some(why)) => {
+                        rec.skip("rollback", why);
                         Err(e.context(format!("rollback skipped ({why})")))
                     }
-                    Some(prev) => Err(rollback::run(cfg, &client, rec, addr, prev, e).await),
+                    (Some(prev), None) => {
+                        Err(rollback::run(cfg, &client, rec, addr, prev, e).await)
+                    }
                 }
             }
         }
