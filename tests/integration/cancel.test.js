@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
 const { spawn } = require('child_process');
-const { run, parseXml, scratch, taskDir, vvpDeployment, childrenOf } = require('./helpers');
+const { run, scratch, taskDir, vvpDeployment, childrenOf, junit, caseNamed } = require('./helpers');
 const { buildEnv } = require('../../scripts/run-task.js');
 const { startVvp } = require('../fakes/vvp');
 
@@ -24,22 +24,6 @@ function inputs(f, extra = {}) {
 }
 
 const deployment = vvpDeployment;
-
-function junit(r) {
-  const pub = r.command('results.publish');
-  assert.equal(pub.length, 1, 'one JUnit file is published');
-  const suite = parseXml(pub[0].properties.resultFiles).children[0];
-  return suite.children.filter((c) => c.tag === 'testcase').map((c) => {
-    const failure = c.children.find((x) => x.tag === 'failure');
-    return { name: c.attrs.name, failed: !!failure, failure: failure && `${failure.attrs.message}\n${failure.text}` };
-  });
-}
-
-const caseNamed = (cases, name) => {
-  const c = cases.find((x) => x.name === name);
-  assert.ok(c, `testcase ${name} in ${cases.map((x) => x.name).join(', ')}`);
-  return c;
-};
 
 /** The task stopped on the first signal, well before the agent would have sent SIGTERM. */
 function assertStoppedPromptly(r) {

@@ -90,6 +90,26 @@ function assertNoSecrets(assert, r, secrets) {
   }
 }
 
+/** The test cases of the one JUnit file a run published. */
+function junit(r) {
+  const assert = require('node:assert/strict');
+  const pub = r.command('results.publish');
+  assert.equal(pub.length, 1, 'one JUnit file is published');
+  const suite = parseXml(pub[0].properties.resultFiles).children[0];
+  return suite.children.filter((c) => c.tag === 'testcase').map((c) => {
+    const failure = c.children.find((x) => x.tag === 'failure');
+    const skipped = c.children.find((x) => x.tag === 'skipped');
+    return { name: c.attrs.name, failed: !!failure, skipped: !!skipped, failure: failure && `${failure.attrs.message}\n${failure.text}`, out: (c.children.find((x) => x.tag === 'system-out') || {}).text || '' };
+  });
+}
+
+/** The case named `name`; fails the test, listing the cases there are, when it is missing. */
+function caseNamed(cases, name) {
+  const c = cases.find((x) => x.name === name);
+  require('node:assert/strict').ok(c, `testcase ${name} in ${cases.map((x) => x.name).join(', ')}`);
+  return c;
+}
+
 /** A Ververica Platform deployment as a pipeline created it earlier, for seeding the fake. */
 function vvpDeployment(name, jarUri, extra = {}) {
   return {
@@ -118,4 +138,4 @@ function childrenOf(pid) {
   return out;
 }
 
-module.exports = { repo, taskDir, scratch, run, parseXml, artifacts, assertNoSecrets, vvpDeployment, childrenOf };
+module.exports = { repo, taskDir, scratch, run, parseXml, artifacts, assertNoSecrets, vvpDeployment, childrenOf, junit, caseNamed };

@@ -7,7 +7,7 @@ const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
-const { repo, scratch, run, parseXml, assertNoSecrets, vvpDeployment } = require('./helpers');
+const { repo, scratch, run, assertNoSecrets, vvpDeployment, junit, caseNamed } = require('./helpers');
 const { startVvp } = require('../fakes/vvp');
 
 const TOKEN = 'vvp-api-7d41c0e9b2';
@@ -33,22 +33,6 @@ function inputs(f, extra = {}) {
 const secrets = { vvpApiToken: TOKEN };
 
 const deployment = vvpDeployment;
-
-function junit(r) {
-  const pub = r.command('results.publish');
-  assert.equal(pub.length, 1, 'one JUnit file is published');
-  const suite = parseXml(pub[0].properties.resultFiles).children[0];
-  return suite.children.filter((c) => c.tag === 'testcase').map((c) => {
-    const failure = c.children.find((x) => x.tag === 'failure');
-    const skipped = c.children.find((x) => x.tag === 'skipped');
-    return { name: c.attrs.name, failed: !!failure, skipped: !!skipped, failure: failure && `${failure.attrs.message}\n${failure.text}`, out: (c.children.find((x) => x.tag === 'system-out') || {}).text || '' };
-  });
-}
-const caseNamed = (cases, name) => {
-  const c = cases.find((x) => x.name === name);
-  assert.ok(c, `testcase ${name} in ${cases.map((x) => x.name).join(', ')}`);
-  return c;
-};
 
 function summary(r) {
   const s = r.command('task.uploadsummary');
