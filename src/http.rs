@@ -185,7 +185,10 @@ impl Response {
                 "{} returned a response that is not the expected JSON ({e})",
                 display_url(&self.url)
             ))
-            .with_detail(format!("body: {}", crate::config::shorten(&self.text())))
+            .with_detail(format!(
+                "body: {}",
+                crate::config::checks::shorten(&self.text())
+            ))
         })
     }
 
@@ -230,7 +233,7 @@ impl Response {
         if t.is_empty() {
             format!("HTTP {} with an empty body", self.status)
         } else {
-            crate::config::shorten(t)
+            crate::config::checks::shorten(t)
         }
     }
 

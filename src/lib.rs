@@ -10,9 +10,11 @@ pub mod error;
 pub mod http;
 pub mod pipeline;
 pub mod report;
+pub mod rollback;
 pub mod run;
 pub mod secret;
 pub mod targets;
+pub mod wait;
 
 use pipeline::env::AgentEnv;
 use pipeline::vso::{Escaping, Vso};
@@ -38,8 +40,8 @@ pub fn main_with_env(env: AgentEnv, vso_out: Option<Vso>) -> Exit {
         Ok(c) => c,
         Err(e) => return report::conclude(&vso, Err(e), 0),
     };
-    for s in cfg.azure.iter().flat_map(|a| a.secrets()) {
-        vso.set_secret(s);
+    for s in cfg.secrets() {
+        vso.set_secret(&s);
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

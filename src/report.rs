@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use crate::error::{Error, ErrorKind};
 use crate::pipeline::junit::{CaseOutcome, TestCase, TestSuite};
+pub use crate::pipeline::summary::cell;
 use crate::pipeline::summary::Summary;
-use crate::pipeline::vso::{IssueSource, IssueType, TaskResult, Vso};
+use crate::pipeline::vso::{IssueSource, IssueType, Masker, TaskResult, Vso};
 
 #[derive(Clone, Debug)]
 pub struct StepRecord {
@@ -56,7 +57,7 @@ impl Exit {
 }
 
 pub struct Recorder {
-    pub vso: Vso,
+    vso: Vso,
     classname: String,
     title: String,
     steps: Vec<StepRecord>,
@@ -100,6 +101,38 @@ impl Recorder {
             subject: None,
             changing: false,
         }
+    }
+
+    /// Registers secrets as they become known (tokens, encoded passwords, Key Vault values).
+    pub fn masker(&self) -> Masker {
+        self.vso.masker()
+    }
+
+    /// Mask a secret from here on, in the log and in every report.
+    pub fn secret(&self, value: &str) {
+        self.vso.set_secret(value);
+    }
+
+    /// Text as every report shows it: registered secrets replaced.
+    pub fn redact(&self, text: &str) -> String {
+        self.vso.redactor().redact(text)
+    }
+
+    /// Set a secret pipeline variable for later steps.
+    pub fn export_secret(&self, name: &str, value: &str) {
+        self.vso.set_variable(name, value, true, false);
+    }
+
+    /// The plan, in the log (a collapsed group) and in the summary.
+    pub fn plan(&mut self, lines: &[String]) {
+        self.vso.group("Plan");
+        for l in lines {
+            self.vso.info(&format!("• {l}"));
+        }
+        self.vso.endgroup();
+        self.summary.heading(4, "Plan");
+        let md: String = lines.iter().map(|l| format!("- {l}\n")).collect();
+        self.summary.paragraph(&md);
     }
 
     /// Start a step; it shows as a section in the log and a testcase in JUnit.

@@ -1,10 +1,12 @@
 //! Executes a validated configuration: plan everything first (read-only), then apply. Each
 //! step is recorded for the log, the JUnit file and the summary.
 //!
-//! Around the target, the run itself reads Key Vault secrets (plan: reading changes nothing),
-//! exports them as secret variables and uploads the jar to Blob Storage (apply, before the
-//! target's own apply, which needs the jar in place).
+//! Around the target, the run itself resolves the credentials the target declared (reading Key
+//! Vault is part of the plan: reading a secret changes nothing), exports Key Vault secrets as
+//! secret variables and uploads the jar to Blob Storage (apply, before the target's own apply,
+//! which needs the jar in place).
 
+use crate::azure::auth::AzureTokens;
 use crate::azure::blob::{self, BlobAuth, UploadPlan};
 use crate::azure::keyvault::{self, VaultRead};
 use crate::azure::transport::AzureTransport;
@@ -15,21 +17,13 @@ use crate::http::Http;
 use crate::pipeline::inputs as i;
 use crate::pipeline::vso::Vso;
 use crate::report::{Exit, Recorder};
-use crate::targets::{AnyTarget, ArtifactPlan, Context, Credentials};
+use crate::targets::{ArtifactPlan, Context, CredentialNeed, Credentials, Needs, Plan};
 
 pub async fn run(cfg: Config, vso: Vso) -> Exit {
-    let title = format!(
-        "flink-deploy {} {}",
-        cfg.target.as_str(),
-        cfg.action.as_str()
-    );
-    let mut rec = Recorder::new(
-        vso,
-        &format!("flink-deploy.{}", cfg.target.as_str()),
-        &title,
-    );
-    rec.fact("Target", cfg.target.as_str());
-    rec.fact("Action", cfg.action.as_str());
+    let title = format!("flink-deploy {} {}", cfg.target_name, cfg.action().as_str());
+    let mut rec = Recorder::new(vso, &format!("flink-deploy.{}", cfg.target_name), &title);
+    rec.fact("Target", cfg.target_name);
+    rec.fact("Action", cfg.action().as_str());
     // Caught before the first request, so no stop request goes unanswered.
     let mut signals = Signals::listen()
         .inspect_err(|e| rec.debug(&format!("cannot catch stop signals: {e}")))
@@ -60,11 +54,44 @@ pub async fn run(cfg: Config, vso: Vso) -> Exit {
     rec.finish(result, &cfg.reports)
 }
 
-/// What the run does around the target.
-#[derive(Default)]
+/// What the run does around the target, decided before anything changes.
 struct RunPlan {
     vault: Option<VaultRead>,
     upload: Option<UploadPlan>,
+    lines: Vec<String>,
+    target: Box<dyn Plan>,
+}
+
+impl RunPlan {
+    fn describe(&self) -> Vec<String> {
+        let mut lines = self.lines.clone();
+        lines.extend(self.target.describe());
+        lines
+    }
+}
+
+/// The parts of the run that plan and apply share.
+struct Env<'a> {
+    cfg: &'a Config,
+    needs: Needs,
+    http: Http,
+    azure: Option<AzureTokens>,
+    creds: Credentials,
+    artifact: ArtifactPlan,
+}
+
+impl<'a> Env<'a> {
+    fn context<'b>(&'b self, rec: &'b mut Recorder) -> Context<'b> {
+        Context {
+            run: &self.cfg.run,
+            vars: &self.cfg.vars,
+            rec,
+            http: &self.http,
+            creds: &self.creds,
+            artifact: &self.artifact,
+            azure: self.azure.as_ref(),
+        }
+    }
 }
 
 async fn execute(cfg: &Config, rec: &mut Recorder) -> Result<()> {
@@ -72,48 +99,40 @@ async fn execute(cfg: &Config, rec: &mut Recorder) -> Result<()> {
     for note in &cfg.http.proxy_notes {
         rec.warn(note);
     }
-    let mut ctx = Context {
+    let mut env = Env {
         cfg,
-        rec,
+        needs: cfg.target.needs(),
         http,
-        creds: Credentials::default(),
-        artifact: ArtifactPlan::default(),
         azure: cfg
             .azure
             .as_ref()
-            .map(|c| crate::azure::auth::AzureTokens::new(c).with_run_timeout(cfg.timeout)),
+            .map(|c| AzureTokens::new(c).with_run_timeout(cfg.run.timeout)),
+        creds: Credentials::default(),
+        artifact: ArtifactPlan::default(),
     };
 
-    ctx.rec.begin("plan");
-    let r = plan(&mut ctx).await;
-    let (mut target, run_plan, lines) = ctx.rec.end(r)?;
-    ctx.rec.vso.group("Plan");
-    for l in &lines {
-        ctx.rec.vso.info(&format!("• {l}"));
-    }
-    ctx.rec.vso.endgroup();
-    ctx.rec.summary.heading(4, "Plan");
-    let plan_md: String = lines.iter().map(|l| format!("- {l}\n")).collect();
-    ctx.rec.summary.paragraph(&plan_md);
+    rec.begin("plan");
+    let r = plan(&mut env, rec).await;
+    let plan = rec.end(r)?;
+    rec.plan(&plan.describe());
 
-    if cfg.action == Action::Validate {
-        ctx.rec.log("validate: nothing was changed");
+    if cfg.action() == Action::Validate {
+        rec.log("validate: nothing was changed");
         return Ok(());
     }
-    if !cfg.action.is_read_only() || run_plan.upload.is_some() {
-        ctx.rec.applying();
+    if !cfg.action().is_read_only() || plan.upload.is_some() {
+        rec.applying();
     }
-    apply_run(&mut ctx, run_plan).await?;
-    target.apply(&mut ctx).await
+    apply_run(&env, rec, plan.vault.as_ref(), plan.upload.as_ref()).await?;
+    let mut cx = env.context(rec);
+    plan.target.apply(&mut cx).await
 }
 
-async fn plan(ctx: &mut Context<'_>) -> Result<(AnyTarget, RunPlan, Vec<String>)> {
-    let cfg = ctx.cfg;
+async fn plan(env: &mut Env<'_>, rec: &mut Recorder) -> Result<RunPlan> {
+    let cfg = env.cfg;
     let mut lines = vec![];
-    let mut rp = RunPlan {
-        vault: resolve_credentials(ctx, &mut lines).await?,
-        upload: None,
-    };
+    let vault = resolve_credentials(env, rec, &mut lines).await?;
+    let mut upload = None;
     match &cfg.artifact {
         Artifact::None => {
             if cfg.blob.is_some() {
@@ -123,75 +142,83 @@ async fn plan(ctx: &mut Context<'_>) -> Result<(AnyTarget, RunPlan, Vec<String>)
             }
         }
         Artifact::Uri(u) => {
-            ctx.artifact.jar_uri = Some(u.clone());
+            env.artifact.jar_uri = Some(u.clone());
             lines.push(format!("use jar {}", crate::http::display_url(u)));
         }
         Artifact::Local(pattern) => {
             let path = crate::artifact::resolve(pattern, &cfg.vars.working_dir)?;
             match &cfg.blob {
                 Some(_) => {
-                    let up = plan_upload(ctx, &path).await?;
+                    let up = plan_upload(env, rec, &path).await?;
                     lines.push(format!("artifact {}", up.describe()));
-                    ctx.artifact.jar_uri = Some(up.jar_uri.clone());
-                    ctx.artifact.to_blob = true;
-                    ctx.artifact.content_md5 = Some(blob::hex(&up.md5));
-                    ctx.artifact.blob_unchanged = matches!(up.existing, blob::Existing::Same);
-                    ctx.artifact.blob_replaced = matches!(up.existing, blob::Existing::Different);
-                    rp.upload = Some(up);
+                    let a = &mut env.artifact;
+                    a.jar_uri = Some(up.jar_uri.clone());
+                    a.to_blob = true;
+                    a.content_md5 = Some(blob::hex(&up.md5));
+                    a.blob_unchanged = matches!(up.existing, blob::Existing::Same);
+                    a.blob_replaced = matches!(up.existing, blob::Existing::Different);
+                    upload = Some(up);
                 }
                 None => {
                     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                     lines.push(format!("artifact {} ({size} bytes)", path.display()));
                 }
             }
-            ctx.artifact.local = Some(path);
+            env.artifact.local = Some(path);
         }
     }
-    let mut target = AnyTarget::for_config(cfg);
-    lines.extend(target.plan(ctx).await?);
-    Ok((target, rp, lines))
+    let mut cx = env.context(rec);
+    let target = cfg.target.plan(&mut cx).await?;
+    Ok(RunPlan {
+        vault,
+        upload,
+        lines,
+        target,
+    })
+}
+
+/// A credential read from Key Vault that is sent as a bearer token: a token stored from a file
+/// (`az keyvault secret set --file`) often ends with a line break; no token has surrounding
+/// white space.
+fn vault_token(need: &CredentialNeed, name: &str, vault: &str, value: &str) -> Result<String> {
+    let trimmed = value.trim();
+    if let Some(why) = crate::config::checks::token_problem(trimmed) {
+        return Err(Error::input(
+            need.vault_input,
+            format!("Key Vault secret `{name}` in vault `{vault}` {why}"),
+        )
+        .with_hint("store the token itself in the secret, without quotes or line breaks"));
+    }
+    Ok(trimmed.to_owned())
 }
 
 /// Credentials given as values are used as they are; Key Vault secrets are read here, as part of
 /// the plan, because reading a secret changes nothing. Values are masked the moment they arrive.
 async fn resolve_credentials(
-    ctx: &mut Context<'_>,
+    env: &mut Env<'_>,
+    rec: &mut Recorder,
     lines: &mut Vec<String>,
 ) -> Result<Option<VaultRead>> {
-    use crate::config::FlinkAuth;
-    let cfg = ctx.cfg;
-    let mut task_secrets: Vec<(String, &'static str)> = vec![];
-    let mut value_or_vault = |t: &TokenSource, input: &'static str| match t {
-        TokenSource::Value(s) => Some(s.clone()),
-        TokenSource::KeyVault(name) => {
-            task_secrets.push((name.clone(), input));
-            None
+    let cfg = env.cfg;
+    let mut from_vault: Vec<(String, &CredentialNeed)> = vec![];
+    for need in &env.needs.credentials {
+        match &need.source {
+            TokenSource::Value(s) => env.creds.set(need.key, s.clone()),
+            TokenSource::KeyVault(name) => from_vault.push((name.clone(), need)),
+            TokenSource::None => {}
         }
-        TokenSource::None => None,
-    };
-    if let Some(v) = &cfg.vvp {
-        ctx.creds.vvp_token = value_or_vault(&v.token, i::VVP_API_TOKEN_SECRET);
-    }
-    if let Some(f) = &cfg.flink {
-        ctx.creds.flink = match &f.auth {
-            FlinkAuth::None => None,
-            FlinkAuth::Basic { password, .. } => {
-                value_or_vault(password, i::FLINK_CREDENTIAL_SECRET)
-            }
-            FlinkAuth::Bearer(t) => value_or_vault(t, i::FLINK_CREDENTIAL_SECRET),
-        };
     }
     let Some(kv) = &cfg.key_vault else {
         return Ok(None);
     };
-    if matches!(kv.filter, crate::config::SecretsFilter::None) && task_secrets.is_empty() {
+    if matches!(kv.filter, crate::config::SecretsFilter::None) && from_vault.is_empty() {
         lines.push(format!(
             "Key Vault `{}`: nothing to read (secretsFilter is empty)",
             kv.name
         ));
         return Ok(None);
     }
-    let tokens = ctx.azure.as_ref().ok_or_else(|| {
+    let tokens = env.azure.as_ref().ok_or_else(|| {
         Error::input(
             i::AZURE_SUBSCRIPTION,
             "is required to read Key Vault secrets",
@@ -203,7 +230,11 @@ async fn resolve_credentials(
         "https://{}/.default",
         conn.cloud.key_vault_suffix.trim_matches(['.', '/'])
     );
-    tokens.token(&ctx.http, &scope).await?;
+    tokens.token(&env.http, &scope).await?;
+    let task_secrets: Vec<(String, &'static str)> = from_vault
+        .iter()
+        .map(|(n, need)| (n.clone(), need.vault_input))
+        .collect();
     let req = keyvault::ReadRequest {
         cfg: kv,
         suffix: &conn.cloud.key_vault_suffix,
@@ -211,181 +242,182 @@ async fn resolve_credentials(
         task_secrets: task_secrets.clone(),
     };
     // One slow answer may not hold the run longer than its own timeout allows.
-    let transport = AzureTransport::new(&ctx.http)?.with_timeout(tokens.request_timeout());
+    let transport = AzureTransport::new(&env.http)?.with_timeout(tokens.request_timeout());
     let read = keyvault::read(
         &req,
-        tokens.credential(&ctx.http)?,
+        tokens.credential(&env.http)?,
         &transport,
-        &ctx.rec.vso,
+        &rec.masker(),
     )
     .await?;
     for w in &read.warnings {
-        ctx.rec.warn(w);
+        rec.warn(w);
     }
-    let bearer = |input: &str| {
-        input == i::VVP_API_TOKEN_SECRET
-            || matches!(
-                cfg.flink.as_ref().map(|f| &f.auth),
-                Some(FlinkAuth::Bearer(_))
-            )
-    };
-    for (name, input) in &task_secrets {
-        let mut value = read
+    for (name, need) in &from_vault {
+        let value = read
             .for_task
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.clone());
-        if let (true, Some(v)) = (bearer(input), &value) {
-            // A token stored from a file (`az keyvault secret set --file`) often ends with a
-            // line break; no token has surrounding white space.
-            let trimmed = v.expose().trim();
-            if let Some(why) = crate::config::token_problem(trimmed) {
-                return Err(Error::input(
-                    input,
-                    format!("Key Vault secret `{name}` in vault `{}` {why}", read.vault),
-                )
-                .with_hint("store the token itself in the secret, without quotes or line breaks"));
-            }
-            value = Some(crate::secret::Secret::new(trimmed));
-        }
-        match *input {
-            i::VVP_API_TOKEN_SECRET => ctx.creds.vvp_token = value,
-            _ => ctx.creds.flink = value,
+        if let Some(v) = value {
+            let v = if need.bearer {
+                crate::secret::Secret::new(vault_token(need, name, &read.vault, v.expose())?)
+            } else {
+                v
+            };
+            env.creds.set(need.key, v);
         }
     }
-    let exported: Vec<&str> = read.for_export.iter().map(|s| s.name.as_str()).collect();
-    lines.push(format!(
-        "Key Vault `{}`: read {} secret(s){}{}",
-        read.vault,
-        read.for_export
-            .iter()
-            .map(|s| s.name.as_str())
-            .chain(read.for_task.keys().map(String::as_str))
-            .collect::<std::collections::BTreeSet<_>>()
-            .len(),
-        if exported.is_empty() {
-            String::new()
-        } else if kv.export && cfg.action == Action::Validate {
-            format!(
-                "; would be set as secret variables (validate sets none): {}",
-                exported.join(", ")
-            )
-        } else if kv.export {
-            format!("; set as secret variables: {}", exported.join(", "))
-        } else {
-            format!(
-                "; not exported (exportSecrets is false): {}",
-                exported.join(", ")
-            )
-        },
-        if task_secrets.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; used by the task: {}",
-                task_secrets
-                    .iter()
-                    .map(|(n, i)| format!("{n} ({i})"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        }
-    ));
+    lines.push(vault_line(cfg, kv, &read, &task_secrets));
     Ok(Some(read))
 }
 
-async fn plan_upload(ctx: &mut Context<'_>, path: &std::path::Path) -> Result<UploadPlan> {
-    let cfg = ctx.cfg;
-    let b = cfg.blob.as_ref().expect("blob config");
-    let auth = match &b.sas {
-        Some(sas) => {
-            // The agent masks the input as given; the signature alone must not leak either.
-            ctx.rec.vso.set_secret(sas.expose());
-            for (k, v) in url::form_urlencoded::parse(sas.expose().as_bytes()) {
-                if k == "sig" {
-                    ctx.rec.vso.set_secret(&v);
-                    ctx.rec.vso.set_secret(
-                        &url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>(),
-                    );
-                }
-            }
-            BlobAuth::Sas(sas.clone())
-        }
-        None => {
-            if b.endpoint.starts_with("http://") {
-                return Err(Error::input(
-                    i::BLOB_ENDPOINT,
-                    format!(
-                        "`{}` is plain http; signing in with the service connection needs https",
-                        b.endpoint
-                    ),
-                )
-                .with_hint(
-                    "use an https endpoint, or give storageSasToken (e.g. for a local emulator)",
-                ));
-            }
-            let tokens = ctx.azure.as_ref().ok_or_else(|| {
-                Error::input(
-                    i::AZURE_SUBSCRIPTION,
-                    "is required to upload to Blob Storage without `storageSasToken`",
-                )
-            })?;
-            tokens
-                .token(&ctx.http, "https://storage.azure.com/.default")
-                .await?;
-            BlobAuth::Identity(tokens.credential(&ctx.http)?)
-        }
+/// The plan line for what was read from Key Vault and what happens to it.
+fn vault_line(
+    cfg: &Config,
+    kv: &crate::config::KeyVaultConfig,
+    read: &VaultRead,
+    task_secrets: &[(String, &'static str)],
+) -> String {
+    let exported: Vec<&str> = read.for_export.iter().map(|s| s.name.as_str()).collect();
+    let count = read
+        .for_export
+        .iter()
+        .map(|s| s.name.as_str())
+        .chain(read.for_task.keys().map(String::as_str))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let export = if exported.is_empty() {
+        String::new()
+    } else if kv.export && cfg.action() == Action::Validate {
+        format!(
+            "; would be set as secret variables (validate sets none): {}",
+            exported.join(", ")
+        )
+    } else if kv.export {
+        format!("; set as secret variables: {}", exported.join(", "))
+    } else {
+        format!(
+            "; not exported (exportSecrets is false): {}",
+            exported.join(", ")
+        )
     };
-    let conn = ctx.azure.as_ref().map(|t| t.connection());
+    let used = if task_secrets.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = task_secrets
+            .iter()
+            .map(|(n, i)| format!("{n} ({i})"))
+            .collect();
+        format!("; used by the task: {}", names.join(", "))
+    };
+    format!(
+        "Key Vault `{}`: read {count} secret(s){export}{used}",
+        read.vault
+    )
+}
+
+/// How the jar reaches Blob Storage: with the SAS given, or signed in as the connection.
+async fn blob_auth(
+    env: &Env<'_>,
+    rec: &Recorder,
+    b: &crate::config::BlobConfig,
+) -> Result<BlobAuth> {
+    if let Some(sas) = &b.sas {
+        // The agent masks the input as given; the signature alone must not leak either.
+        rec.secret(sas.expose());
+        for (k, v) in url::form_urlencoded::parse(sas.expose().as_bytes()) {
+            if k == "sig" {
+                rec.secret(&v);
+                rec.secret(&url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>());
+            }
+        }
+        return Ok(BlobAuth::Sas(sas.clone()));
+    }
+    if b.endpoint.starts_with("http://") {
+        return Err(Error::input(
+            i::BLOB_ENDPOINT,
+            format!(
+                "`{}` is plain http; signing in with the service connection needs https",
+                b.endpoint
+            ),
+        )
+        .with_hint("use an https endpoint, or give storageSasToken (e.g. for a local emulator)"));
+    }
+    let tokens = env.azure.as_ref().ok_or_else(|| {
+        Error::input(
+            i::AZURE_SUBSCRIPTION,
+            "is required to upload to Blob Storage without `storageSasToken`",
+        )
+    })?;
+    tokens
+        .token(&env.http, "https://storage.azure.com/.default")
+        .await?;
+    Ok(BlobAuth::Identity(tokens.credential(&env.http)?))
+}
+
+async fn plan_upload(env: &Env<'_>, rec: &Recorder, path: &std::path::Path) -> Result<UploadPlan> {
+    let settings =
+        env.cfg.blob.as_ref().ok_or_else(|| {
+            Error::input(i::STORAGE_ACCOUNT, "is required to upload to Blob Storage")
+        })?;
+    let b = settings.resolve(&env.needs.blob_prefix);
+    let auth = blob_auth(env, rec, &b).await?;
+    let conn = env.azure.as_ref().map(|t| t.connection());
     let suffix = conn
         .map(|c| c.cloud.storage_suffix.clone())
         .unwrap_or_else(|| "core.windows.net".into());
     let req = blob::PlanRequest {
-        cfg: b,
-        target: cfg.target,
+        cfg: &b,
+        scheme: env.needs.jar_scheme,
         file: path,
         storage_suffix: &suffix,
         connection: conn.map(|c| c.id.as_str()),
         subscription: conn.and_then(|c| c.subscription_id.as_deref()),
     };
-    blob::plan(req, auth, &AzureTransport::new(&ctx.http)?).await
+    blob::plan(req, auth, &AzureTransport::new(&env.http)?).await
 }
 
-async fn apply_run(ctx: &mut Context<'_>, rp: RunPlan) -> Result<()> {
-    if let (Some(v), Some(kv)) = (&rp.vault, &ctx.cfg.key_vault) {
+async fn export_secrets(env: &Env<'_>, rec: &mut Recorder, v: &VaultRead) -> Result<()> {
+    rec.begin("export secrets");
+    let pairs: Vec<(String, &str)> = v
+        .for_export
+        .iter()
+        .map(|s| (s.name.clone(), s.value.expose()))
+        .collect();
+    let (exports, warnings) = keyvault::export_plan(&pairs, env.cfg.vars.allow_multiline_secrets);
+    for w in &warnings {
+        rec.warn(w);
+    }
+    for e in &exports {
+        rec.export_secret(&e.variable, pairs[e.secret].1);
+    }
+    let names: Vec<&str> = exports.iter().map(|e| e.variable.as_str()).collect();
+    rec.log(&format!(
+        "set {} secret variable(s) from Key Vault `{}`: {}",
+        names.len(),
+        v.vault,
+        names.join(", ")
+    ));
+    rec.end(Ok(()))
+}
+
+async fn apply_run(
+    env: &Env<'_>,
+    rec: &mut Recorder,
+    vault: Option<&VaultRead>,
+    upload: Option<&UploadPlan>,
+) -> Result<()> {
+    if let (Some(v), Some(kv)) = (vault, &env.cfg.key_vault) {
         if kv.export && !v.for_export.is_empty() {
-            ctx.rec.begin("export secrets");
-            let allow = crate::pipeline::env::AgentEnv::from_process()
-                .flag("SYSTEM_UNSAFEALLOWMULTILINESECRET");
-            let pairs: Vec<(String, &str)> = v
-                .for_export
-                .iter()
-                .map(|s| (s.name.clone(), s.value.expose()))
-                .collect();
-            let (exports, warnings) = keyvault::export_plan(&pairs, allow);
-            for w in &warnings {
-                ctx.rec.warn(w);
-            }
-            for e in &exports {
-                ctx.rec
-                    .vso
-                    .set_variable(&e.variable, pairs[e.secret].1, true, false);
-            }
-            let names: Vec<&str> = exports.iter().map(|e| e.variable.as_str()).collect();
-            ctx.rec.log(&format!(
-                "set {} secret variable(s) from Key Vault `{}`: {}",
-                names.len(),
-                v.vault,
-                names.join(", ")
-            ));
-            ctx.rec.end(Ok(()))?;
+            export_secrets(env, rec, v).await?;
         }
     }
-    if let Some(up) = &rp.upload {
-        ctx.rec.begin("upload artifact");
-        let r = upload(ctx, up).await;
+    if let Some(up) = upload {
+        rec.begin("upload artifact");
+        let r = self::upload(env, rec, up).await;
         // The `jarUri` output is the target's: the URI its deployment uses.
-        ctx.rec.end(r)?;
+        rec.end(r)?;
     }
     Ok(())
 }
@@ -395,49 +427,49 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-async fn upload(ctx: &mut Context<'_>, up: &UploadPlan) -> Result<()> {
-    let transport = AzureTransport::new(&ctx.http)?;
+async fn upload(env: &Env<'_>, rec: &mut Recorder, up: &UploadPlan) -> Result<()> {
+    let transport = AzureTransport::new(&env.http)?;
     let started = std::time::Instant::now();
-    let rec = &mut *ctx.rec;
     let mut shown = 0u64;
-    let mut progress = |done: u64, total: u64| {
-        let pct = (done * 100).checked_div(total).unwrap_or(100);
-        if pct >= shown + 25 || (done == total && shown < 100) {
-            shown = pct - pct % 25;
-            rec.progress(pct as u8, "uploading the artifact");
-            rec.log(&format!(
-                "uploaded {pct}% ({} of {})",
-                mib(done),
-                mib(total)
-            ));
-        }
+    let r = {
+        let mut progress = |done: u64, total: u64| {
+            let pct = (done * 100).checked_div(total).unwrap_or(100);
+            if pct >= shown + 25 || (done == total && shown < 100) {
+                shown = pct - pct % 25;
+                rec.progress(pct as u8, "uploading the artifact");
+                rec.log(&format!(
+                    "uploaded {pct}% ({} of {})",
+                    mib(done),
+                    mib(total)
+                ));
+            }
+        };
+        blob::apply(up, &transport, &mut progress).await?
     };
-    let r = blob::apply(up, &transport, &mut progress).await?;
     let secs = started.elapsed().as_secs_f64();
     if r.skipped {
-        ctx.rec.log(&format!(
+        rec.log(&format!(
             "{} already holds this file (MD5 {}): upload skipped",
             up.url,
             blob::hex(&up.md5)
         ));
-    } else {
-        ctx.rec.log(&format!(
-            "uploaded {} ({} bytes in {} block{}{}, MD5 {}) to {} in {secs:.1}s ({:.0} MiB/s)",
-            up.file.display(),
-            up.size,
-            r.blocks,
-            if r.blocks == 1 { "" } else { "s" },
-            if r.resumed > 0 {
-                format!(", {} already staged by an earlier run", r.resumed)
-            } else {
-                String::new()
-            },
-            blob::hex(&up.md5),
-            up.url,
-            r.bytes_sent as f64 / (1024.0 * 1024.0) / secs.max(0.001)
-        ));
-        ctx.rec
-            .timeline(&format!("artifact uploaded to {}", up.url));
+        return Ok(());
     }
+    rec.log(&format!(
+        "uploaded {} ({} bytes in {} block{}{}, MD5 {}) to {} in {secs:.1}s ({:.0} MiB/s)",
+        up.file.display(),
+        up.size,
+        r.blocks,
+        if r.blocks == 1 { "" } else { "s" },
+        if r.resumed > 0 {
+            format!(", {} already staged by an earlier run", r.resumed)
+        } else {
+            String::new()
+        },
+        blob::hex(&up.md5),
+        up.url,
+        r.bytes_sent as f64 / (1024.0 * 1024.0) / secs.max(0.001)
+    ));
+    rec.timeline(&format!("artifact uploaded to {}", up.url));
     Ok(())
 }

@@ -3,9 +3,9 @@
 //! never be taken for success. Bounded here; FLINK_DEPLOY_LONG=1 (scripts/test --long) runs many
 //! more cases.
 
-use flink_deploy::targets::flink::decide as fl;
-use flink_deploy::targets::hdinsight::model as hdi;
-use flink_deploy::targets::ververica::wait as vvp;
+use flink_deploy::targets::flink::judge as fl;
+use flink_deploy::targets::hdinsight::judge as hdi;
+use flink_deploy::targets::ververica::judge as vvp;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 

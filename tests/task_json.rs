@@ -82,7 +82,7 @@ fn outputs_match_the_code() {
 fn manifest_checks_of_tfx_and_the_inbox_build() {
     let t = task();
     let id = t["id"].as_str().unwrap();
-    assert!(flink_deploy::config::valid_uuid(id), "id is a GUID");
+    assert!(flink_deploy::config::checks::valid_uuid(id), "id is a GUID");
     assert_eq!(t["name"], "FlinkDeploy");
     let friendly = t["friendlyName"].as_str().unwrap();
     assert!(!friendly.is_empty() && friendly.chars().count() <= 40);

@@ -24,7 +24,7 @@ use md5::{Digest, Md5};
 
 use super::fault::Fault;
 use super::transport::{AzureTransport, Retry};
-use crate::config::{BlobConfig, TargetKind};
+use crate::config::BlobConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::inputs as i;
 use crate::secret::Secret;
@@ -61,20 +61,31 @@ pub fn blob_url(endpoint: &str, container: &str, name: &str) -> Result<Url> {
     Ok(u)
 }
 
-/// The URI the target reads the jar from: Ververica Platform's Universal Blob Storage speaks
-/// `wasbs://`, HDInsight on AKS reads ADLS Gen2 through `abfs://`, others get the https URL.
+/// How a platform names a blob it reads a jar from; each target declares its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JarUriScheme {
+    /// `wasbs://container@account.blob.<suffix>/name` (Hadoop's Azure Blob file system, e.g.
+    /// Ververica Platform's Universal Blob Storage).
+    Wasbs,
+    /// `abfs://container@account.dfs.<suffix>/name` (ADLS Gen2, e.g. HDInsight on AKS).
+    Abfs,
+    /// The blob's https URL.
+    Https,
+}
+
+/// The URI the target reads the jar from.
 pub fn jar_uri(
-    target: TargetKind,
+    scheme: JarUriScheme,
     account: &str,
     container: &str,
     name: &str,
     suffix: &str,
     url: &Url,
 ) -> String {
-    match target {
-        TargetKind::Ververica => format!("wasbs://{container}@{account}.blob.{suffix}/{name}"),
-        TargetKind::HdInsight => format!("abfs://{container}@{account}.dfs.{suffix}/{name}"),
-        TargetKind::Flink => url.to_string(),
+    match scheme {
+        JarUriScheme::Wasbs => format!("wasbs://{container}@{account}.blob.{suffix}/{name}"),
+        JarUriScheme::Abfs => format!("abfs://{container}@{account}.dfs.{suffix}/{name}"),
+        JarUriScheme::Https => url.to_string(),
     }
 }
 
@@ -188,7 +199,7 @@ impl UploadPlan {
 
 pub struct PlanRequest<'a> {
     pub cfg: &'a BlobConfig,
-    pub target: TargetKind,
+    pub scheme: JarUriScheme,
     pub file: &'a Path,
     pub storage_suffix: &'a str,
     pub connection: Option<&'a str>,
@@ -251,7 +262,7 @@ pub async fn plan(
         .with_hint("use an https endpoint, or give storageSasToken for a local emulator"));
     }
     let jar_uri = jar_uri(
-        req.target,
+        req.scheme,
         &cfg.account,
         &cfg.container,
         &name,
@@ -604,7 +615,7 @@ mod tests {
         let name = "artifacts/namespaces/default/job.jar";
         assert_eq!(
             jar_uri(
-                TargetKind::Ververica,
+                JarUriScheme::Wasbs,
                 "acct",
                 "jars",
                 name,
@@ -615,7 +626,7 @@ mod tests {
         );
         assert_eq!(
             jar_uri(
-                TargetKind::HdInsight,
+                JarUriScheme::Abfs,
                 "acct",
                 "jars",
                 name,
@@ -625,7 +636,7 @@ mod tests {
             "abfs://jars@acct.dfs.core.chinacloudapi.cn/artifacts/namespaces/default/job.jar"
         );
         assert_eq!(
-            jar_uri(TargetKind::Flink, "a", "c", name, "s", &u),
+            jar_uri(JarUriScheme::Https, "a", "c", name, "s", &u),
             u.to_string()
         );
     }

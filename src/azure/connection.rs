@@ -107,6 +107,24 @@ fn required<'a>(ep: &'a Endpoint, key: &str, scheme: &str) -> Result<&'a str> {
 }
 
 impl AzureConnection {
+    /// The connection selected in `azureSubscription`, if any (optional for most targets).
+    pub fn from_raw(raw: &crate::config::RawInputs) -> Result<Option<AzureConnection>> {
+        let Some(id) = raw.get(inputs::AZURE_SUBSCRIPTION) else {
+            return Ok(None);
+        };
+        let ep = raw.env.endpoint(id).ok_or_else(|| {
+            Error::input(
+                inputs::AZURE_SUBSCRIPTION,
+                format!(
+                    "service connection `{}` was not passed to the task",
+                    crate::config::checks::shorten(id)
+                ),
+            )
+            .with_hint("check the connection name and that this pipeline is authorized to use it")
+        })?;
+        AzureConnection::from_endpoint(&raw.env, &ep).map(Some)
+    }
+
     pub fn from_endpoint(env: &AgentEnv, ep: &Endpoint) -> Result<Self> {
         let scheme = ep
             .scheme

@@ -19,7 +19,7 @@ use super::transport::{AzureTransport, Retry};
 use crate::config::{KeyVaultConfig, SecretsFilter};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::inputs as i;
-use crate::pipeline::vso::Vso;
+use crate::pipeline::vso::Masker;
 use crate::secret::Secret;
 
 /// Secrets fetched at once; Key Vault throttles a vault at a few thousand reads per 10 seconds,
@@ -241,13 +241,13 @@ enum Want {
     Both(&'static str),
 }
 
-/// Read the secrets. Every value is registered with `vso` (`task.setsecret` and our redactor) as
+/// Read the secrets. Every value is registered with `masker` (`task.setsecret` and our redactor) as
 /// soon as it arrives, before anything else can print.
 pub async fn read(
     req: &ReadRequest<'_>,
     credential: Arc<dyn TokenCredential>,
     transport: &AzureTransport,
-    vso: &Vso,
+    masker: &Masker,
 ) -> Result<VaultRead> {
     let vault = req.cfg.name.as_str();
     let url = vault_url(vault, req.suffix);
@@ -314,7 +314,7 @@ pub async fn read(
             };
             let usable = match get(client, vault, req.connection, name, source).await? {
                 Got::Value(value, usable) => {
-                    vso.set_secret(value.expose());
+                    masker.add(value.expose());
                     usable.map(|()| value)
                 }
                 Got::Disabled => Err(Unusable::Disabled),

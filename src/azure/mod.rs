@@ -6,4 +6,5 @@ pub mod cert;
 pub mod connection;
 pub mod fault;
 pub mod keyvault;
+pub mod settings;
 pub mod transport;

@@ -84,6 +84,11 @@ impl AgentEnv {
             .filter(|v| !v.trim().is_empty())
     }
 
+    /// The formatted names of the job's secret variables (`SECRET_<NAME>` without the prefix).
+    pub fn secret_variable_names(&self) -> impl Iterator<Item = &str> {
+        self.vars.keys().filter_map(|k| k.strip_prefix("SECRET_"))
+    }
+
     /// True when the name is a secret variable of the job (`SECRET_<NAME>` is set).
     pub fn is_secret_variable(&self, name: &str) -> bool {
         self.raw(&format!("SECRET_{}", env_name(name))).is_some()

@@ -169,6 +169,29 @@ pub struct IssueSource {
 
 type Sink = Box<dyn Write + Send>;
 
+/// A handle that can only register secrets and redact text: what code that learns a secret
+/// (a token, a Key Vault value, an encoded password) needs, without the rest of the log.
+#[derive(Clone)]
+pub struct Masker(Vso);
+
+impl Masker {
+    /// Register a secret with the agent and with our redactor; see [`Vso::set_secret`].
+    pub fn add(&self, value: &str) {
+        self.0.set_secret(value);
+    }
+
+    /// Register a secret unless it is already masked as a whole.
+    pub fn add_once(&self, value: &str) {
+        if self.0.redactor.redact(value) != "***" {
+            self.0.set_secret(value);
+        }
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        self.0.redactor.redact(text)
+    }
+}
+
 /// The pipeline log writer.
 #[derive(Clone)]
 pub struct Vso {
@@ -194,6 +217,10 @@ impl Vso {
 
     pub fn redactor(&self) -> &Redactor {
         &self.redactor
+    }
+
+    pub fn masker(&self) -> Masker {
+        Masker(self.clone())
     }
 
     pub fn escaping(&self) -> Escaping {

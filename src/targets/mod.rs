@@ -1,23 +1,86 @@
-//! Deployment targets behind one interface. Each target plans first (read-only: render, diff,
-//! check) and applies second; both report through the run's [`Recorder`], never by printing.
+//! Deployment targets behind one interface, and their registration.
+//!
+//! A target is its own configuration: [`Registration::configure`] reads the target's inputs
+//! (no I/O) into a [`Target`], which declares what it needs from the run ([`Needs`]), turns
+//! itself into a [`Plan`] by reading the platform (nothing is changed), and the plan, which can
+//! describe itself, is applied. Targets report through the run's [`Recorder`], never by
+//! printing; they wait with [`crate::wait`] and roll back by the rules of [`crate::rollback`].
+//!
+//! Adding a target: a folder here with `mod.rs` (the `Target` and its `Plan`), `config.rs`
+//! (its inputs), `judge.rs` (its pure decisions) and `client.rs`; one line in [`TARGETS`]; its
+//! inputs in `src/pipeline/inputs.rs` and `task/task.json`.
 
 pub mod flink;
 pub mod hdinsight;
 pub mod ververica;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::config::Config;
+use crate::azure::auth::AzureTokens;
+use crate::azure::blob::JarUriScheme;
+use crate::config::{Action, PipelineVars, RawInputs, RunSettings, Shared, TokenSource};
 use crate::error::Result;
 use crate::http::Http;
 use crate::report::Recorder;
+use crate::rollback::Rules;
 use crate::secret::Secret;
 
-/// Credentials resolved before the plan (from inputs, a connection or Key Vault).
+/// How a target joins the task: the value of the `target` input and how to read its inputs.
+pub struct Registration {
+    pub name: &'static str,
+    /// The actions the target carries out; any other is refused as bad input.
+    pub actions: &'static [Action],
+    /// Reads the target's own inputs into the target. No I/O.
+    pub configure: fn(&RawInputs, &Shared<'_>) -> Result<Box<dyn Target>>,
+}
+
+/// Every target, in the order of the `target` pick list.
+pub const TARGETS: &[Registration] = &[
+    ververica::REGISTRATION,
+    hdinsight::REGISTRATION,
+    flink::REGISTRATION,
+];
+
+pub fn registration(name: &str) -> Option<&'static Registration> {
+    TARGETS.iter().find(|r| r.name == name)
+}
+
+/// A credential the target needs, resolved by the run before the plan: the value from the
+/// inputs, or read from Key Vault (`vault_input` names the secret's input in errors).
+#[derive(Clone, Debug)]
+pub struct CredentialNeed {
+    pub key: &'static str,
+    pub source: TokenSource,
+    pub vault_input: &'static str,
+    /// Sent as a bearer token: one read from Key Vault is trimmed and checked to fit a header.
+    pub bearer: bool,
+}
+
+/// What a target needs from the rest of the run.
+#[derive(Clone, Debug)]
+pub struct Needs {
+    /// How the target names a jar the run uploads to Blob Storage.
+    pub jar_scheme: JarUriScheme,
+    /// The folder in the container when `blobPrefix` is empty.
+    pub blob_prefix: String,
+    pub credentials: Vec<CredentialNeed>,
+    /// When a failed change is rolled back.
+    pub rollback: Rules,
+}
+
+/// Credentials the run resolved for the target, by [`CredentialNeed::key`].
 #[derive(Default, Debug)]
-pub struct Credentials {
-    pub vvp_token: Option<Secret>,
-    pub flink: Option<Secret>,
+pub struct Credentials(BTreeMap<&'static str, Secret>);
+
+impl Credentials {
+    pub fn get(&self, key: &str) -> Option<&Secret> {
+        self.0.get(key)
+    }
+
+    pub fn set(&mut self, key: &'static str, value: Secret) {
+        self.0.insert(key, value);
+    }
 }
 
 /// Where the job's jar is, as far as the plan knows it.
@@ -38,58 +101,33 @@ pub struct ArtifactPlan {
     pub blob_replaced: bool,
 }
 
+/// What a target gets from the run while planning and applying.
 pub struct Context<'a> {
-    pub cfg: &'a Config,
+    pub run: &'a RunSettings,
+    pub vars: &'a PipelineVars,
     pub rec: &'a mut Recorder,
-    pub http: Http,
-    pub creds: Credentials,
-    pub artifact: ArtifactPlan,
+    pub http: &'a Http,
+    pub creds: &'a Credentials,
+    pub artifact: &'a ArtifactPlan,
     /// Entra ID tokens from the AzureRM connection, when one is configured.
-    pub azure: Option<crate::azure::auth::AzureTokens>,
+    pub azure: Option<&'a AzureTokens>,
 }
 
-// The trait is only used with concrete types through `AnyTarget`, so the `Send`-ness of the
-// returned futures does not need to be spelled out.
-#[allow(async_fn_in_trait)]
-pub trait Target {
-    /// Everything the run will do, computed without changing anything. Returns plan lines.
-    async fn plan(&mut self, ctx: &mut Context<'_>) -> Result<Vec<String>>;
+/// A target with its configuration.
+#[async_trait::async_trait(?Send)]
+pub trait Target: std::fmt::Debug {
+    fn needs(&self) -> Needs;
+    /// Everything the run will do, read from the platform without changing anything.
+    async fn plan(&self, cx: &mut Context<'_>) -> Result<Box<dyn Plan>>;
+    /// For tests and diagnostics: the concrete target.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// What a target will do: data that describes itself and is consumed by `apply`.
+#[async_trait::async_trait(?Send)]
+pub trait Plan {
+    /// The plan in words, one line per step; the log, the summary and `validate` show these.
+    fn describe(&self) -> Vec<String>;
     /// Carry the plan out.
-    async fn apply(&mut self, ctx: &mut Context<'_>) -> Result<()>;
-}
-
-pub enum AnyTarget {
-    Ververica(ververica::Ververica),
-    Flink(flink::Flink),
-    HdInsight(hdinsight::HdInsight),
-}
-
-impl AnyTarget {
-    pub fn for_config(cfg: &Config) -> AnyTarget {
-        match cfg.target {
-            crate::config::TargetKind::Ververica => {
-                AnyTarget::Ververica(ververica::Ververica::default())
-            }
-            crate::config::TargetKind::Flink => AnyTarget::Flink(flink::Flink::default()),
-            crate::config::TargetKind::HdInsight => {
-                AnyTarget::HdInsight(hdinsight::HdInsight::default())
-            }
-        }
-    }
-
-    pub async fn plan(&mut self, ctx: &mut Context<'_>) -> Result<Vec<String>> {
-        match self {
-            AnyTarget::Ververica(t) => t.plan(ctx).await,
-            AnyTarget::Flink(t) => t.plan(ctx).await,
-            AnyTarget::HdInsight(t) => t.plan(ctx).await,
-        }
-    }
-
-    pub async fn apply(&mut self, ctx: &mut Context<'_>) -> Result<()> {
-        match self {
-            AnyTarget::Ververica(t) => t.apply(ctx).await,
-            AnyTarget::Flink(t) => t.apply(ctx).await,
-            AnyTarget::HdInsight(t) => t.apply(ctx).await,
-        }
-    }
+    async fn apply(self: Box<Self>, cx: &mut Context<'_>) -> Result<()>;
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::decide::{self, Jar, JobSummary, RunParams, Trigger};
+use super::judge::{self, Jar, JobSummary, RunParams, Trigger};
 use crate::error::{Error, Result};
 use crate::http::{display_url, Body, Http, Request, Response};
 
@@ -91,7 +91,7 @@ impl<'a> Client<'a> {
 
     /// Map a non-2xx answer to an error that quotes Flink.
     fn error(&self, resp: &Response, what: &str) -> Error {
-        let (head, chain) = match decide::rest_error(&resp.body) {
+        let (head, chain) = match judge::rest_error(&resp.body) {
             Some(x) => x,
             None => (resp.server_message(), vec![]),
         };
@@ -148,7 +148,7 @@ impl<'a> Client<'a> {
 
     pub async fn jobs(&self) -> Result<Vec<JobSummary>> {
         let v = self.get("/jobs/overview", "listing jobs").await?;
-        decide::jobs_from_overview(&v)
+        judge::jobs_from_overview(&v)
             .map_err(|e| Error::platform(format!("{}/jobs/overview: {e}", display_url(&self.base))))
     }
 
@@ -174,7 +174,7 @@ impl<'a> Client<'a> {
     }
 
     pub async fn jars(&self) -> Result<Vec<Jar>> {
-        Ok(decide::jars_from_list(
+        Ok(judge::jars_from_list(
             &self.get("/jars", "listing uploaded jars").await?,
         ))
     }
@@ -196,7 +196,7 @@ impl<'a> Client<'a> {
             .send(req, &format!("uploading {}", path.display()))
             .await?;
         let v: Value = resp.json()?;
-        decide::uploaded_jar_id(&v).ok_or_else(|| {
+        judge::uploaded_jar_id(&v).ok_or_else(|| {
             Error::platform(format!(
                 "{} did not return the uploaded jar's name",
                 display_url(&resp.url)
@@ -290,7 +290,7 @@ impl<'a> Client<'a> {
                 &format!("reading the savepoint status of job {job_id}"),
             )
             .await?;
-        decide::trigger_status(&v).map_err(|e| {
+        judge::trigger_status(&v).map_err(|e| {
             Error::platform(format!("savepoint of job {job_id}: {e}"))
                 .with_detail(format!("answer: {v}"))
         })
@@ -307,11 +307,8 @@ impl<'a> Client<'a> {
 
     pub async fn delete_jar(&self, jar_id: &str) -> Result<()> {
         let req = self.request(Method::DELETE, &format!("/jars/{jar_id}"));
-        self.send(
-            req,
-            &format!("deleting jar {}", decide::jar_display(jar_id)),
-        )
-        .await?;
+        self.send(req, &format!("deleting jar {}", judge::jar_display(jar_id)))
+            .await?;
         Ok(())
     }
 }

@@ -9,29 +9,119 @@
 //! rollback (or a later deploy, which restores from that savepoint) can repair it.
 
 pub mod client;
-pub mod decide;
+pub mod config;
+pub mod judge;
+mod probe;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use self::client::{Client, RunRequest};
-use self::decide::{Health, Jar, JobSummary, Purpose, Restore, RunParams, Trigger};
-use super::{Context, Target};
-use crate::config::{Action, Config, FlinkAuth};
+pub use self::config::{FlinkAuth, FlinkConfig};
+use self::judge::{Jar, JobSummary, Purpose, Restore, RunParams};
+use super::{Context, CredentialNeed, Needs, Plan, Registration, Target};
+use crate::azure::blob::JarUriScheme;
+use crate::config::{Action, JobInputs, RawInputs, RunSettings, Shared, TokenSource};
 use crate::error::{Error, Result};
 use crate::http::display_url;
 use crate::pipeline::inputs as i;
 use crate::report::Recorder;
+use crate::rollback::Outcome;
+use crate::wait::{self, End, Hold, Observed, Probe, Settled, Verdict, Wait};
+
+use self::judge::{Health, Trigger};
+use self::probe::{CausesProbe, EndProbe, JobProbe, State, TriggerLook, TriggerProbe};
 
 /// How many ended jobs with the name are looked at for their savepoints.
 const HISTORY_DEPTH: usize = 5;
 /// A job that was cancelled or stopped should be gone quickly; this bounds the wait.
 const END_WAIT: Duration = Duration::from_secs(60);
+/// The key of the password or token among the run's credentials.
+const CREDENTIAL: &str = "flink-credential";
 
-#[derive(Default)]
+pub const REGISTRATION: Registration = Registration {
+    name: "flink",
+    actions: &[
+        Action::Deploy,
+        Action::Suspend,
+        Action::Cancel,
+        Action::Resume,
+        Action::Savepoint,
+        Action::ListSavepoints,
+        Action::Delete,
+        Action::Validate,
+    ],
+    configure,
+};
+
+fn configure(raw: &RawInputs, shared: &Shared<'_>) -> Result<Box<dyn Target>> {
+    Ok(Box::new(Flink {
+        cfg: FlinkConfig::from_raw(raw, shared)?,
+        job: shared.job.clone(),
+    }))
+}
+
+/// The Flink session cluster target with its configuration.
+#[derive(Clone, Debug)]
 pub struct Flink {
-    planned: Option<Box<Planned>>,
+    pub cfg: FlinkConfig,
+    pub job: JobInputs,
+}
+
+/// What the target's code reads: its configuration, the job and the run's settings.
+#[derive(Clone, Copy)]
+pub struct Cfg<'a> {
+    pub flink: &'a FlinkConfig,
+    pub job: &'a JobInputs,
+    pub action: Action,
+    pub timeout: Duration,
+    pub settle: Duration,
+    pub rollback_on_failure: bool,
+}
+
+impl<'a> Cfg<'a> {
+    pub fn new(t: &'a Flink, run: &RunSettings) -> Self {
+        Cfg {
+            flink: &t.cfg,
+            job: &t.job,
+            action: run.action,
+            timeout: run.timeout,
+            settle: run.settle,
+            rollback_on_failure: run.rollback_on_failure,
+        }
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Target for Flink {
+    fn needs(&self) -> Needs {
+        let (source, bearer) = match &self.cfg.auth {
+            FlinkAuth::None => (TokenSource::None, false),
+            FlinkAuth::Basic { password, .. } => (password.clone(), false),
+            FlinkAuth::Bearer(t) => (t.clone(), true),
+        };
+        Needs {
+            // The cluster fetches nothing itself: the jar goes up through /jars/upload.
+            jar_scheme: JarUriScheme::Https,
+            blob_prefix: "artifacts/namespaces/default".into(),
+            credentials: vec![CredentialNeed {
+                key: CREDENTIAL,
+                source,
+                vault_input: i::FLINK_CREDENTIAL_SECRET,
+                bearer,
+            }],
+            rollback: crate::rollback::Rules::ALWAYS,
+        }
+    }
+
+    async fn plan(&self, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> {
+        plan(self, cx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 /// What the plan found and decided.
@@ -54,6 +144,14 @@ struct Planned {
     cache_ttl: Duration,
     /// The `Authorization` header (already registered as a secret).
     auth: Option<String>,
+    /// What the run will do, step by step.
+    steps: Vec<Step>,
+}
+
+impl Planned {
+    fn lines(&self) -> Vec<String> {
+        self.steps.iter().map(Step::line).collect()
+    }
 }
 
 #[derive(Clone)]
@@ -65,25 +163,177 @@ struct Previous {
     savepoint: Option<String>,
 }
 
+/// One step of the plan, with what it works on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    Cluster {
+        version: String,
+        url: String,
+        task_managers: String,
+        free: String,
+        total: String,
+    },
+    NoJobName,
+    Upload {
+        file: String,
+        name: String,
+    },
+    CancelForStateless {
+        name: String,
+        job: String,
+        state: String,
+    },
+    StopWithSavepoint {
+        name: String,
+        job: String,
+        since: String,
+        dir: String,
+    },
+    StartFromThatSavepoint {
+        allow_non_restored: bool,
+    },
+    StartFrom {
+        name: String,
+        path: String,
+        why: String,
+    },
+    StartFresh {
+        name: String,
+        why: String,
+    },
+    Wait {
+        timeout: u64,
+        settle: u64,
+    },
+    DeleteOlderJars {
+        name: String,
+        count: usize,
+    },
+    RollbackTo {
+        jar: String,
+    },
+    NoRollbackJar,
+    NothingToRollBackTo,
+    ParallelismNote {
+        parallelism: u32,
+        free: i64,
+        replacing: bool,
+    },
+    AlreadyActive {
+        name: String,
+        job: String,
+        state: String,
+    },
+    ResumeUploaded {
+        path: String,
+        why: String,
+    },
+    ResumeJar {
+        jar: String,
+        path: String,
+        why: String,
+    },
+    Suspend {
+        name: String,
+        job: String,
+        dir: String,
+    },
+    Savepoint {
+        name: String,
+        job: String,
+        dir: String,
+    },
+    Cancel {
+        name: String,
+        job: String,
+        state: String,
+    },
+    DeleteJars {
+        name: String,
+        count: usize,
+    },
+    ListSavepoints {
+        name: String,
+    },
+}
+
+impl Step {
+    fn line(&self) -> String {
+        match self {
+            Step::Cluster { version, url, task_managers, free, total } => format!(
+                "Flink {version} session cluster at {url}: {task_managers} task manager(s), {free}/{total} slots free"
+            ),
+            Step::NoJobName => "no jobName given: only the cluster was checked".into(),
+            Step::Upload { file, name } => format!(
+                "upload {file} as a jar for job `{name}`, then check its entry class and arguments (/jars/…/plan) before anything is stopped"
+            ),
+            Step::CancelForStateless { name, job, state } => format!(
+                "cancel job `{name}` ({job}, {state}) without a savepoint (upgradeStrategy STATELESS) and start the new jar without state"
+            ),
+            Step::StopWithSavepoint { name, job, since, dir } => format!(
+                "stop job `{name}` ({job}, running since {since}) with a savepoint into {dir}"
+            ),
+            Step::StartFromThatSavepoint { allow_non_restored } => format!(
+                "start the new jar from that savepoint (allowNonRestoredState: {allow_non_restored})"
+            ),
+            Step::StartFrom { name, path, why } => format!(
+                "no job named `{name}` is running: start it from savepoint {path} ({why})"
+            ),
+            Step::StartFresh { name, why } => format!(
+                "no job named `{name}` is running: start it without state ({why})"
+            ),
+            Step::Wait { timeout, settle } => format!(
+                "wait up to {timeout}s for the job and all its vertices to be RUNNING, then watch it for {settle}s"
+            ),
+            Step::DeleteOlderJars { name, count } => {
+                format!("then delete {count} older jar(s) uploaded for job `{name}`")
+            }
+            Step::RollbackTo { jar } => format!("on failure: start {jar} again from the savepoint"),
+            Step::NoRollbackJar => "on failure: no rollback possible (the previous job's jar was not uploaded by this task)".into(),
+            Step::NothingToRollBackTo => "on failure: nothing to roll back to (no earlier job)".into(),
+            Step::ParallelismNote { parallelism, free, replacing } => format!(
+                "note: parallelism {parallelism} needs up to {parallelism} slots; {free} are free now{}",
+                if *replacing { " (plus those of the job it replaces)" } else { "" }
+            ),
+            Step::AlreadyActive { name, job, state } => {
+                format!("job `{name}` is already {state} ({job}): nothing to resume")
+            }
+            Step::ResumeUploaded { path, why } => {
+                format!("upload the jar and start it from savepoint {path} ({why})")
+            }
+            Step::ResumeJar { jar, path, why } => {
+                format!("start {jar} again from savepoint {path} ({why})")
+            }
+            Step::Suspend { name, job, dir } => {
+                format!("stop job `{name}` ({job}) with a savepoint into {dir}")
+            }
+            Step::Savepoint { name, job, dir } => format!(
+                "take a savepoint of job `{name}` ({job}) into {dir}; the job keeps running"
+            ),
+            Step::Cancel { name, job, state } => {
+                format!("cancel job `{name}` ({job}, {state}) without a savepoint")
+            }
+            Step::DeleteJars { name, count } => {
+                format!("delete {count} jar(s) uploaded for job `{name}`")
+            }
+            Step::ListSavepoints { name } => format!("list the savepoints of jobs named `{name}`"),
+        }
+    }
+}
+
 /// How a start attempt ended when it did not come up.
 struct StartFailure {
     job_id: Option<String>,
     error: Error,
 }
 
-fn flink_cfg(cfg: &Config) -> &crate::config::FlinkConfig {
-    cfg.flink
-        .as_ref()
-        .expect("target flink has a flink configuration")
-}
-
 /// The job's run parameters from the inputs.
-fn params_from_inputs(cfg: &Config) -> RunParams {
+fn params_from_inputs(job: &JobInputs) -> RunParams {
     RunParams {
-        entry_class: cfg.job.entry_class.clone(),
-        args: cfg.job.main_args.clone().unwrap_or_default(),
-        parallelism: cfg.job.parallelism,
-        flink_configuration: cfg.job.flink_configuration.clone(),
+        entry_class: job.entry_class.clone(),
+        args: job.main_args.clone().unwrap_or_default(),
+        parallelism: job.parallelism,
+        flink_configuration: job.flink_configuration.clone(),
     }
 }
 
@@ -110,11 +360,10 @@ fn ms_to_rfc3339(ms: i64) -> String {
 }
 
 /// The `Authorization` header for the cluster, registered as a secret before first use.
-fn auth_header(ctx: &mut Context<'_>) -> Result<Option<String>> {
+fn auth_header(f: &FlinkConfig, cx: &Context<'_>) -> Result<Option<String>> {
     use base64::Engine;
-    let f = flink_cfg(ctx.cfg);
     let secret = || {
-        ctx.creds.flink.clone().ok_or_else(|| {
+        cx.creds.get(CREDENTIAL).cloned().ok_or_else(|| {
             Error::input(
                 i::FLINK_CREDENTIAL_SECRET,
                 "the credential for the Flink cluster could not be read",
@@ -128,7 +377,7 @@ fn auth_header(ctx: &mut Context<'_>) -> Result<Option<String>> {
             let pair = format!("{username}:{}", secret()?.expose());
             let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
             // The encoded pair is as good as the password.
-            ctx.rec.vso.set_secret(&encoded);
+            cx.rec.secret(&encoded);
             format!("Basic {encoded}")
         }
         FlinkAuth::Bearer(_) => format!("Bearer {}", secret()?.expose()),
@@ -157,7 +406,7 @@ impl Survey {
             .unwrap_or("the cluster's default directory")
     }
 
-    fn need_savepoint_dir(&self, cfg: &Config, what: &str) -> Result<()> {
+    fn need_savepoint_dir(&self, cfg: Cfg<'_>, what: &str) -> Result<()> {
         if self.savepoint_dir.is_none() && cfg.action != Action::Validate {
             return Err(Error::input(
                 i::SAVEPOINT_DIRECTORY,
@@ -200,41 +449,40 @@ impl Survey {
     fn previous(&self, job: &JobSummary, savepoint: Option<String>) -> Previous {
         Previous {
             job_id: job.id.clone(),
-            jar: decide::jar_of_job(&self.jars, &self.name, job.start_time).cloned(),
+            jar: judge::jar_of_job(&self.jars, &self.name, job.start_time).cloned(),
             savepoint,
         }
     }
 }
 
-fn wait_line(cfg: &Config) -> String {
-    format!(
-        "wait up to {}s for the job and all its vertices to be RUNNING, then watch it for {}s",
-        cfg.timeout.as_secs(),
-        cfg.settle.as_secs()
-    )
+fn wait_step(cfg: Cfg<'_>) -> Step {
+    Step::Wait {
+        timeout: cfg.timeout.as_secs(),
+        settle: cfg.settle.as_secs(),
+    }
 }
 
 /// Deploy (and validate, which shows what a deploy would do).
 fn plan_deploy(
-    cfg: &Config,
+    cfg: Cfg<'_>,
     s: &Survey,
     local: Option<&std::path::Path>,
     p: &mut Planned,
-    lines: &mut Vec<String>,
 ) -> Result<()> {
     let name = &s.name;
     if let Some(local) = local {
-        lines.push(format!(
-            "upload {} as a jar for job `{name}`, then check its entry class and arguments (/jars/…/plan) before anything is stopped",
-            local.display()
-        ));
+        p.steps.push(Step::Upload {
+            file: local.display().to_string(),
+            name: name.clone(),
+        });
     }
     match &s.active {
         Some(j) if p.stateless => {
-            lines.push(format!(
-                "cancel job `{name}` ({}, {}) without a savepoint (upgradeStrategy STATELESS) and start the new jar without state",
-                j.id, j.state
-            ));
+            p.steps.push(Step::CancelForStateless {
+                name: name.clone(),
+                job: j.id.clone(),
+                state: j.state.clone(),
+            });
             p.previous = Some(s.previous(j, None));
         }
         Some(j) => {
@@ -246,101 +494,104 @@ fn plan_deploy(
                 .with_hint("cancel it (action: cancel) and deploy with initialSavepointPath set to its last savepoint, or use upgradeStrategy: STATELESS"));
             }
             s.need_savepoint_dir(cfg, "stop the running job with a savepoint")?;
-            lines.push(format!(
-                "stop job `{name}` ({}, running since {}) with a savepoint into {}",
-                j.id,
-                ms_to_rfc3339(j.start_time),
-                s.savepoint_dir_shown()
-            ));
-            lines.push(format!(
-                "start the new jar from that savepoint (allowNonRestoredState: {})",
-                cfg.job.allow_non_restored_state
-            ));
+            p.steps.push(Step::StopWithSavepoint {
+                name: name.clone(),
+                job: j.id.clone(),
+                since: ms_to_rfc3339(j.start_time),
+                dir: s.savepoint_dir_shown().to_owned(),
+            });
+            p.steps.push(Step::StartFromThatSavepoint {
+                allow_non_restored: cfg.job.allow_non_restored_state,
+            });
             p.previous = Some(s.previous(j, None));
         }
-        None => {
-            let restore = if let Some(sp) = &cfg.job.initial_savepoint_path {
-                Restore::Savepoint {
-                    path: sp.clone(),
-                    job_id: String::new(),
-                    why: "initialSavepointPath".into(),
-                }
-            } else if cfg.job.restore_strategy.as_deref() == Some("NONE") {
-                Restore::Fresh("restoreStrategy is NONE".into())
-            } else {
-                decide::restore_point(&s.history, Purpose::Deploy)
-            };
-            match restore {
-                Restore::Savepoint { path, job_id, why } => {
-                    lines.push(format!(
-                        "no job named `{name}` is running: start it from savepoint {path} ({why})"
-                    ));
-                    // A job restored from its own last stop can roll back to the jar it ran.
-                    if let Some(start) = s.start_of(&job_id) {
-                        p.previous = Some(Previous {
-                            job_id,
-                            jar: decide::jar_of_job(&s.jars, name, start).cloned(),
-                            savepoint: Some(path.clone()),
-                        });
-                    }
-                    p.restore = Some((path, why));
-                }
-                Restore::Fresh(why) => lines.push(format!(
-                    "no job named `{name}` is running: start it without state ({why})"
-                )),
-            }
-        }
+        None => plan_start(cfg, s, p),
     }
-    lines.push(wait_line(cfg));
+    p.steps.push(wait_step(cfg));
     if !p.own_jars.is_empty() {
-        lines.push(format!(
-            "then delete {} older jar(s) uploaded for job `{name}`",
-            p.own_jars.len()
-        ));
+        p.steps.push(Step::DeleteOlderJars {
+            name: name.clone(),
+            count: p.own_jars.len(),
+        });
     }
     if cfg.rollback_on_failure {
-        lines.push(match &p.previous {
-            Some(Previous { jar: Some(j), .. }) => format!(
-                "on failure: start {} again from the savepoint",
-                decide::jar_display(&j.id)
-            ),
-            Some(_) => "on failure: no rollback possible (the previous job's jar was not uploaded by this task)".into(),
-            None => "on failure: nothing to roll back to (no earlier job)".into(),
+        p.steps.push(match &p.previous {
+            Some(Previous { jar: Some(j), .. }) => Step::RollbackTo {
+                jar: judge::jar_display(&j.id),
+            },
+            Some(_) => Step::NoRollbackJar,
+            None => Step::NothingToRollBackTo,
         });
     }
     if let (Some(par), Some(free)) = (cfg.job.parallelism, p.free_slots) {
         if i64::from(par) > free {
-            let freed = match s.active {
-                Some(_) => " (plus those of the job it replaces)",
-                None => "",
-            };
-            lines.push(format!(
-                "note: parallelism {par} needs up to {par} slots; {free} are free now{freed}"
-            ));
+            p.steps.push(Step::ParallelismNote {
+                parallelism: par,
+                free,
+                replacing: s.active.is_some(),
+            });
         }
     }
     Ok(())
 }
 
+/// No job with the name runs: where the new one gets its state.
+fn plan_start(cfg: Cfg<'_>, s: &Survey, p: &mut Planned) {
+    let name = &s.name;
+    let restore = if let Some(sp) = &cfg.job.initial_savepoint_path {
+        Restore::Savepoint {
+            path: sp.clone(),
+            job_id: String::new(),
+            why: "initialSavepointPath".into(),
+        }
+    } else if cfg.job.restore_strategy.as_deref() == Some("NONE") {
+        Restore::Fresh("restoreStrategy is NONE".into())
+    } else {
+        judge::restore_point(&s.history, Purpose::Deploy)
+    };
+    match restore {
+        Restore::Savepoint { path, job_id, why } => {
+            p.steps.push(Step::StartFrom {
+                name: name.clone(),
+                path: path.clone(),
+                why: why.clone(),
+            });
+            // A job restored from its own last stop can roll back to the jar it ran.
+            if let Some(start) = s.start_of(&job_id) {
+                p.previous = Some(Previous {
+                    job_id,
+                    jar: judge::jar_of_job(&s.jars, name, start).cloned(),
+                    savepoint: Some(path.clone()),
+                });
+            }
+            p.restore = Some((path, why));
+        }
+        Restore::Fresh(why) => p.steps.push(Step::StartFresh {
+            name: name.clone(),
+            why,
+        }),
+    }
+}
+
 /// Resume: the savepoint (input or history) and the jar (artifactPath or the recorded one).
 fn plan_resume(
-    cfg: &Config,
+    cfg: Cfg<'_>,
     s: &Survey,
     local: Option<&std::path::Path>,
     p: &mut Planned,
-    lines: &mut Vec<String>,
 ) -> Result<()> {
     let name = &s.name;
     if let Some(j) = &s.active {
-        lines.push(format!(
-            "job `{name}` is already {} ({}): nothing to resume",
-            j.state, j.id
-        ));
+        p.steps.push(Step::AlreadyActive {
+            name: name.clone(),
+            job: j.id.clone(),
+            state: j.state.clone(),
+        });
         return Ok(());
     }
     let (path, why, from_job) = match &cfg.job.savepoint_location {
         Some(sp) => (sp.clone(), "savepointLocation".to_owned(), None),
-        None => match decide::restore_point(&s.history, Purpose::Resume) {
+        None => match judge::restore_point(&s.history, Purpose::Resume) {
             Restore::Savepoint { path, job_id, why } => (path, why, Some(job_id)),
             Restore::Fresh(why) => return Err(Error::platform(format!(
                 "no savepoint is known for job `{name}`: {why}"
@@ -351,220 +602,273 @@ fn plan_resume(
         },
     };
     match local {
-        Some(_) => lines.push(format!(
-            "upload the jar and start it from savepoint {path} ({why})"
-        )),
+        Some(_) => p.steps.push(Step::ResumeUploaded {
+            path: path.clone(),
+            why: why.clone(),
+        }),
         None => {
-            // The jar of the job the savepoint came from (or of the newest job with the name).
-            let job_start = from_job
-                .as_deref()
-                .and_then(|id| s.start_of(id))
-                .or_else(|| s.history.first().map(|(j, _)| j.start_time))
-                .unwrap_or(i64::MAX);
-            let jar = decide::jar_of_job(&s.jars, name, job_start).ok_or_else(|| {
-                Error::platform(format!(
-                    "no jar uploaded by this task for job `{name}` is left on {}",
-                    s.url
-                ))
-                .with_hint("set artifactPath to the jar to resume with")
-            })?;
-            let params = decide::parse_jar_name(&jar.name)
-                .and_then(|(_, params, _)| params)
-                .ok_or_else(|| {
-                    Error::platform(format!(
-                        "the run parameters of {} were not recorded",
-                        decide::jar_display(&jar.id)
-                    ))
-                    .with_hint(
-                        "set artifactPath (and entryClass/mainArgs) to resume with a given jar",
-                    )
-                })?;
-            lines.push(format!(
-                "start {} again from savepoint {path} ({why})",
-                decide::jar_display(&jar.id)
-            ));
-            p.resume_jar = Some((jar.clone(), params));
+            let (jar, params) = resume_jar(s, from_job.as_deref())?;
+            p.steps.push(Step::ResumeJar {
+                jar: judge::jar_display(&jar.id),
+                path: path.clone(),
+                why: why.clone(),
+            });
+            p.resume_jar = Some((jar, params));
         }
     }
     p.restore = Some((path, why));
-    lines.push(wait_line(cfg));
+    p.steps.push(wait_step(cfg));
     Ok(())
 }
 
-impl Target for Flink {
-    async fn plan(&mut self, ctx: &mut Context<'_>) -> Result<Vec<String>> {
-        let cfg = ctx.cfg;
-        let f = flink_cfg(cfg);
-        let auth = auth_header(ctx)?;
-        let client = Client::new(&ctx.http, &f.url, auth.clone());
-        let url = shown(&f.url);
-        ctx.rec.fact("Flink cluster", &url);
-
-        let conf = client.config().await?;
-        let version = conf
-            .get("flink-version")
-            .and_then(Value::as_str)
-            .unwrap_or("(unknown version)")
-            .to_owned();
-        let overview = client.overview().await.unwrap_or(Value::Null);
-        let num = |k: &str| overview.get(k).and_then(Value::as_i64);
-        let shown_num = |k: &str| num(k).map_or("?".into(), |n| n.to_string());
-        let mut lines = vec![format!(
-            "Flink {version} session cluster at {url}: {} task manager(s), {}/{} slots free",
-            shown_num("taskmanagers"),
-            shown_num("slots-available"),
-            shown_num("slots-total"),
-        )];
-        let cache_ttl = decide::cache_ttl(&conf);
-
-        let Some(name) = cfg.job.job_name.clone() else {
-            // Only `validate` gets here without a job name (config requires it otherwise).
-            lines.push("no jobName given: only the cluster was checked".into());
-            return Ok(lines);
-        };
-        ctx.rec.fact("Job name", &name);
-        ctx.rec.subject(&format!("job `{name}` on {url}"));
-
-        let stateless = match cfg.job.upgrade_strategy.as_deref() {
-            None | Some("STATEFUL") => false,
-            Some("STATELESS") => true,
-            Some(other) => {
-                return Err(Error::input(
-                    i::UPGRADE_STRATEGY,
-                    format!("`{other}` is not supported for target `flink`"),
-                )
-                .with_hint("use STATEFUL (stop with a savepoint, start from it) or STATELESS (cancel, start without state)"))
-            }
-        };
-        let jobs = client.jobs().await?;
-        let active = decide::active_named(&jobs, &name);
-        if active.len() > 1 {
-            let ids: Vec<String> = active
-                .iter()
-                .map(|j| format!("{} ({})", j.id, j.state))
-                .collect();
-            return Err(Error::platform(format!(
-                "{} jobs named `{name}` are active on {url}: {}",
-                active.len(),
-                ids.join(", ")
+/// The jar of the job the savepoint came from (or of the newest job with the name), with the
+/// run parameters recorded in its name.
+fn resume_jar(s: &Survey, from_job: Option<&str>) -> Result<(Jar, RunParams)> {
+    let name = &s.name;
+    let job_start = from_job
+        .and_then(|id| s.start_of(id))
+        .or_else(|| s.history.first().map(|(j, _)| j.start_time))
+        .unwrap_or(i64::MAX);
+    let jar = judge::jar_of_job(&s.jars, name, job_start).ok_or_else(|| {
+        Error::platform(format!(
+            "no jar uploaded by this task for job `{name}` is left on {}",
+            s.url
+        ))
+        .with_hint("set artifactPath to the jar to resume with")
+    })?;
+    let params = judge::parse_jar_name(&jar.name)
+        .and_then(|(_, params, _)| params)
+        .ok_or_else(|| {
+            Error::platform(format!(
+                "the run parameters of {} were not recorded",
+                judge::jar_display(&jar.id)
             ))
-            .with_hint("cancel the extra jobs; the task upgrades exactly one job per name"));
-        }
-        let active = active.first().map(|j| (*j).clone());
-        let jars = client.jars().await?;
-        let cluster_dir = match client.jobmanager_config().await {
-            Ok(v) => decide::default_savepoint_dir(&v),
-            // Some clusters hide their configuration; Flink itself then decides.
-            Err(_) => None,
-        };
-        let needs_history = active.is_none()
-            && matches!(
-                cfg.action,
-                Action::Deploy | Action::Validate | Action::Resume
-            );
-        let history = if needs_history {
-            self::history(&client, &jobs, &name, cache_ttl).await
-        } else {
-            vec![]
-        };
-        let survey = Survey {
-            url: url.clone(),
-            name: name.clone(),
-            active,
-            savepoint_dir: cfg.job.savepoint_directory.clone().or(cluster_dir),
-            history,
-            jars,
-            jobs,
-        };
+            .with_hint("set artifactPath (and entryClass/mainArgs) to resume with a given jar")
+        })?;
+    Ok((jar.clone(), params))
+}
 
-        let mut p = Planned {
-            name: name.clone(),
-            active: survey.active.clone(),
-            restore: None,
-            previous: None,
-            target_dir: cfg.job.savepoint_directory.clone(),
-            own_jars: decide::owned_jars(&survey.jars, &name)
-                .into_iter()
-                .cloned()
-                .collect(),
-            resume_jar: None,
-            stateless,
-            free_slots: num("slots-available"),
-            cache_ttl,
-            auth,
-        };
-        let local = ctx.artifact.local.as_deref();
-        match cfg.action {
-            Action::Deploy | Action::Validate => {
-                plan_deploy(cfg, &survey, local, &mut p, &mut lines)?
-            }
-            Action::Resume => plan_resume(cfg, &survey, local, &mut p, &mut lines)?,
-            Action::Suspend => {
-                let j = survey.running("suspend")?;
-                survey.need_savepoint_dir(cfg, "suspend the job")?;
-                lines.push(format!(
-                    "stop job `{name}` ({}) with a savepoint into {}",
-                    j.id,
-                    survey.savepoint_dir_shown()
-                ));
-            }
-            Action::Savepoint => {
-                let j = survey.running("take a savepoint of")?;
-                survey.need_savepoint_dir(cfg, "take a savepoint")?;
-                lines.push(format!(
-                    "take a savepoint of job `{name}` ({}) into {}; the job keeps running",
-                    j.id,
-                    survey.savepoint_dir_shown()
-                ));
-            }
-            Action::Cancel => match &survey.active {
-                Some(j) => lines.push(format!(
-                    "cancel job `{name}` ({}, {}) without a savepoint",
-                    j.id, j.state
-                )),
-                None => {
-                    return Err(Error::platform(format!(
-                        "no job named `{name}` is active on {url}: nothing to cancel"
-                    ))
-                    .with_hint("check jobName"))
-                }
-            },
-            Action::Delete => {
-                if let Some(j) = &survey.active {
-                    return Err(Error::platform(format!(
-                        "job `{name}` ({}) is {}: it must be stopped before its jars are deleted",
-                        j.id, j.state
-                    ))
-                    .with_hint("run action suspend or cancel first"));
-                }
-                lines.push(format!(
-                    "delete {} jar(s) uploaded for job `{name}`",
-                    p.own_jars.len()
-                ));
-            }
-            Action::ListSavepoints => {
-                lines.push(format!("list the savepoints of jobs named `{name}`"));
-            }
-            Action::RenderCustomResource => {}
+/// The lifecycle actions on the job with the name.
+fn plan_action(cfg: Cfg<'_>, s: &Survey, p: &mut Planned) -> Result<()> {
+    let name = s.name.clone();
+    match cfg.action {
+        Action::Suspend => {
+            let j = s.running("suspend")?;
+            s.need_savepoint_dir(cfg, "suspend the job")?;
+            p.steps.push(Step::Suspend {
+                name,
+                job: j.id.clone(),
+                dir: s.savepoint_dir_shown().to_owned(),
+            });
         }
-        self.planned = Some(Box::new(p));
-        Ok(lines)
+        Action::Savepoint => {
+            let j = s.running("take a savepoint of")?;
+            s.need_savepoint_dir(cfg, "take a savepoint")?;
+            p.steps.push(Step::Savepoint {
+                name,
+                job: j.id.clone(),
+                dir: s.savepoint_dir_shown().to_owned(),
+            });
+        }
+        Action::Cancel => match &s.active {
+            Some(j) => p.steps.push(Step::Cancel {
+                name,
+                job: j.id.clone(),
+                state: j.state.clone(),
+            }),
+            None => {
+                return Err(Error::platform(format!(
+                    "no job named `{name}` is active on {}: nothing to cancel",
+                    s.url
+                ))
+                .with_hint("check jobName"))
+            }
+        },
+        Action::Delete => {
+            if let Some(j) = &s.active {
+                return Err(Error::platform(format!(
+                    "job `{name}` ({}) is {}: it must be stopped before its jars are deleted",
+                    j.id, j.state
+                ))
+                .with_hint("run action suspend or cancel first"));
+            }
+            p.steps.push(Step::DeleteJars {
+                name,
+                count: p.own_jars.len(),
+            });
+        }
+        Action::ListSavepoints => p.steps.push(Step::ListSavepoints { name }),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `upgradeStrategy` as the Flink target understands it: STATELESS or not.
+fn stateless(cfg: Cfg<'_>) -> Result<bool> {
+    match cfg.job.upgrade_strategy.as_deref() {
+        None | Some("STATEFUL") => Ok(false),
+        Some("STATELESS") => Ok(true),
+        Some(other) => Err(Error::input(
+            i::UPGRADE_STRATEGY,
+            format!("`{other}` is not supported for target `flink`"),
+        )
+        .with_hint("use STATEFUL (stop with a savepoint, start from it) or STATELESS (cancel, start without state)")),
+    }
+}
+
+/// The one job with the name that is not over, if any.
+fn the_active_job(jobs: &[JobSummary], name: &str, url: &str) -> Result<Option<JobSummary>> {
+    let active = judge::active_named(jobs, name);
+    if active.len() > 1 {
+        let ids: Vec<String> = active
+            .iter()
+            .map(|j| format!("{} ({})", j.id, j.state))
+            .collect();
+        return Err(Error::platform(format!(
+            "{} jobs named `{name}` are active on {url}: {}",
+            active.len(),
+            ids.join(", ")
+        ))
+        .with_hint("cancel the extra jobs; the task upgrades exactly one job per name"));
+    }
+    Ok(active.first().map(|j| (*j).clone()))
+}
+
+/// What the cluster says about itself: the first plan line and how stale its answers may be.
+async fn read_cluster(client: &Client<'_>, url: &str) -> Result<(Step, Duration, Option<i64>)> {
+    let conf = client.config().await?;
+    let version = conf
+        .get("flink-version")
+        .and_then(Value::as_str)
+        .unwrap_or("(unknown version)")
+        .to_owned();
+    let overview = client.overview().await.unwrap_or(Value::Null);
+    let num = |k: &str| overview.get(k).and_then(Value::as_i64);
+    let shown_num = |k: &str| num(k).map_or("?".into(), |n| n.to_string());
+    let step = Step::Cluster {
+        version,
+        url: url.to_owned(),
+        task_managers: shown_num("taskmanagers"),
+        free: shown_num("slots-available"),
+        total: shown_num("slots-total"),
+    };
+    Ok((step, judge::cache_ttl(&conf), num("slots-available")))
+}
+
+/// Everything the plan learns from the cluster about the job with the name.
+async fn survey(
+    cfg: Cfg<'_>,
+    client: &Client<'_>,
+    url: &str,
+    name: &str,
+    cache_ttl: Duration,
+) -> Result<Survey> {
+    let jobs = client.jobs().await?;
+    let active = the_active_job(&jobs, name, url)?;
+    let jars = client.jars().await?;
+    let cluster_dir = match client.jobmanager_config().await {
+        Ok(v) => judge::default_savepoint_dir(&v),
+        // Some clusters hide their configuration; Flink itself then decides.
+        Err(_) => None,
+    };
+    let needs_history = active.is_none()
+        && matches!(
+            cfg.action,
+            Action::Deploy | Action::Validate | Action::Resume
+        );
+    let history = if needs_history {
+        self::history(client, &jobs, name, cache_ttl).await
+    } else {
+        vec![]
+    };
+    Ok(Survey {
+        url: url.to_owned(),
+        name: name.to_owned(),
+        active,
+        savepoint_dir: cfg.job.savepoint_directory.clone().or(cluster_dir),
+        history,
+        jars,
+        jobs,
+    })
+}
+
+async fn plan(t: &Flink, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> {
+    let cfg = Cfg::new(t, cx.run);
+    let auth = auth_header(&t.cfg, cx)?;
+    let client = Client::new(cx.http, &t.cfg.url, auth.clone());
+    let url = shown(&t.cfg.url);
+    cx.rec.fact("Flink cluster", &url);
+    let (cluster, cache_ttl, free_slots) = read_cluster(&client, &url).await?;
+    let mut p = Planned {
+        name: String::new(),
+        active: None,
+        restore: None,
+        previous: None,
+        target_dir: cfg.job.savepoint_directory.clone(),
+        own_jars: vec![],
+        resume_jar: None,
+        stateless: false,
+        free_slots,
+        cache_ttl,
+        auth,
+        steps: vec![cluster],
+    };
+    let Some(name) = cfg.job.job_name.clone() else {
+        // Only `validate` gets here without a job name (config requires it otherwise).
+        p.steps.push(Step::NoJobName);
+        return Ok(Box::new(FlinkPlan {
+            target: t.clone(),
+            planned: p,
+        }));
+    };
+    cx.rec.fact("Job name", &name);
+    cx.rec.subject(&format!("job `{name}` on {url}"));
+    p.stateless = stateless(cfg)?;
+    let s = survey(cfg, &client, &url, &name, cache_ttl).await?;
+    p.name = name.clone();
+    p.active = s.active.clone();
+    p.own_jars = judge::owned_jars(&s.jars, &name)
+        .into_iter()
+        .cloned()
+        .collect();
+    let local = cx.artifact.local.as_deref();
+    match cfg.action {
+        Action::Deploy | Action::Validate => plan_deploy(cfg, &s, local, &mut p)?,
+        Action::Resume => plan_resume(cfg, &s, local, &mut p)?,
+        _ => plan_action(cfg, &s, &mut p)?,
+    }
+    Ok(Box::new(FlinkPlan {
+        target: t.clone(),
+        planned: p,
+    }))
+}
+
+struct FlinkPlan {
+    target: Flink,
+    planned: Planned,
+}
+
+#[async_trait::async_trait(?Send)]
+impl Plan for FlinkPlan {
+    fn describe(&self) -> Vec<String> {
+        self.planned.lines()
     }
 
-    async fn apply(&mut self, ctx: &mut Context<'_>) -> Result<()> {
-        let p = self.planned.take().expect("plan ran before apply");
-        let cfg = ctx.cfg;
-        let client = Client::new(&ctx.http, &flink_cfg(cfg).url, p.auth.clone());
+    async fn apply(self: Box<Self>, cx: &mut Context<'_>) -> Result<()> {
+        let p = self.planned;
+        let cfg = Cfg::new(&self.target, cx.run);
+        let client = Client::new(cx.http, &self.target.cfg.url, p.auth.clone());
         let run = Runner {
+            target: &self.target,
             client,
             cfg,
             name: p.name.clone(),
             free_slots: p.free_slots,
             cache_ttl: p.cache_ttl,
         };
-        let rec = &mut *ctx.rec;
+        let rec = &mut *cx.rec;
         rec.output("deploymentName", &p.name);
-        let local = ctx.artifact.local.as_deref();
+        let local = cx.artifact.local.as_deref();
         match cfg.action {
             Action::Deploy => run.deploy(rec, &p, local).await,
             Action::Resume => run.resume(rec, &p, local).await,
@@ -590,7 +894,7 @@ async fn history(
     name: &str,
     cache_ttl: Duration,
 ) -> Vec<(JobSummary, Value)> {
-    let ended: Vec<&JobSummary> = decide::ended_named(jobs, name)
+    let ended: Vec<&JobSummary> = judge::ended_named(jobs, name)
         .into_iter()
         .take(HISTORY_DEPTH)
         .collect();
@@ -626,20 +930,21 @@ fn rollback_target(
             prev.job_id
         )
     })?;
-    let params = decide::parse_jar_name(&jar.name)
+    let params = judge::parse_jar_name(&jar.name)
         .and_then(|(_, params, _)| params)
         .ok_or_else(|| {
             format!(
                 "the run parameters of {} were not recorded",
-                decide::jar_display(&jar.id)
+                judge::jar_display(&jar.id)
             )
         })?;
     Ok((jar, params, &prev.job_id))
 }
 
 struct Runner<'a> {
+    target: &'a Flink,
     client: Client<'a>,
-    cfg: &'a Config,
+    cfg: Cfg<'a>,
     name: String,
     /// Free task slots when the plan looked, for the timeout hint.
     free_slots: Option<i64>,
@@ -672,8 +977,8 @@ impl Runner<'_> {
         rec.begin("upload jar");
         // Parameters holding a secret must not end up in a file name on the cluster.
         let json = serde_json::to_string(params).unwrap_or_default();
-        let clean = rec.vso.redactor().redact(&json) == json;
-        let (file_name, recorded) = decide::jar_file_name(
+        let clean = rec.redact(&json) == json;
+        let (file_name, recorded) = judge::jar_file_name(
             &self.name,
             params,
             &crate::artifact::file_name(local),
@@ -688,8 +993,8 @@ impl Runner<'_> {
         }
         let r = self.client.upload(local, &file_name).await;
         let jar_id = rec.end(r)?;
-        rec.log(&format!("uploaded {}", decide::jar_display(&jar_id)));
-        rec.timeline(&format!("jar uploaded: {}", decide::jar_display(&jar_id)));
+        rec.log(&format!("uploaded {}", judge::jar_display(&jar_id)));
+        rec.timeline(&format!("jar uploaded: {}", judge::jar_display(&jar_id)));
         Ok(jar_id)
     }
 
@@ -743,10 +1048,10 @@ impl Runner<'_> {
 
     async fn delete_jar_quietly(&self, rec: &mut Recorder, jar_id: &str) {
         match self.client.delete_jar(jar_id).await {
-            Ok(()) => rec.log(&format!("deleted {}", decide::jar_display(jar_id))),
+            Ok(()) => rec.log(&format!("deleted {}", judge::jar_display(jar_id))),
             Err(e) => rec.log(&format!(
                 "could not delete {}: {}",
-                decide::jar_display(jar_id),
+                judge::jar_display(jar_id),
                 e.message
             )),
         }
@@ -759,7 +1064,7 @@ impl Runner<'_> {
         local: Option<&std::path::Path>,
     ) -> Result<()> {
         let local = local.expect("config requires artifactPath for deploy");
-        let params = params_from_inputs(self.cfg);
+        let params = params_from_inputs(self.cfg.job);
         let jar_id = self.upload(rec, local, &params).await?;
         let mut run = RunRequest {
             params,
@@ -826,7 +1131,7 @@ impl Runner<'_> {
         previous: Option<&Previous>,
         savepoint: Option<&str>,
     ) -> Result<()> {
-        let mut err = fail.error;
+        let err = fail.error;
         if let Some(id) = &fail.job_id {
             if let Err(e) = self.cancel_job(rec, id, "cancel failed job").await {
                 rec.warn(&format!(
@@ -839,38 +1144,43 @@ impl Runner<'_> {
         self.delete_jar_quietly(rec, new_jar).await;
         rec.pass();
 
-        if self.cfg.rollback_on_failure {
-            match rollback_target(previous) {
-                Err(reason) => {
-                    rec.skip("rollback", &reason);
-                    err = err.with_detail(format!("rollback not possible: {reason}"));
-                }
-                Ok((jar, params, job_id)) => {
-                    // The savepoint the previous job's state is in: known at plan time when it
-                    // was not running, else the one the stop took.
-                    let sp = previous.and_then(|p| p.savepoint.as_deref()).or(savepoint);
-                    match self.rollback(rec, jar, params, job_id, sp).await {
-                        Ok(rb_id) => {
-                            return Err(err
-                                .with_detail(format!(
-                                    "rolled back: {} runs again as job {rb_id}{}",
-                                    decide::jar_display(&jar.id),
-                                    sp.map(|s| format!(", restored from {s}"))
-                                        .unwrap_or_default()
-                                ))
-                                .context(format!(
-                                    "deploy of job `{}` failed and was rolled back",
-                                    self.name
-                                )))
-                        }
-                        Err(e) => {
-                            err = err.with_detail(format!("the rollback failed too: {}", e.message))
-                        }
-                    }
+        let rules = Target::needs(self.target).rollback;
+        if !crate::rollback::wanted(self.cfg.rollback_on_failure, rules, &err) {
+            return Err(self.left_behind(rec, err, previous, savepoint));
+        }
+        let outcome = match rollback_target(previous) {
+            Err(reason) => Outcome::Skipped(reason),
+            Ok((jar, params, job_id)) => {
+                // The savepoint the previous job's state is in: known at plan time when it
+                // was not running, else the one the stop took.
+                let sp = previous.and_then(|p| p.savepoint.as_deref()).or(savepoint);
+                match self.rollback(rec, jar, params, job_id, sp).await {
+                    Ok(rb_id) => Outcome::Done(format!(
+                        "{} runs again as job {rb_id}{}",
+                        judge::jar_display(&jar.id),
+                        sp.map(|s| format!(", restored from {s}"))
+                            .unwrap_or_default()
+                    )),
+                    Err(e) => Outcome::Failed(e),
                 }
             }
+        };
+        let done = matches!(outcome, Outcome::Done(_));
+        let err = crate::rollback::conclude(rec, err, outcome, &format!("job `{}`", self.name));
+        if done {
+            return Err(err);
         }
+        Err(self.left_behind(rec, err, previous, savepoint))
+    }
 
+    /// A deploy that did not come up and was not rolled back: what is left to repair it with.
+    fn left_behind(
+        &self,
+        rec: &mut Recorder,
+        mut err: Error,
+        previous: Option<&Previous>,
+        savepoint: Option<&str>,
+    ) -> Error {
         self.outputs(rec, "", "FAILED", savepoint);
         let mut keep = vec![];
         if let Some(sp) = savepoint {
@@ -879,7 +1189,7 @@ impl Runner<'_> {
         if let Some(Previous { jar: Some(j), .. }) = previous {
             keep.push(format!(
                 "the previous jar {} is kept",
-                decide::jar_display(&j.id)
+                judge::jar_display(&j.id)
             ));
         }
         if !keep.is_empty() {
@@ -889,7 +1199,7 @@ impl Runner<'_> {
                 "fix the job and deploy again: with no job running, deploy restores from the last stopped job's savepoint (or set initialSavepointPath); rollbackOnFailure: true restarts the previous jar automatically",
             );
         }
-        Err(err)
+        err
     }
 
     /// Start the previous jar again from the savepoint; returns the new job id.
@@ -903,7 +1213,7 @@ impl Runner<'_> {
     ) -> Result<String> {
         rec.log(&format!(
             "rolling back to {} (the jar of job {job_id}){}",
-            decide::jar_display(&jar.id),
+            judge::jar_display(&jar.id),
             savepoint
                 .map(|s| format!(" from savepoint {s}"))
                 .unwrap_or_default()
@@ -963,7 +1273,7 @@ impl Runner<'_> {
         };
         rec.log(&format!(
             "submitted {} as job {job_id}{}",
-            decide::jar_display(jar_id),
+            judge::jar_display(jar_id),
             run.savepoint
                 .as_deref()
                 .map(|s| format!(" from savepoint {s}"))
@@ -999,21 +1309,26 @@ impl Runner<'_> {
         Ok(job_id)
     }
 
-    async fn exceptions(&self, job_id: &str) -> Value {
-        // Missing history (older clusters, archived jobs) must not hide the job's own state.
-        self.client.exceptions(job_id).await.unwrap_or(Value::Null)
-    }
-
     /// A failure as an error that names the job and quotes Flink's exceptions. The history is
     /// cached by the REST server, so it may take one cache lifetime to show the failure.
     async fn failure(&self, rec: &mut Recorder, job_id: &str, why: &str, phase: &str) -> Error {
-        let until = Instant::now() + self.cache_ttl + Duration::from_secs(1);
-        let causes = loop {
-            let causes = decide::root_causes(&self.exceptions(job_id).await, 3);
-            if !causes.is_empty() || Instant::now() >= until {
-                break causes;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        let w = self.wait(
+            "the job's exceptions",
+            self.cache_ttl + Duration::from_secs(1),
+        );
+        let mut probe = CausesProbe {
+            client: &self.client,
+            job_id,
+        };
+        let causes = match wait::until(rec, &w, &mut probe, |c, _| match c.0.is_empty() {
+            true => Verdict::Pending,
+            false => Verdict::Done,
+        })
+        .await
+        {
+            Ok(End::Reached(c)) => c.0,
+            Ok(End::TimedOut { last }) => last.map(|c| c.0).unwrap_or_default(),
+            _ => vec![],
         };
         for c in &causes {
             rec.error_line(c);
@@ -1023,67 +1338,66 @@ impl Runner<'_> {
             .with_details(causes)
     }
 
-    /// The job as the (uncached) overview shows it.
-    async fn look(&self, job_id: &str) -> Result<Option<JobSummary>> {
-        let jobs = self.client.jobs().await?;
-        Ok(decide::find_job(&jobs, job_id).cloned())
+    fn wait(&self, subject: &'static str, limit: Duration) -> Wait<'static> {
+        Wait {
+            subject,
+            limit,
+            pace: probe::PACE,
+            timeline: None,
+        }
+    }
+
+    /// Why a start ran out of time: the cluster's capacity, as far as it tells.
+    async fn not_running_in_time(&self, job_id: &str, last: String) -> Error {
+        let parallel = match self.client.job(job_id).await {
+            Ok(d) => judge::max_parallelism(&d),
+            Err(_) => None,
+        };
+        let free = self
+            .free_slots
+            .map(|f| format!(" ({f} were free before the deploy)"))
+            .unwrap_or_default();
+        let capacity = match self.client.overview().await {
+            Ok(o) => judge::capacity_now(&o)
+                .map(|c| format!("; {c}"))
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        Error::timeout(format!(
+            "job `{}` ({job_id}) is not RUNNING after {}s; last state: {last}{capacity}",
+            self.name,
+            self.cfg.timeout.as_secs()
+        ))
+        .with_hint(match parallel {
+            Some(par) => format!("the job needs {par} task slot(s) per slot-sharing group{free}; add task managers or lower parallelism, or raise timeoutSeconds"),
+            None => "raise timeoutSeconds, or check the cluster's task managers".into(),
+        })
     }
 
     async fn wait_running(&self, rec: &mut Recorder, job_id: &str) -> Result<()> {
-        let deadline = Instant::now() + self.cfg.timeout;
-        let mut last = String::new();
-        let mut attempt = 0;
-        loop {
-            let health = match self.look(job_id).await? {
-                Some(job) => decide::assess(&job, &self.exceptions(job_id).await),
-                None => Health::Starting("not listed by the cluster yet".into()),
-            };
-            match health {
-                Health::Running => {
-                    rec.log(&format!(
-                        "job {job_id} is RUNNING, and so are all its tasks"
-                    ));
-                    rec.timeline(&format!("job {job_id} RUNNING, all vertices running"));
-                    return Ok(());
-                }
-                Health::Failed(why) => {
-                    return Err(self.failure(rec, job_id, &why, "did not come up").await)
-                }
-                Health::Starting(shown) => {
-                    if shown != last {
-                        rec.log(&format!("job {job_id}: {shown}"));
-                        last = shown;
-                    }
-                }
+        let w = self.wait("the job", self.cfg.timeout);
+        let mut probe = JobProbe::new(&self.client, job_id);
+        let end = wait::until(rec, &w, &mut probe, |look, _| match &look.health {
+            Health::Running => Verdict::Done,
+            Health::Failed(why) => Verdict::Failed(why.clone()),
+            Health::Starting(_) => Verdict::Pending,
+        })
+        .await?;
+        match end {
+            End::Reached(_) => {
+                rec.log(&format!(
+                    "job {job_id} is RUNNING, and so are all its tasks"
+                ));
+                rec.timeline(&format!("job {job_id} RUNNING, all vertices running"));
+                Ok(())
             }
-            let now = Instant::now();
-            if now >= deadline {
-                let parallel = match self.client.job(job_id).await {
-                    Ok(d) => decide::max_parallelism(&d),
-                    Err(_) => None,
-                };
-                let free = self
-                    .free_slots
-                    .map(|f| format!(" ({f} were free before the deploy)"))
-                    .unwrap_or_default();
-                let capacity = match self.client.overview().await {
-                    Ok(o) => decide::capacity_now(&o)
-                        .map(|c| format!("; {c}"))
-                        .unwrap_or_default(),
-                    Err(_) => String::new(),
-                };
-                return Err(Error::timeout(format!(
-                    "job `{}` ({job_id}) is not RUNNING after {}s; last state: {last}{capacity}",
-                    self.name,
-                    self.cfg.timeout.as_secs()
-                ))
-                .with_hint(match parallel {
-                    Some(par) => format!("the job needs {par} task slot(s) per slot-sharing group{free}; add task managers or lower parallelism, or raise timeoutSeconds"),
-                    None => "raise timeoutSeconds, or check the cluster's task managers".into(),
-                }));
+            End::Failed { why, .. } => {
+                Err(self.failure(rec, job_id, &why, "did not come up").await)
             }
-            tokio::time::sleep(decide::poll_delay(attempt).min(deadline - now)).await;
-            attempt += 1;
+            End::TimedOut { last } => {
+                let last = last.map(|l| l.shown()).unwrap_or_default();
+                Err(self.not_running_in_time(job_id, last).await)
+            }
         }
     }
 
@@ -1094,64 +1408,71 @@ impl Runner<'_> {
         job_id: &str,
         savepoint: Option<&str>,
     ) -> Result<()> {
-        let end = Instant::now() + self.cfg.settle;
-        let mut unconfirmed = savepoint;
-        loop {
-            if let Some(sp) = unconfirmed {
-                if self.confirm_restore(rec, job_id, sp).await {
-                    unconfirmed = None;
-                }
+        let w = self.wait("the job", self.cfg.settle);
+        let mut probe = JobProbe::new(&self.client, job_id);
+        probe.unconfirmed = savepoint;
+        let held = wait::settle(rec, &w, &mut probe, |look| {
+            match (&look.job, &look.health) {
+                (None, _) => Hold::Lost("it is no longer listed by the cluster".into()),
+                (_, Health::Failed(why)) => Hold::Lost(why.clone()),
+                _ => Hold::Holding,
             }
-            let job = self.look(job_id).await?.ok_or_else(|| {
-                Error::deployment(format!(
-                    "job `{}` ({job_id}) is no longer listed by the cluster",
-                    self.name
-                ))
-            })?;
-            if let Health::Failed(why) = decide::assess(&job, &self.exceptions(job_id).await) {
-                return Err(self
-                    .failure(rec, job_id, &why, "failed while settling")
-                    .await);
-            }
-            let now = Instant::now();
-            if now >= end {
+        })
+        .await?;
+        self.report_restore(rec, job_id, &probe);
+        if let Settled::Lost { why, .. } = held {
+            return Err(self
+                .failure(rec, job_id, &why, "failed while settling")
+                .await);
+        }
+        rec.log(&format!(
+            "job {job_id} ran {}s without a failure",
+            self.cfg.settle.as_secs()
+        ));
+        if let Some(sp) = probe.unconfirmed {
+            rec.log(&format!(
+                "Flink's checkpoint statistics do not show the restore from {sp} yet (they refresh every {}s)",
+                self.cache_ttl.as_secs()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Say where the job's state came from, when the checkpoint statistics told.
+    fn report_restore(&self, rec: &mut Recorder, job_id: &str, probe: &JobProbe<'_>) {
+        match &probe.restored {
+            Some((true, path)) => {
                 rec.log(&format!(
-                    "job {job_id} ran {}s without a failure",
-                    self.cfg.settle.as_secs()
+                    "Flink restored the job's state from {path} (checkpoint statistics of job {job_id})"
                 ));
-                if let Some(sp) = unconfirmed {
-                    rec.log(&format!(
-                        "Flink's checkpoint statistics do not show the restore from {sp} yet (they refresh every {}s)",
-                        self.cache_ttl.as_secs()
-                    ));
-                }
-                return Ok(());
+                rec.timeline(&format!("state restored from {path}"));
             }
-            tokio::time::sleep(Duration::from_millis(500).min(end - now)).await;
+            Some((false, path)) => rec.warn(&format!(
+                "job {job_id} restored from {path}, not from {}",
+                probe
+                    .unconfirmed
+                    .unwrap_or("the savepoint it was started from")
+            )),
+            None => {}
         }
     }
 
     /// Flink's checkpoint statistics say which savepoint the job's state came from. Returns
     /// whether they said anything yet (they are cached like the job details).
     async fn confirm_restore(&self, rec: &mut Recorder, job_id: &str, savepoint: &str) -> bool {
-        let norm = |s: &str| s.trim_end_matches('/').replace("file:///", "file:/");
-        let Ok(cps) = self.client.checkpoints(job_id).await else {
-            return false;
-        };
-        let Some((path, _)) = decide::state_facts(&cps).restored else {
-            return false;
-        };
-        if norm(&path) == norm(savepoint) {
-            rec.log(&format!(
-                "Flink restored the job's state from {path} (checkpoint statistics of job {job_id})"
-            ));
-            rec.timeline(&format!("state restored from {path}"));
-        } else {
+        let mut probe = JobProbe::new(&self.client, job_id);
+        probe.unconfirmed = Some(savepoint);
+        // Only the restore check of the probe is wanted here; its look at the job is cheap.
+        let _ = probe.probe().await;
+        let told = probe.restored.is_some();
+        if let Some((false, path)) = &probe.restored {
             rec.warn(&format!(
                 "job {job_id} restored from {path}, not from {savepoint}"
             ));
+        } else {
+            self.report_restore(rec, job_id, &probe);
         }
-        true
+        told
     }
 
     /// Stop with a savepoint and wait until the job has ended; returns the savepoint.
@@ -1173,73 +1494,89 @@ impl Runner<'_> {
         dir: Option<&str>,
     ) -> Result<String> {
         let trigger = self.client.stop(&job.id, dir).await?;
-        let sp = self.await_savepoint(&job.id, &trigger, "stopping").await?;
+        let sp = self
+            .await_savepoint(rec, &job.id, &trigger, "stopping")
+            .await?;
         rec.output("savepointLocation", &sp);
         rec.log(&format!("job {} stopped with savepoint {sp}", job.id));
         rec.timeline(&format!("job {} stopped with savepoint", job.id));
-        self.await_end(&job.id).await?;
+        self.await_end(rec, &job.id).await?;
         Ok(sp)
     }
 
-    async fn await_savepoint(&self, job_id: &str, trigger: &str, doing: &str) -> Result<String> {
-        let deadline = Instant::now() + self.cfg.timeout;
-        let mut attempt = 0;
-        loop {
-            match self.client.savepoint_status(job_id, trigger).await? {
-                Trigger::Completed(loc) => return Ok(loc),
-                Trigger::Failed(cause) => {
-                    return Err(Error::platform(format!(
-                        "{doing} job `{}` ({job_id}) with a savepoint failed: {cause}",
-                        self.name
-                    ))
-                    .with_hint("the job keeps running; check the savepoint directory (savepointDirectory) and the job's checkpointing"))
-                }
-                Trigger::InProgress => {}
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(Error::timeout(format!(
-                    "the savepoint of job `{}` ({job_id}) is not complete after {}s",
-                    self.name,
-                    self.cfg.timeout.as_secs()
-                ))
-                .with_hint("raise timeoutSeconds; large state takes longer to write"));
-            }
-            tokio::time::sleep(decide::poll_delay(attempt).min(deadline - now)).await;
-            attempt += 1;
+    async fn await_savepoint(
+        &self,
+        rec: &mut Recorder,
+        job_id: &str,
+        trigger: &str,
+        doing: &str,
+    ) -> Result<String> {
+        let w = self.wait("the savepoint", self.cfg.timeout);
+        let mut probe = TriggerProbe {
+            client: &self.client,
+            job_id,
+            trigger,
+        };
+        let end = wait::until(rec, &w, &mut probe, |t, _| match &t.0 {
+            Trigger::Completed(_) => Verdict::Done,
+            Trigger::Failed(cause) => Verdict::Failed(cause.clone()),
+            Trigger::InProgress => Verdict::Pending,
+        })
+        .await?;
+        match end {
+            End::Reached(TriggerLook(Trigger::Completed(loc))) => Ok(loc),
+            End::Reached(_) => unreachable!("only a completed savepoint is reached"),
+            End::Failed { why, .. } => Err(Error::platform(format!(
+                "{doing} job `{}` ({job_id}) with a savepoint failed: {why}",
+                self.name
+            ))
+            .with_hint("the job keeps running; check the savepoint directory (savepointDirectory) and the job's checkpointing")),
+            End::TimedOut { .. } => Err(Error::timeout(format!(
+                "the savepoint of job `{}` ({job_id}) is not complete after {}s",
+                self.name,
+                self.cfg.timeout.as_secs()
+            ))
+            .with_hint("raise timeoutSeconds; large state takes longer to write")),
         }
     }
 
     /// Wait until a stopped or cancelled job has ended, so its slots are free again.
-    async fn await_end(&self, job_id: &str) -> Result<String> {
-        let deadline = Instant::now() + END_WAIT;
-        let mut attempt = 0;
-        loop {
-            let state = self
-                .look(job_id)
-                .await?
-                .map_or_else(|| "UNKNOWN".to_owned(), |j| j.state);
-            if decide::is_terminal(&state) {
-                return Ok(state);
+    async fn await_end(&self, rec: &mut Recorder, job_id: &str) -> Result<String> {
+        let w = self.wait("the job", END_WAIT);
+        let mut probe = EndProbe {
+            client: &self.client,
+            job_id,
+        };
+        let end = wait::until(rec, &w, &mut probe, |s, _| {
+            if judge::is_terminal(&s.0) {
+                Verdict::Done
+            } else {
+                Verdict::Pending
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(Error::timeout(format!(
-                    "job `{}` ({job_id}) has not ended {}s after it was stopped; last state {state}",
-                    self.name,
-                    END_WAIT.as_secs()
-                )));
+        })
+        .await?;
+        match end {
+            End::Reached(State(state)) => Ok(state),
+            End::Failed { last, .. } | End::TimedOut { last: Some(last) } => {
+                Err(self.not_ended(job_id, &last.0))
             }
-            tokio::time::sleep(decide::poll_delay(attempt).min(deadline - now)).await;
-            attempt += 1;
+            End::TimedOut { last: None } => Err(self.not_ended(job_id, "UNKNOWN")),
         }
+    }
+
+    fn not_ended(&self, job_id: &str, state: &str) -> Error {
+        Error::timeout(format!(
+            "job `{}` ({job_id}) has not ended {}s after it was stopped; last state {state}",
+            self.name,
+            END_WAIT.as_secs()
+        ))
     }
 
     async fn cancel_job(&self, rec: &mut Recorder, job_id: &str, step: &str) -> Result<()> {
         rec.begin(step);
         let r = async {
             self.client.cancel(job_id).await?;
-            let state = self.await_end(job_id).await?;
+            let state = self.await_end(rec, job_id).await?;
             rec.log(&format!("job {job_id} is {state}"));
             rec.timeline(&format!("job {job_id} {state}"));
             Ok(())
@@ -1257,10 +1594,10 @@ impl Runner<'_> {
         rec.begin("delete old jars");
         for j in old {
             match self.client.delete_jar(&j.id).await {
-                Ok(()) => rec.log(&format!("deleted {}", decide::jar_display(&j.id))),
+                Ok(()) => rec.log(&format!("deleted {}", judge::jar_display(&j.id))),
                 Err(e) => rec.warn(&format!(
                     "could not delete {}: {}",
-                    decide::jar_display(&j.id),
+                    judge::jar_display(&j.id),
                     e.message
                 )),
             }
@@ -1289,7 +1626,7 @@ impl Runner<'_> {
             .expect("plan found a savepoint to resume from");
         let (jar_id, params, uploaded) = match local {
             Some(local) => {
-                let params = params_from_inputs(self.cfg);
+                let params = params_from_inputs(self.cfg.job);
                 let id = self.upload(rec, local, &params).await?;
                 (id, params, true)
             }
@@ -1350,15 +1687,17 @@ impl Runner<'_> {
     async fn savepoint(&self, rec: &mut Recorder, p: &Planned) -> Result<()> {
         let job = p.active.as_ref().expect("plan found the running job");
         rec.begin("take savepoint");
-        let r = async {
-            let trigger = self
-                .client
-                .savepoint(&job.id, p.target_dir.as_deref())
-                .await?;
-            self.await_savepoint(&job.id, &trigger, "taking a savepoint of")
-                .await
-        }
-        .await;
+        let r = match self
+            .client
+            .savepoint(&job.id, p.target_dir.as_deref())
+            .await
+        {
+            Ok(trigger) => {
+                self.await_savepoint(rec, &job.id, &trigger, "taking a savepoint of")
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         let sp = rec.end(r)?;
         rec.log(&format!("savepoint of job {} written to {sp}", job.id));
         rec.timeline("savepoint completed");
@@ -1371,7 +1710,7 @@ impl Runner<'_> {
         let r = async {
             for j in &p.own_jars {
                 self.client.delete_jar(&j.id).await?;
-                rec.log(&format!("deleted {}", decide::jar_display(&j.id)));
+                rec.log(&format!("deleted {}", judge::jar_display(&j.id)));
             }
             Ok(())
         }
@@ -1387,7 +1726,7 @@ impl Runner<'_> {
         let mut rows: Vec<Vec<String>> = vec![];
         for j in jobs.iter().filter(|j| j.name == self.name).take(10) {
             let cps = self.client.checkpoints(&j.id).await.unwrap_or(Value::Null);
-            for (path, at, kind) in decide::savepoints_in_history(&cps) {
+            for (path, at, kind) in judge::savepoints_in_history(&cps) {
                 rows.push(vec![
                     ms_to_rfc3339(at),
                     j.id.clone(),
@@ -1423,10 +1762,11 @@ impl Runner<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RawInputs;
+    use crate::config::{Config, RawInputs};
     use crate::pipeline::env::AgentEnv;
 
     fn cfg(pairs: &[(&str, &str)]) -> Config {
+        // (the configuration as the task builds it; `view` is what the target's code reads)
         let mut all = vec![
             ("target", "flink"),
             ("flinkUrl", "http://127.0.0.1:8081"),
@@ -1447,7 +1787,7 @@ mod tests {
             name: "demo".into(),
             state: state.into(),
             start_time: start,
-            end_time: if decide::is_terminal(state) {
+            end_time: if judge::is_terminal(state) {
                 start + 50
             } else {
                 -1
@@ -1461,7 +1801,7 @@ mod tests {
             args: args.iter().map(|a| a.to_string()).collect(),
             ..Default::default()
         };
-        let name = decide::jar_file_name("demo", &params, "job.jar", true).0;
+        let name = judge::jar_file_name("demo", &params, "job.jar", true).0;
         Jar {
             id: format!("{id}_{name}"),
             name,
@@ -1489,6 +1829,15 @@ mod tests {
         }
     }
 
+    fn view(c: &Config) -> Cfg<'_> {
+        let t = c
+            .target
+            .as_any()
+            .downcast_ref::<Flink>()
+            .expect("a Flink target");
+        Cfg::new(t, &c.run)
+    }
+
     fn planned(cfg: &Config) -> Planned {
         Planned {
             name: "demo".into(),
@@ -1498,17 +1847,19 @@ mod tests {
             target_dir: None,
             own_jars: vec![],
             resume_jar: None,
-            stateless: cfg.job.upgrade_strategy.as_deref() == Some("STATELESS"),
+            stateless: view(cfg).job.upgrade_strategy.as_deref() == Some("STATELESS"),
             free_slots: Some(1),
             cache_ttl: Duration::from_secs(3),
             auth: None,
+            steps: vec![],
         }
     }
 
     fn stopped_history() -> Vec<(JobSummary, Value)> {
-        let cps: Value =
-            serde_json::from_str(include_str!("fixtures/checkpoints-restored-stopped.json"))
-                .unwrap();
+        let cps: Value = serde_json::from_str(include_str!(
+            "../../../tests/fixtures/flink/checkpoints-restored-stopped.json"
+        ))
+        .unwrap();
         vec![(job("old", "FINISHED", 250), cps)]
     }
 
@@ -1516,8 +1867,9 @@ mod tests {
     fn an_upgrade_stops_the_running_job_and_can_roll_back_to_the_jar_it_started_from() {
         let c = cfg(&[("rollbackOnFailure", "true"), ("parallelism", "4")]);
         let s = survey(Some(job("run", "RUNNING", 250)), vec![]);
-        let (mut p, mut lines) = (planned(&c), vec![]);
-        plan_deploy(&c, &s, None, &mut p, &mut lines).unwrap();
+        let mut p = planned(&c);
+        plan_deploy(view(&c), &s, None, &mut p).unwrap();
+        let lines = p.lines();
         let prev = p.previous.unwrap();
         assert_eq!(prev.job_id, "run");
         assert!(
@@ -1547,7 +1899,7 @@ mod tests {
     fn a_job_that_is_not_running_is_not_stopped_with_a_savepoint() {
         let c = cfg(&[]);
         let s = survey(Some(job("r", "RESTARTING", 250)), vec![]);
-        let e = plan_deploy(&c, &s, None, &mut planned(&c), &mut vec![]).unwrap_err();
+        let e = plan_deploy(view(&c), &s, None, &mut planned(&c)).unwrap_err();
         assert!(
             e.message
                 .contains("is RESTARTING: it cannot be stopped with a savepoint"),
@@ -1556,8 +1908,9 @@ mod tests {
         assert!(e.hint.unwrap().contains("STATELESS"));
         // STATELESS cancels it instead.
         let c = cfg(&[("upgradeStrategy", "STATELESS")]);
-        let mut lines = vec![];
-        plan_deploy(&c, &s, None, &mut planned(&c), &mut lines).unwrap();
+        let mut p = planned(&c);
+        plan_deploy(view(&c), &s, None, &mut p).unwrap();
+        let lines = p.lines();
         assert!(
             lines
                 .iter()
@@ -1571,7 +1924,7 @@ mod tests {
         let c = cfg(&[]);
         let s = survey(None, stopped_history());
         let mut p = planned(&c);
-        plan_deploy(&c, &s, None, &mut p, &mut vec![]).unwrap();
+        plan_deploy(view(&c), &s, None, &mut p).unwrap();
         let (path, why) = p.restore.unwrap();
         assert!(path.ends_with("savepoint-34f4fe-16fa11f93e08"), "{path}");
         assert!(why.contains("stopped with this savepoint"));
@@ -1582,12 +1935,12 @@ mod tests {
 
         let c = cfg(&[("restoreStrategy", "NONE")]);
         let mut p = planned(&c);
-        plan_deploy(&c, &s, None, &mut p, &mut vec![]).unwrap();
+        plan_deploy(view(&c), &s, None, &mut p).unwrap();
         assert!(p.restore.is_none());
 
         let c = cfg(&[("initialSavepointPath", "s3://b/sp-1")]);
         let mut p = planned(&c);
-        plan_deploy(&c, &s, None, &mut p, &mut vec![]).unwrap();
+        plan_deploy(view(&c), &s, None, &mut p).unwrap();
         assert_eq!(p.restore.unwrap().0, "s3://b/sp-1");
         assert!(
             p.previous.is_none(),
@@ -1600,11 +1953,11 @@ mod tests {
         let c = cfg(&[]);
         let mut s = survey(Some(job("run", "RUNNING", 250)), vec![]);
         s.savepoint_dir = None;
-        let e = plan_deploy(&c, &s, None, &mut planned(&c), &mut vec![]).unwrap_err();
+        let e = plan_deploy(view(&c), &s, None, &mut planned(&c)).unwrap_err();
         assert_eq!(e.kind, crate::error::ErrorKind::Input);
         assert!(e.message.contains("`savepointDirectory`"), "{e}");
         assert!(s
-            .need_savepoint_dir(&cfg(&[("action", "validate")]), "x")
+            .need_savepoint_dir(view(&cfg(&[("action", "validate")])), "x")
             .is_ok());
     }
 
@@ -1613,7 +1966,7 @@ mod tests {
         let c = cfg(&[("action", "resume")]);
         let s = survey(None, stopped_history());
         let mut p = planned(&c);
-        plan_resume(&c, &s, None, &mut p, &mut vec![]).unwrap();
+        plan_resume(view(&c), &s, None, &mut p).unwrap();
         let (jar, params) = p.resume_jar.unwrap();
         assert!(jar.id.starts_with("v2_"));
         assert_eq!(params.args, vec!["--version", "v2"]);
@@ -1624,7 +1977,7 @@ mod tests {
             .ends_with("savepoint-34f4fe-16fa11f93e08"));
 
         let none = survey(None, vec![]);
-        let e = plan_resume(&c, &none, None, &mut planned(&c), &mut vec![]).unwrap_err();
+        let e = plan_resume(view(&c), &none, None, &mut planned(&c)).unwrap_err();
         assert!(
             e.message.contains("no savepoint is known for job `demo`"),
             "{e}"
@@ -1634,20 +1987,13 @@ mod tests {
         let c = cfg(&[("action", "resume"), ("savepointLocation", "file:/sp/x")]);
         let mut s = survey(None, vec![]);
         s.jars.clear();
-        let e = plan_resume(&c, &s, None, &mut planned(&c), &mut vec![]).unwrap_err();
+        let e = plan_resume(view(&c), &s, None, &mut planned(&c)).unwrap_err();
         assert!(
             e.hint.unwrap().contains("artifactPath"),
             "no jar left: say how to give one"
         );
         let mut p = planned(&c);
-        plan_resume(
-            &c,
-            &s,
-            Some(std::path::Path::new("job.jar")),
-            &mut p,
-            &mut vec![],
-        )
-        .unwrap();
+        plan_resume(view(&c), &s, Some(std::path::Path::new("job.jar")), &mut p).unwrap();
         assert_eq!(p.restore.unwrap().0, "file:/sp/x");
     }
 
@@ -1669,7 +2015,7 @@ mod tests {
         assert!(j.id.starts_with("v1_"));
         assert_eq!(params.args, vec!["--version", "v1"]);
         assert_eq!(id, "old");
-        let unrecorded = decide::jar_file_name("demo", &RunParams::default(), "job.jar", false).0;
+        let unrecorded = judge::jar_file_name("demo", &RunParams::default(), "job.jar", false).0;
         prev.jar = Some(Jar {
             id: format!("u_{unrecorded}"),
             name: unrecorded,

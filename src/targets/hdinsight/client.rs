@@ -5,13 +5,18 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 
-use super::model::{self, ClusterJob, ClusterJobList, LroStep};
+use super::config::HdiConfig;
+use super::judge::{self as model, ClusterJob, ClusterJobList, LroStep};
 use crate::azure::auth::AzureTokens;
-use crate::config::HdiConfig;
 use crate::error::{Error, Result};
 use crate::http::{display_url, parse_retry_after, Http, Request, Response};
-use crate::pipeline::vso::Vso;
+use crate::pipeline::vso::Masker;
+use crate::report::Recorder;
 use crate::secret::Secret;
+use crate::wait::{self, Backoff, End, Observed, Probe, Verdict, Wait};
+
+/// Resource Manager counts reads against a quota per principal: at most one a second.
+pub const PACE: Backoff = Backoff::with_floor(Duration::from_secs(1));
 
 /// Pages of the job list followed at most; a cluster has far fewer jobs than this allows.
 const MAX_PAGES: usize = 50;
@@ -28,7 +33,7 @@ pub struct Accepted {
 pub struct Arm<'a> {
     http: &'a Http,
     tokens: &'a AzureTokens,
-    vso: Vso,
+    masker: Masker,
     hdi: &'a HdiConfig,
     scope: String,
     connection: String,
@@ -41,14 +46,19 @@ pub fn arm_scope(cloud_arm_endpoint: &str) -> String {
 }
 
 impl<'a> Arm<'a> {
-    pub fn new(http: &'a Http, tokens: &'a AzureTokens, vso: Vso, hdi: &'a HdiConfig) -> Self {
+    pub fn new(
+        http: &'a Http,
+        tokens: &'a AzureTokens,
+        masker: Masker,
+        hdi: &'a HdiConfig,
+    ) -> Self {
         let conn = tokens.connection();
         Arm {
             http,
             tokens,
-            vso,
+            masker,
             hdi,
-            scope: arm_scope(&conn.cloud.arm_endpoint),
+            scope: arm_scope(&hdi.arm_resource),
             connection: conn.id.clone(),
         }
     }
@@ -92,9 +102,7 @@ impl<'a> Arm<'a> {
             .await
             .map_err(|e| e.context(format!("HDInsight cluster {}", self.cluster_label())))?;
         // Register each new token once: one that is already masked redacts to exactly `***`.
-        if self.vso.redactor().redact(t.expose()) != "***" {
-            self.vso.set_secret(t.expose());
-        }
+        self.masker.add_once(t.expose());
         Ok(t)
     }
 
@@ -197,7 +205,12 @@ impl<'a> Arm<'a> {
 
     /// Follow the operation's `Location` until it stops answering 202. Returns how many status
     /// checks that took.
-    pub async fn wait_operation(&self, accepted: &Accepted, deadline: Instant) -> Result<u32> {
+    pub async fn wait_operation(
+        &self,
+        rec: &mut Recorder,
+        accepted: &Accepted,
+        deadline: Instant,
+    ) -> Result<u32> {
         if accepted.status != 202 {
             return Ok(0);
         }
@@ -213,53 +226,48 @@ impl<'a> Arm<'a> {
                     .map(|id| format!("request id: {id}")),
             ));
         };
-        let mut url = model::same_origin_url(&self.hdi.arm_endpoint, loc).map_err(|e| {
+        let url = self.operation_url(loc)?;
+        let w = Wait {
+            subject: "the runJob operation",
+            limit: deadline.saturating_duration_since(Instant::now()),
+            pace: PACE,
+            timeline: None,
+        };
+        let mut probe = OperationProbe {
+            arm: self,
+            url,
+            polls: 0,
+        };
+        let end = wait::until(rec, &w, &mut probe, |o, _| match o {
+            Operation::Done => Verdict::Done,
+            Operation::Failed(e) => Verdict::Failed(e.message.clone()),
+            Operation::Running(_) => Verdict::Pending,
+        })
+        .await?;
+        match end {
+            End::Reached(_) => Ok(probe.polls),
+            End::Failed { last, .. } => match last {
+                Operation::Failed(e) => Err(e),
+                _ => unreachable!("only a failed operation fails the wait"),
+            },
+            End::TimedOut { .. } => Err(Error::timeout(format!(
+                "the runJob operation on HDInsight cluster {} was still running after {} status checks",
+                self.cluster_label(),
+                probe.polls
+            ))
+            .with_detail(format!("operation: {}", display_url(&probe.url)))
+            .with_hint("raise timeoutSeconds; the action goes on on the cluster and a re-run waits for it")),
+        }
+    }
+
+    /// An operation URL the service gave, checked to stay on the Resource Manager endpoint.
+    fn operation_url(&self, loc: &str) -> Result<String> {
+        model::same_origin_url(&self.hdi.arm_endpoint, loc).map_err(|e| {
             Error::platform(format!(
                 "the runJob operation Location of HDInsight cluster {} {e}",
                 self.cluster_label()
             ))
-        })?;
-        let mut wait = poll_wait(accepted.retry_after, 1);
-        let mut polls = 0;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::timeout(format!(
-                    "the runJob operation on HDInsight cluster {} was still running after {polls} status checks",
-                    self.cluster_label()
-                ))
-                .with_detail(format!("operation: {}", display_url(&url)))
-                .with_hint("raise timeoutSeconds; the action goes on on the cluster and a re-run waits for it"));
-            }
-            tokio::time::sleep(wait.min(left)).await;
-            polls += 1;
-            let resp = self.send(Request::get(&url)).await?;
-            match model::lro_step(resp.status) {
-                LroStep::Done => return Ok(polls),
-                LroStep::Error => {
-                    return Err(self.error(
-                        &resp,
-                        &format!(
-                            "the runJob operation on HDInsight cluster {}",
-                            self.cluster_label()
-                        ),
-                    ))
-                }
-                LroStep::Poll => {
-                    if let Some(next) = resp.header("location") {
-                        url =
-                            model::same_origin_url(&self.hdi.arm_endpoint, next).map_err(|e| {
-                                Error::platform(format!(
-                                    "the runJob operation Location of HDInsight cluster {} {e}",
-                                    self.cluster_label()
-                                ))
-                            })?;
-                    }
-                    let ra = resp.header("retry-after").and_then(parse_retry_after);
-                    wait = poll_wait(ra, polls + 1);
-                }
-            }
-        }
+        })
     }
 
     /// An ARM error response as an [`Error`] that names what failed, quotes the service's code,
@@ -319,16 +327,59 @@ pub fn arm_error(resp: &Response) -> (Option<String>, String) {
     (code, message)
 }
 
-/// Wait before the next status check: the server's Retry-After, else a short backoff.
-pub fn poll_wait(retry_after: Option<Duration>, poll: u32) -> Duration {
-    match retry_after {
-        Some(d) => d.max(Duration::from_millis(100)),
-        None => Duration::from_secs(match poll {
-            0 | 1 => 1,
-            2 => 2,
-            3 => 3,
-            _ => 5,
-        }),
+/// A long-running operation as one status check saw it.
+pub enum Operation {
+    Done,
+    Failed(Error),
+    /// Still running; the service's Retry-After, if it gave one.
+    Running(Option<Duration>),
+}
+
+impl Observed for Operation {
+    fn shown(&self) -> String {
+        match self {
+            Operation::Done => "the operation finished".into(),
+            Operation::Failed(e) => format!("the operation failed: {}", e.message),
+            Operation::Running(_) => "the operation is running".into(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Operation::Running(ra) => *ra,
+            _ => None,
+        }
+    }
+}
+
+struct OperationProbe<'p, 'a> {
+    arm: &'p Arm<'a>,
+    url: String,
+    polls: u32,
+}
+
+#[async_trait::async_trait(?Send)]
+impl Probe for OperationProbe<'_, '_> {
+    type Obs = Operation;
+    async fn probe(&mut self) -> Result<Operation> {
+        self.polls += 1;
+        let resp = self.arm.send(Request::get(&self.url)).await?;
+        Ok(match model::lro_step(resp.status) {
+            LroStep::Done => Operation::Done,
+            LroStep::Error => Operation::Failed(self.arm.error(
+                &resp,
+                &format!(
+                    "the runJob operation on HDInsight cluster {}",
+                    self.arm.cluster_label()
+                ),
+            )),
+            LroStep::Poll => {
+                if let Some(next) = resp.header("location") {
+                    self.url = self.arm.operation_url(next)?;
+                }
+                Operation::Running(resp.header("retry-after").and_then(parse_retry_after))
+            }
+        })
     }
 }
 
@@ -352,20 +403,6 @@ mod tests {
             arm_scope("https://management.usgovcloudapi.net"),
             "https://management.usgovcloudapi.net/.default"
         );
-    }
-
-    #[test]
-    fn poll_waits_follow_retry_after_or_back_off() {
-        assert_eq!(
-            poll_wait(Some(Duration::from_secs(7)), 1),
-            Duration::from_secs(7)
-        );
-        assert_eq!(
-            poll_wait(Some(Duration::ZERO), 1),
-            Duration::from_millis(100)
-        );
-        assert_eq!(poll_wait(None, 1), Duration::from_secs(1));
-        assert_eq!(poll_wait(None, 9), Duration::from_secs(5));
     }
 
     #[test]

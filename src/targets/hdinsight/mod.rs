@@ -7,23 +7,103 @@
 //! (`actionResult`, `status`, `jobOutput`, `lastSavePoint`).
 
 pub mod client;
-pub mod model;
+pub mod config;
+pub mod judge;
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use self::client::Arm;
-use self::model::{ClusterJob, JobAction, JobDefinition, Verdict};
-use super::{Context, Target};
+pub use self::config::HdiConfig;
+use self::judge as model;
+use self::judge::{ClusterJob, JobAction, JobDefinition, Verdict};
+use super::{Context, Needs, Plan, Registration, Target};
 use crate::azure::auth::AzureTokens;
-use crate::config::{Action, Config, HdiConfig};
-use crate::error::{Error, ErrorKind, Result};
+use crate::azure::blob::JarUriScheme;
+use crate::config::{Action, JobInputs, RawInputs, RunSettings, Shared};
+use crate::error::{Error, Result};
 use crate::http::Http;
 use crate::pipeline::inputs as i;
-use crate::pipeline::summary::cell;
-use crate::pipeline::vso::Vso;
-use crate::report::Recorder;
+use crate::report::{cell, Recorder};
+use crate::rollback::Outcome;
+use crate::wait::{self, End, Hold, Observed, Probe, Wait};
+
+pub const REGISTRATION: Registration = Registration {
+    name: "hdinsight",
+    actions: &[
+        Action::Deploy,
+        Action::Suspend,
+        Action::Cancel,
+        Action::Resume,
+        Action::Savepoint,
+        Action::ListSavepoints,
+        Action::Delete,
+        Action::Validate,
+    ],
+    configure,
+};
+
+fn configure(raw: &RawInputs, shared: &Shared<'_>) -> Result<Box<dyn Target>> {
+    Ok(Box::new(HdInsight {
+        cfg: HdiConfig::from_raw(raw, shared)?,
+        job: shared.job.clone(),
+    }))
+}
+
+/// The HDInsight on AKS target with its configuration.
+#[derive(Clone, Debug)]
+pub struct HdInsight {
+    pub cfg: HdiConfig,
+    pub job: JobInputs,
+}
+
+/// What the target's code reads: its configuration, the job and the run's settings.
+#[derive(Clone, Copy)]
+pub struct Cfg<'a> {
+    pub hdi: &'a HdiConfig,
+    pub job: &'a JobInputs,
+    pub action: Action,
+    pub timeout: Duration,
+    pub settle: Duration,
+    pub rollback_on_failure: bool,
+}
+
+impl<'a> Cfg<'a> {
+    pub fn new(t: &'a HdInsight, run: &RunSettings) -> Self {
+        Cfg {
+            hdi: &t.cfg,
+            job: &t.job,
+            action: run.action,
+            timeout: run.timeout,
+            settle: run.settle,
+            rollback_on_failure: run.rollback_on_failure,
+        }
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Target for HdInsight {
+    fn needs(&self) -> Needs {
+        Needs {
+            // The cluster reads jars from its ADLS Gen2 storage.
+            jar_scheme: JarUriScheme::Abfs,
+            blob_prefix: "artifacts/namespaces/default".into(),
+            credentials: vec![],
+            // Not after a timeout: the action may still be running on the cluster, and a
+            // second one would collide with it (a re-run waits for it instead).
+            rollback: crate::rollback::Rules::ON_FAILURE_ONLY,
+        }
+    }
+
+    async fn plan(&self, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> {
+        plan(self, cx).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
 
 /// What the plan decided to send.
 #[derive(Clone, Debug)]
@@ -36,40 +116,21 @@ enum Op {
     Nothing(String),
 }
 
-/// Boxed so that `AnyTarget` stays small whichever target it holds.
-#[derive(Default)]
-pub struct HdInsight(Box<Planned>);
-
-#[derive(Default)]
-struct Planned {
-    job_name: Option<String>,
-    /// The job as listed before any change.
-    before: Option<ClusterJob>,
-    definition: JobDefinition,
-    save_point_name: Option<String>,
-    jar_uri: Option<String>,
-    op: Option<Op>,
-}
-
 const RETIRED: &str = "note: Microsoft retired HDInsight on AKS on 2025-01-31 (clusters were stopped and removed); this target works only where the service still answers";
-
-fn hdi(cfg: &Config) -> &HdiConfig {
-    cfg.hdi.as_ref().expect("hdinsight config")
-}
 
 fn arm<'c>(
     http: &'c Http,
     azure: Option<&'c AzureTokens>,
-    vso: Vso,
+    rec: &Recorder,
     h: &'c HdiConfig,
 ) -> Result<Arm<'c>> {
     let tokens = azure
         .ok_or_else(|| Error::input(i::AZURE_SUBSCRIPTION, "is required for target `hdinsight`"))?;
-    Ok(Arm::new(http, tokens, vso, h))
+    Ok(Arm::new(http, tokens, rec.masker(), h))
 }
 
 /// The job definition from the inputs, checked before anything is sent.
-fn definition(cfg: &Config, jar_uri: Option<&str>) -> Result<JobDefinition> {
+fn definition(cfg: Cfg<'_>, jar_uri: Option<&str>) -> Result<JobDefinition> {
     let mut def = JobDefinition::default();
     if let Some(uri) = jar_uri {
         let (dir, name) = model::split_jar_uri(uri).map_err(|e| {
@@ -98,7 +159,7 @@ fn definition(cfg: &Config, jar_uri: Option<&str>) -> Result<JobDefinition> {
 
 /// The action for our action and the job as listed (pure; the plan's core).
 fn decide(
-    cfg: &Config,
+    cfg: Cfg<'_>,
     job_name: &str,
     before: Option<&ClusterJob>,
     def: &JobDefinition,
@@ -173,192 +234,227 @@ fn describe(job: &ClusterJob) -> String {
     parts.join(", ")
 }
 
-impl Target for HdInsight {
-    async fn plan(&mut self, ctx: &mut Context<'_>) -> Result<Vec<String>> {
-        let this = &mut *self.0;
-        let cfg = ctx.cfg;
-        let h = hdi(cfg);
-        ctx.rec.log(RETIRED);
-        let cluster = format!("`{}/{}`", h.cluster_pool, h.cluster_name);
-        if let Some(n) = &cfg.job.job_name {
-            if let Some(p) = model::job_name_problem(n) {
-                return Err(Error::input(i::JOB_NAME, p));
-            }
+/// What `plan` decided about one job.
+struct JobPlan {
+    name: String,
+    /// The job as listed before any change.
+    before: Option<ClusterJob>,
+    definition: JobDefinition,
+    save_point_name: Option<String>,
+    jar_uri: Option<String>,
+    op: Op,
+}
+
+struct HdiPlan {
+    target: HdInsight,
+    run: RunSettings,
+    /// The jobs the cluster lists, when no `jobName` was given (only `validate` allows that).
+    listed: Vec<String>,
+    job: Option<JobPlan>,
+}
+
+/// The jar must be in the cluster's storage: a local one only with an upload to Blob Storage.
+fn check_artifact(cx: &Context<'_>) -> Result<()> {
+    if cx.artifact.local.is_some() && cx.artifact.jar_uri.is_none() {
+        return Err(Error::input(
+            i::STORAGE_ACCOUNT,
+            "is required to deploy the local artifactPath to HDInsight on AKS: the cluster reads jars from its storage, so the jar has to be uploaded there first",
+        )
+        .with_hint("set storageAccount and containerName (the cluster's storage account, reached as abfs://), or give jarUri for a jar that is already there"));
+    }
+    Ok(())
+}
+
+/// Show the request a plan would send, in the log and the summary.
+fn show_request(rec: &mut Recorder, op: &Op) {
+    if let Op::Send { action, body } = op {
+        let text = serde_json::to_string_pretty(body).unwrap_or_default();
+        let title = format!("runJob {} request body", action.as_str());
+        rec.group(&title, &text);
+        rec.summary.details(&title, "json", &text);
+    }
+}
+
+async fn plan(t: &HdInsight, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> {
+    let cfg = Cfg::new(t, cx.run);
+    let h = cfg.hdi;
+    cx.rec.log(RETIRED);
+    if let Some(n) = &cfg.job.job_name {
+        if let Some(p) = model::job_name_problem(n) {
+            return Err(Error::input(i::JOB_NAME, p));
         }
-        if let (Some(local), None, Some(b)) =
-            (&ctx.artifact.local, &ctx.artifact.jar_uri, &cfg.blob)
-        {
-            return Err(Error::platform(format!(
-                "{} was not given a URI in storage account `{}` (container `{}`), and the cluster can read the jar only from there",
-                local.display(),
-                b.account,
-                b.container
-            )));
-        }
-        if ctx.artifact.local.is_some() && ctx.artifact.jar_uri.is_none() {
-            return Err(Error::input(
-                i::STORAGE_ACCOUNT,
-                "is required to deploy the local artifactPath to HDInsight on AKS: the cluster reads jars from its storage, so the jar has to be uploaded there first",
-            )
-            .with_hint("set storageAccount and containerName (the cluster's storage account, reached as abfs://), or give jarUri for a jar that is already there"));
-        }
-        this.jar_uri = ctx.artifact.jar_uri.clone();
-        this.definition = definition(cfg, this.jar_uri.as_deref())?;
-        this.save_point_name = cfg
-            .job
-            .savepoint_location
-            .as_deref()
-            .map(model::save_point_name);
-        if this.save_point_name.is_some()
-            && !matches!(
-                cfg.action,
-                Action::Resume | Action::Deploy | Action::Validate
-            )
-        {
-            ctx.rec.warn(&format!(
-                "savepointLocation is used only by resume (START) and deploy (UPDATE); ignored for {}",
-                cfg.action.as_str()
+    }
+    check_artifact(cx)?;
+    let jar_uri = cx.artifact.jar_uri.clone();
+    let definition = definition(cfg, jar_uri.as_deref())?;
+    let save_point_name = cfg
+        .job
+        .savepoint_location
+        .as_deref()
+        .map(model::save_point_name);
+    if save_point_name.is_some()
+        && !matches!(
+            cfg.action,
+            Action::Resume | Action::Deploy | Action::Validate
+        )
+    {
+        cx.rec.warn(&format!(
+            "savepointLocation is used only by resume (START) and deploy (UPDATE); ignored for {}",
+            cfg.action.as_str()
+        ));
+    }
+    let arm = arm(cx.http, cx.azure, cx.rec, h)?;
+    let jobs = arm.list_jobs().await?;
+    let mut plan = HdiPlan {
+        target: t.clone(),
+        run: cx.run.clone(),
+        listed: vec![],
+        job: None,
+    };
+    let Some(name) = cfg.job.job_name.clone() else {
+        plan.listed = jobs
+            .iter()
+            .map(|j| format!("{} ({})", j.job_name().unwrap_or("?"), j.status()))
+            .collect();
+        return Ok(Box::new(plan));
+    };
+    cx.rec
+        .fact("Cluster", &format!("{}/{}", h.cluster_pool, h.cluster_name));
+    cx.rec.fact("Job", &name);
+    cx.rec.subject(&format!(
+        "job `{name}` on HDInsight cluster `{}/{}`",
+        h.cluster_pool, h.cluster_name
+    ));
+    let before = model::find_job(&jobs, &name).cloned();
+    let cluster = arm.cluster_label();
+    let op = decide(
+        cfg,
+        &name,
+        before.as_ref(),
+        &definition,
+        save_point_name.as_deref(),
+        &cluster,
+    )?;
+    show_request(cx.rec, &op);
+    plan.job = Some(JobPlan {
+        name,
+        before,
+        definition,
+        save_point_name,
+        jar_uri,
+        op,
+    });
+    Ok(Box::new(plan))
+}
+
+impl HdiPlan {
+    fn describe_send(&self, j: &JobPlan, action: JobAction, lines: &mut Vec<String>) {
+        lines.push(format!("send runJob {}", action.as_str()));
+        if let Some(b) = j.before.as_ref().filter(|b| b.in_progress()) {
+            lines.push(format!(
+                "first wait for the job's {} that is still in progress",
+                b.properties.action.as_deref().unwrap_or("action")
             ));
         }
+        lines.push(format!(
+            "wait up to {}s for actionResult SUCCESS{}",
+            self.run.timeout.as_secs(),
+            if action.starts_job() {
+                " and status RUNNING"
+            } else {
+                ""
+            }
+        ));
+        if action.starts_job() && !self.run.settle.is_zero() {
+            lines.push(format!(
+                "then watch the job stay RUNNING for {}s",
+                self.run.settle.as_secs()
+            ));
+        }
+        if self.run.rollback_on_failure && action.is_upgrade() {
+            if let Some(prev) = j.before.as_ref().and_then(ClusterJob::jar) {
+                lines.push(format!(
+                    "on failure, run {} again with the previous jar {prev}",
+                    action.as_str()
+                ));
+            }
+        }
+    }
+}
 
+#[async_trait::async_trait(?Send)]
+impl Plan for HdiPlan {
+    fn describe(&self) -> Vec<String> {
+        let h = &self.target.cfg;
         let mut lines = vec![format!(
-            "HDInsight on AKS cluster {cluster} in resource group `{}` (subscription {}) via {}, API {}",
-            h.resource_group, h.subscription_id, h.arm_endpoint, h.api_version
+            "HDInsight on AKS cluster `{}/{}` in resource group `{}` (subscription {}) via {}, API {}",
+            h.cluster_pool, h.cluster_name, h.resource_group, h.subscription_id, h.arm_endpoint, h.api_version
         )];
-        let arm = arm(&ctx.http, ctx.azure.as_ref(), ctx.rec.vso.clone(), h)?;
-        let jobs = arm.list_jobs().await?;
-        let Some(name) = cfg.job.job_name.clone() else {
-            let listed: Vec<String> = jobs
-                .iter()
-                .map(|j| format!("{} ({})", j.job_name().unwrap_or("?"), j.status()))
-                .collect();
+        let Some(j) = &self.job else {
             lines.push(format!(
                 "the cluster lists {} job(s){}{}",
-                jobs.len(),
-                if listed.is_empty() { "" } else { ": " },
-                listed.join(", ")
+                self.listed.len(),
+                if self.listed.is_empty() { "" } else { ": " },
+                self.listed.join(", ")
             ));
             lines.push("set jobName to see the request a deploy would send".into());
-            return Ok(lines);
+            return lines;
         };
-        ctx.rec
-            .fact("Cluster", &format!("{}/{}", h.cluster_pool, h.cluster_name));
-        ctx.rec.fact("Job", &name);
-        ctx.rec.subject(&format!(
-            "job `{name}` on HDInsight cluster `{}/{}`",
-            h.cluster_pool, h.cluster_name
-        ));
-        let before = model::find_job(&jobs, &name).cloned();
-        lines.push(match &before {
-            Some(j) => format!("job `{name}` exists: {}", describe(j)),
+        let name = &j.name;
+        lines.push(match &j.before {
+            Some(b) => format!("job `{name}` exists: {}", describe(b)),
             None => format!("job `{name}` does not exist yet"),
         });
-        let op = decide(
-            cfg,
-            &name,
-            before.as_ref(),
-            &this.definition,
-            this.save_point_name.as_deref(),
-            &cluster,
-        )?;
-        match &op {
-            Op::Send { action, body } => {
-                let text = serde_json::to_string_pretty(body).unwrap_or_default();
-                ctx.rec
-                    .group(&format!("runJob {} request body", action.as_str()), &text);
-                ctx.rec.summary.details(
-                    &format!("runJob {} request body", action.as_str()),
-                    "json",
-                    &text,
-                );
-                lines.push(format!("send runJob {}", action.as_str()));
-                if before.as_ref().is_some_and(ClusterJob::in_progress) {
-                    lines.push(format!(
-                        "first wait for the job's {} that is still in progress",
-                        before
-                            .as_ref()
-                            .and_then(|b| b.properties.action.as_deref())
-                            .unwrap_or("action")
-                    ));
-                }
-                lines.push(format!(
-                    "wait up to {}s for actionResult SUCCESS{}",
-                    cfg.timeout.as_secs(),
-                    if action.starts_job() {
-                        " and status RUNNING"
-                    } else {
-                        ""
-                    }
-                ));
-                if action.starts_job() && !cfg.settle.is_zero() {
-                    lines.push(format!(
-                        "then watch the job stay RUNNING for {}s",
-                        cfg.settle.as_secs()
-                    ));
-                }
-                if cfg.rollback_on_failure && action.is_upgrade() {
-                    if let Some(prev) = before.as_ref().and_then(ClusterJob::jar) {
-                        lines.push(format!(
-                            "on failure, run {} again with the previous jar {prev}",
-                            action.as_str()
-                        ));
-                    }
-                }
-            }
+        match &j.op {
+            Op::Send { action, .. } => self.describe_send(j, *action, &mut lines),
             Op::Nothing(why) => lines.push(format!("nothing to send: {why}")),
         }
-        this.job_name = Some(name);
-        this.before = before;
-        this.op = Some(op);
-        Ok(lines)
+        lines
     }
 
-    async fn apply(&mut self, ctx: &mut Context<'_>) -> Result<()> {
-        let this = &mut *self.0;
-        let cfg = ctx.cfg;
-        let h = hdi(cfg);
-        let cluster = format!("`{}/{}`", h.cluster_pool, h.cluster_name);
-        let name = this.job_name.clone().expect("planned");
+    async fn apply(self: Box<Self>, cx: &mut Context<'_>) -> Result<()> {
+        let this = *self;
+        let cfg = Cfg::new(&this.target, cx.run);
+        let Some(mut j) = this.job else {
+            // Only `validate` plans without a job, and it never applies.
+            return Ok(());
+        };
         let deadline = Instant::now() + cfg.timeout;
-        let arm = arm(&ctx.http, ctx.azure.as_ref(), ctx.rec.vso.clone(), h)?;
-        let rec = &mut *ctx.rec;
-
+        let arm = arm(cx.http, cx.azure, cx.rec, cfg.hdi)?;
+        let rec = &mut *cx.rec;
         // A job still busy with an earlier action (e.g. after a run that timed out) is waited
         // for first, then the action is decided again on what it became.
-        if this.before.as_ref().is_some_and(ClusterJob::in_progress) {
+        if j.before.as_ref().is_some_and(ClusterJob::in_progress) {
             rec.begin("wait for the action in progress");
-            let r = wait_idle(&arm, rec, &name, deadline).await;
-            let now = rec.end(r)?;
-            this.before = now;
-            this.op = Some(decide(
+            let r = wait_idle(&arm, rec, &j.name, deadline).await;
+            j.before = rec.end(r)?;
+            j.op = decide(
                 cfg,
-                &name,
-                this.before.as_ref(),
-                &this.definition,
-                this.save_point_name.as_deref(),
-                &cluster,
-            )?);
+                &j.name,
+                j.before.as_ref(),
+                &j.definition,
+                j.save_point_name.as_deref(),
+                &arm.cluster_label(),
+            )?;
         }
-
-        let (action, body) = match this.op.clone().expect("planned") {
+        let (action, body) = match j.op.clone() {
             Op::Nothing(why) => {
                 rec.skip("runJob", &why);
                 rec.log(&format!("nothing to do: {why}"));
-                set_outputs(rec, &name, this.before.as_ref(), this.jar_uri.as_deref());
+                set_outputs(rec, &j.name, j.before.as_ref(), j.jar_uri.as_deref());
                 return Ok(());
             }
             Op::Send { action, body } => (action, body),
         };
-
         let outcome = perform(
             &arm,
             rec,
             cfg.settle,
             "",
-            &name,
+            &j.name,
             action,
             &body,
-            this.before.as_ref(),
+            j.before.as_ref(),
             deadline,
         )
         .await;
@@ -366,42 +462,62 @@ impl Target for HdInsight {
             Ok(job) => (job, Ok(())),
             Err((job, e)) => (job, Err(e)),
         };
-        let mut result = result;
-        if let (Err(e), true) = (&result, cfg.rollback_on_failure) {
-            // Only a failed deploy is rolled back; not after a timeout, when the action may
-            // still be running and a second one would collide with it.
-            if e.kind == ErrorKind::Deployment
-                && cfg.action == Action::Deploy
-                && (action == JobAction::New || action.is_upgrade())
+        let result = match result {
+            Err(e)
+                if cfg.action == Action::Deploy
+                    && (action == JobAction::New || action.is_upgrade())
+                    && crate::rollback::wanted(
+                        cfg.rollback_on_failure,
+                        this.target.needs().rollback,
+                        &e,
+                    ) =>
             {
-                let note =
-                    rollback(&arm, rec, cfg, &name, action, &body, this.before.as_ref()).await;
-                result = result.map_err(|e| e.with_detail(note));
+                let outcome =
+                    rollback(&arm, rec, cfg, &j.name, action, &body, j.before.as_ref()).await;
+                let subject = format!(
+                    "job `{}` on HDInsight cluster {}",
+                    j.name,
+                    arm.cluster_label()
+                );
+                Err(crate::rollback::conclude(rec, e, outcome, &subject))
             }
-        }
-        let latest = match arm.find_job(&name).await {
-            Ok(j) if j.is_some() || action == JobAction::Delete => j,
-            _ => job,
+            r => r,
         };
-        // The jar the job runs now: after a rollback that is the previous one, not the input.
-        let jar = match latest.as_ref().and_then(ClusterJob::jar) {
-            Some(j) if j.contains("://") => Some(j),
-            _ => this.jar_uri.clone(),
-        };
-        set_outputs(
-            rec,
-            &name,
-            latest.as_ref(),
-            jar.as_deref().filter(|_| action.starts_job()),
-        );
-        if action == JobAction::Delete && latest.is_none() && result.is_ok() {
-            rec.output("state", "DELETED");
-        }
-        if let Some(j) = &latest {
-            job_summary(rec, j);
-        }
-        result
+        finish(&arm, rec, &j, action, job, result).await
     }
+}
+
+/// Outputs and the summary's job table from the job as it is now.
+async fn finish(
+    arm: &Arm<'_>,
+    rec: &mut Recorder,
+    j: &JobPlan,
+    action: JobAction,
+    job: Option<ClusterJob>,
+    result: Result<()>,
+) -> Result<()> {
+    let latest = match arm.find_job(&j.name).await {
+        Ok(found) if found.is_some() || action == JobAction::Delete => found,
+        _ => job,
+    };
+    // The jar the job runs now: after a rollback that is the previous one, not the input.
+    let jar = match latest.as_ref().and_then(ClusterJob::jar) {
+        Some(jar) if jar.contains("://") => Some(jar),
+        _ => j.jar_uri.clone(),
+    };
+    set_outputs(
+        rec,
+        &j.name,
+        latest.as_ref(),
+        jar.as_deref().filter(|_| action.starts_job()),
+    );
+    if action == JobAction::Delete && latest.is_none() && result.is_ok() {
+        rec.output("state", "DELETED");
+    }
+    if let Some(l) = &latest {
+        job_summary(rec, l);
+    }
+    result
 }
 
 /// Send one action and wait for its outcome; `label` prefixes the step names (for the
@@ -474,7 +590,7 @@ async fn send_and_follow(
             .map(|id| format!(" (request id {id})"))
             .unwrap_or_default()
     ));
-    let polls = arm.wait_operation(&accepted, deadline).await?;
+    let polls = arm.wait_operation(rec, &accepted, deadline).await?;
     if polls > 0 {
         rec.log(&format!(
             "the operation finished after {polls} status check(s)"
@@ -483,7 +599,77 @@ async fn send_and_follow(
     Ok(())
 }
 
-/// Poll the job list until `judge` decides. The poll interval grows from 1 s to 5 s.
+/// The job as one read of the job list showed it.
+struct Seen(Option<ClusterJob>);
+
+impl Observed for Seen {
+    fn shown(&self) -> String {
+        match &self.0 {
+            Some(j) => describe(j),
+            None => "not listed".into(),
+        }
+    }
+}
+
+struct JobProbe<'p, 'a> {
+    arm: &'p Arm<'a>,
+    name: &'p str,
+}
+
+#[async_trait::async_trait(?Send)]
+impl Probe for JobProbe<'_, '_> {
+    type Obs = Seen;
+    async fn probe(&mut self) -> Result<Seen> {
+        Ok(Seen(self.arm.find_job(self.name).await?))
+    }
+}
+
+fn arm_wait(subject: &'static str, limit: Duration) -> Wait<'static> {
+    Wait {
+        subject,
+        limit,
+        pace: client::PACE,
+        timeline: None,
+    }
+}
+
+/// The error for an action the service reports as failed, with its jobOutput.
+fn action_failed(
+    arm: &Arm<'_>,
+    rec: &mut Recorder,
+    name: &str,
+    action: JobAction,
+    now: Option<&ClusterJob>,
+    why: &str,
+) -> Error {
+    let output = now
+        .and_then(|j| j.properties.job_output.clone())
+        .filter(|o| !o.trim().is_empty());
+    if let Some(o) = &output {
+        for l in o.lines() {
+            rec.error_line(&format!("jobOutput: {l}"));
+        }
+    }
+    let mut e = Error::deployment(format!(
+        "{} of job `{name}` on HDInsight cluster {} failed: {}",
+        action.as_str(),
+        arm.cluster_label(),
+        first_line(why)
+    ));
+    if let Some(o) = output {
+        e = e.with_detail(format!("jobOutput: {}", o.trim()));
+    }
+    if let Some(j) = now {
+        e = e.with_detail(format!(
+            "status: {}, actionResult: {}",
+            or_dash(j.status()),
+            or_dash(j.action_result())
+        ));
+    }
+    e
+}
+
+/// Poll the job list until the service's record of our action decides.
 async fn wait_for(
     arm: &Arm<'_>,
     rec: &mut Recorder,
@@ -492,65 +678,44 @@ async fn wait_for(
     before: Option<&ClusterJob>,
     deadline: Instant,
 ) -> std::result::Result<Option<ClusterJob>, (Option<ClusterJob>, Error)> {
-    let mut polls = 0u32;
-    let mut last_said = String::new();
-    let mut last: Option<ClusterJob> = before.cloned();
-    loop {
-        let now = arm.find_job(name).await.map_err(|e| (last.clone(), e))?;
-        polls += 1;
-        let verdict = model::judge(action, before, now.as_ref());
-        if now.is_some() {
-            last = now.clone();
+    let w = arm_wait(
+        "the job list",
+        deadline.saturating_duration_since(Instant::now()),
+    );
+    let mut probe = JobProbe { arm, name };
+    let end = wait::until(rec, &w, &mut probe, |seen, _| {
+        match model::judge(action, before, seen.0.as_ref()) {
+            Verdict::Done => wait::Verdict::Done,
+            Verdict::Failed(why) => wait::Verdict::Failed(why),
+            Verdict::Waiting(_) => wait::Verdict::Pending,
         }
-        match verdict {
-            Verdict::Done => return Ok(now),
-            Verdict::Failed(why) => {
-                let output = now
-                    .as_ref()
-                    .and_then(|j| j.properties.job_output.clone())
-                    .filter(|o| !o.trim().is_empty());
-                if let Some(o) = &output {
-                    for l in o.lines() {
-                        rec.error_line(&format!("jobOutput: {l}"));
-                    }
-                }
-                let mut e = Error::deployment(format!(
-                    "{} of job `{name}` on HDInsight cluster {} failed: {}",
+    })
+    .await
+    .map_err(|e| (before.cloned(), e))?;
+    match end {
+        End::Reached(Seen(now)) => Ok(now),
+        End::Failed {
+            last: Seen(now),
+            why,
+        } => {
+            let e = action_failed(arm, rec, name, action, now.as_ref(), &why);
+            Err((now.or_else(|| before.cloned()), e))
+        }
+        End::TimedOut { last } => {
+            let now = last.and_then(|s| s.0);
+            let said = match model::judge(action, before, now.as_ref()) {
+                Verdict::Waiting(why) => why,
+                _ => "no answer".into(),
+            };
+            Err((
+                now.or_else(|| before.cloned()),
+                Error::timeout(format!(
+                    "{} of job `{name}` on HDInsight cluster {} did not finish in time: {said}",
                     action.as_str(),
-                    arm.cluster_label(),
-                    first_line(&why)
-                ));
-                if let Some(o) = output {
-                    e = e.with_detail(format!("jobOutput: {}", o.trim()));
-                }
-                if let Some(j) = &now {
-                    e = e.with_detail(format!(
-                        "status: {}, actionResult: {}",
-                        or_dash(j.status()),
-                        or_dash(j.action_result())
-                    ));
-                }
-                return Err((last, e));
-            }
-            Verdict::Waiting(why) => {
-                if why != last_said {
-                    rec.log(&format!("waiting: {why}"));
-                    last_said = why;
-                }
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err((
-                        last,
-                        Error::timeout(format!(
-                            "{} of job `{name}` on HDInsight cluster {} did not finish in time: {last_said}",
-                            action.as_str(),
-                            arm.cluster_label()
-                        ))
-                        .with_hint("raise timeoutSeconds; the action goes on on the cluster, and a re-run waits for it before sending anything"),
-                    ));
-                }
-                tokio::time::sleep(client::poll_wait(None, polls).min(left)).await;
-            }
+                    arm.cluster_label()
+                ))
+                .with_hint("raise timeoutSeconds; the action goes on on the cluster, and a re-run waits for it before sending anything"),
+            ))
         }
     }
 }
@@ -562,31 +727,39 @@ async fn wait_idle(
     name: &str,
     deadline: Instant,
 ) -> Result<Option<ClusterJob>> {
-    let mut polls = 0;
-    loop {
-        let job = arm.find_job(name).await?;
-        polls += 1;
-        match &job {
-            Some(j) if j.in_progress() => {
-                if polls == 1 {
-                    rec.log(&format!(
-                        "job `{name}` has {} in progress; waiting for it before sending anything",
-                        j.properties.action.as_deref().unwrap_or("an action")
-                    ));
-                }
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(Error::timeout(format!(
-                        "job `{name}` on HDInsight cluster {} still has {} in progress",
-                        arm.cluster_label(),
-                        j.properties.action.as_deref().unwrap_or("an action")
-                    ))
-                    .with_hint("wait for the running action to finish (see the cluster's Flink jobs in the portal), then re-run"));
-                }
-                tokio::time::sleep(client::poll_wait(None, polls).min(left)).await;
-            }
-            _ => return Ok(job),
-        }
+    let busy = |j: &Option<ClusterJob>| {
+        j.as_ref().filter(|j| j.in_progress()).map(|j| {
+            j.properties
+                .action
+                .clone()
+                .unwrap_or_else(|| "an action".into())
+        })
+    };
+    let first = arm.find_job(name).await?;
+    let Some(doing) = busy(&first) else {
+        return Ok(first);
+    };
+    rec.log(&format!(
+        "job `{name}` has {doing} in progress; waiting for it before sending anything"
+    ));
+    let w = arm_wait(
+        "the job list",
+        deadline.saturating_duration_since(Instant::now()),
+    );
+    let mut probe = JobProbe { arm, name };
+    let end = wait::until(rec, &w, &mut probe, |seen, _| match busy(&seen.0) {
+        Some(_) => wait::Verdict::Pending,
+        None => wait::Verdict::Done,
+    })
+    .await?;
+    match end {
+        End::Reached(Seen(job)) | End::Failed { last: Seen(job), .. } => Ok(job),
+        End::TimedOut { last } => Err(Error::timeout(format!(
+            "job `{name}` on HDInsight cluster {} still has {} in progress",
+            arm.cluster_label(),
+            last.and_then(|s| busy(&s.0)).unwrap_or(doing)
+        ))
+        .with_hint("wait for the running action to finish (see the cluster's Flink jobs in the portal), then re-run")),
     }
 }
 
@@ -598,36 +771,42 @@ async fn settle(
     settle: Duration,
     action: JobAction,
 ) -> std::result::Result<(), (Option<ClusterJob>, Error)> {
-    let until = Instant::now() + settle;
     rec.log(&format!("watching job `{name}` for {}s", settle.as_secs()));
-    loop {
-        let left = until.saturating_duration_since(Instant::now());
-        tokio::time::sleep(Duration::from_secs(2).min(left)).await;
-        let job = arm.find_job(name).await.map_err(|e| (None, e))?;
-        if let Err(why) = model::settled(job.as_ref()) {
+    let w = arm_wait("the job list", settle);
+    let mut probe = JobProbe { arm, name };
+    let held = wait::settle(rec, &w, &mut probe, |seen| {
+        match model::settled(seen.0.as_ref()) {
+            Ok(()) => Hold::Holding,
+            Err(why) => Hold::Lost(why),
+        }
+    })
+    .await
+    .map_err(|e| (None, e))?;
+    match held {
+        wait::Settled::Held(_) => {
+            rec.log(&format!(
+                "job `{name}` stayed RUNNING for {}s",
+                settle.as_secs()
+            ));
+            Ok(())
+        }
+        wait::Settled::Lost { last, why } => {
+            let job = last.and_then(|s| s.0);
             if let Some(o) = job
                 .as_ref()
                 .and_then(|j| j.properties.job_output.as_deref())
+                .filter(|o| !o.trim().is_empty())
             {
-                if !o.trim().is_empty() {
-                    rec.error_line(&format!("jobOutput: {}", o.trim()));
-                }
+                rec.error_line(&format!("jobOutput: {}", o.trim()));
             }
-            return Err((
+            Err((
                 job,
                 Error::deployment(format!(
                     "job `{name}` on HDInsight cluster {} did not stay up after {}: {why}",
                     arm.cluster_label(),
                     action.as_str()
                 )),
-            ));
-        }
-        if left.is_zero() {
-            rec.log(&format!(
-                "job `{name}` stayed RUNNING for {}s",
-                settle.as_secs()
-            ));
-            return Ok(());
+            ))
         }
     }
 }
@@ -659,40 +838,28 @@ fn effective(sent: &Value, previous: &JobDefinition) -> JobDefinition {
     }
 }
 
-/// Run the failed upgrade again with the definition the job had before. Returns the line that
-/// says how that went, for the error's details; the run fails either way.
+/// Run the failed upgrade again with the definition the job had before.
 async fn rollback(
     arm: &Arm<'_>,
     rec: &mut Recorder,
-    cfg: &Config,
+    cfg: Cfg<'_>,
     name: &str,
     action: JobAction,
     failed_body: &Value,
     before: Option<&ClusterJob>,
-) -> String {
-    let skip = |rec: &mut Recorder, why: String| {
-        rec.skip("rollback", &why);
-        rec.warn(&format!("rollback skipped: {why}"));
-        format!("rollback skipped: {why}")
-    };
+) -> Outcome {
     let (true, Some(before)) = (action.is_upgrade(), before) else {
-        return skip(
-            rec,
-            format!(
-                "job `{name}` did not exist before, so there is no earlier version to go back to"
-            ),
-        );
+        return Outcome::Skipped(format!(
+            "job `{name}` did not exist before, so there is no earlier version to go back to"
+        ));
     };
     let previous = JobDefinition::of(before);
     if previous.jar_name.is_none() || effective(failed_body, &previous) == previous {
-        return skip(
-            rec,
-            format!(
-                "the failed {} ran the job's previous definition ({}); a jar replaced in storage cannot be restored from here",
-                action.as_str(),
-                previous.jar().unwrap_or_else(|| "jar unknown".into())
-            ),
-        );
+        return Outcome::Skipped(format!(
+            "the failed {} ran the job's previous definition ({}); a jar replaced in storage cannot be restored from here",
+            action.as_str(),
+            previous.jar().unwrap_or_else(|| "jar unknown".into())
+        ));
     }
     let body = model::request_body(action, name, &previous, None);
     let prev_jar = previous.jar().unwrap_or_default();
@@ -710,12 +877,26 @@ async fn rollback(
     // A fresh time budget: the rollback is an attempt of its own.
     let deadline = Instant::now() + cfg.timeout;
     let baseline = failed_job.as_ref().or(Some(before));
-    match perform(arm, rec, cfg.settle, "rollback: ", name, action, &body, baseline, deadline).await {
-        Ok(_) => format!(
-            "rolled back: {} with the previous jar {prev_jar} succeeded; the job runs the previous version",
+    match perform(
+        arm,
+        rec,
+        cfg.settle,
+        "rollback: ",
+        name,
+        action,
+        &body,
+        baseline,
+        deadline,
+    )
+    .await
+    {
+        Ok(_) => Outcome::Done(format!(
+            "{} with the previous jar {prev_jar} succeeded; the job runs the previous version",
             action.as_str()
-        ),
-        Err((_, e)) => format!("rollback to the previous jar {prev_jar} failed too: {}", e.message),
+        )),
+        Err((_, e)) => {
+            Outcome::Failed(e.context(format!("rollback to the previous jar {prev_jar}")))
+        }
     }
 }
 
@@ -832,7 +1013,8 @@ fn set_outputs(rec: &mut Recorder, name: &str, job: Option<&ClusterJob>, jar_uri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RawInputs;
+    use crate::config::{Config, RawInputs};
+    use crate::error::ErrorKind;
     use crate::pipeline::env::AgentEnv;
 
     const CONN: &str = "b1a5f0c2-3d4e-4f5a-8b6c-7d8e9f0a1b2c";
@@ -888,21 +1070,34 @@ mod tests {
         }
     }
 
+    fn view(c: &Config) -> Cfg<'_> {
+        let t = c
+            .target
+            .as_any()
+            .downcast_ref::<HdInsight>()
+            .expect("an HDInsight target");
+        Cfg::new(t, &c.run)
+    }
+
     fn with_jar(c: &Config) -> JobDefinition {
-        definition(c, Some("abfs://c@a.dfs.core.windows.net/jars/orders-2.jar")).unwrap()
+        definition(
+            view(c),
+            Some("abfs://c@a.dfs.core.windows.net/jars/orders-2.jar"),
+        )
+        .unwrap()
     }
 
     #[test]
     fn deploy_is_new_update_or_stateless_update() {
         let c = cfg(&[("entryClass", "com.example.Job")]);
         let d = with_jar(&c);
-        let (a, body) = sent(decide(&c, "orders", None, &d, None, "`p/c`"));
+        let (a, body) = sent(decide(view(&c), "orders", None, &d, None, "`p/c`"));
         assert_eq!(a, JobAction::New);
         assert_eq!(body["properties"]["jarName"], "orders-2.jar");
         let running = job("RUNNING");
         assert_eq!(
             sent(decide(
-                &c,
+                view(&c),
                 "orders",
                 Some(&running),
                 &d,
@@ -915,7 +1110,7 @@ mod tests {
         let c = cfg(&[("upgradeStrategy", "STATELESS")]);
         assert_eq!(
             sent(decide(
-                &c,
+                view(&c),
                 "orders",
                 Some(&running),
                 &with_jar(&c),
@@ -927,7 +1122,14 @@ mod tests {
         );
         let c = cfg(&[("upgradeStrategy", "NONE")]);
         assert!(matches!(
-            decide(&c, "orders", Some(&running), &with_jar(&c), None, "`p/c`"),
+            decide(
+                view(&c),
+                "orders",
+                Some(&running),
+                &with_jar(&c),
+                None,
+                "`p/c`"
+            ),
             Ok(Op::Nothing(_))
         ));
     }
@@ -935,10 +1137,18 @@ mod tests {
     #[test]
     fn a_new_job_needs_a_jar_and_an_entry_class() {
         let c = cfg(&[]);
-        let e = decide(&c, "orders", None, &JobDefinition::default(), None, "`p/c`").unwrap_err();
+        let e = decide(
+            view(&c),
+            "orders",
+            None,
+            &JobDefinition::default(),
+            None,
+            "`p/c`",
+        )
+        .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Input);
         assert!(e.message.contains("`jarUri`"), "{e}");
-        let e = decide(&c, "orders", None, &with_jar(&c), None, "`p/c`").unwrap_err();
+        let e = decide(view(&c), "orders", None, &with_jar(&c), None, "`p/c`").unwrap_err();
         assert!(e.message.contains("`entryClass`"), "{e}");
     }
 
@@ -956,7 +1166,7 @@ mod tests {
         ] {
             let c = cfg(&[("action", action)]);
             let (a, body) = sent(decide(
-                &c,
+                view(&c),
                 "orders",
                 Some(before),
                 &with_jar(&c),
@@ -968,7 +1178,7 @@ mod tests {
         }
         let c = cfg(&[("action", "resume")]);
         let (_, body) = sent(decide(
-            &c,
+            view(&c),
             "orders",
             Some(&stopped),
             &JobDefinition::default(),
@@ -981,7 +1191,15 @@ mod tests {
     #[test]
     fn actions_on_a_missing_job_fail_and_repeats_do_nothing() {
         let c = cfg(&[("action", "suspend")]);
-        let e = decide(&c, "orders", None, &JobDefinition::default(), None, "`p/c`").unwrap_err();
+        let e = decide(
+            view(&c),
+            "orders",
+            None,
+            &JobDefinition::default(),
+            None,
+            "`p/c`",
+        )
+        .unwrap_err();
         assert!(
             e.message
                 .contains("job `orders` is not listed on HDInsight cluster `p/c`"),
@@ -990,7 +1208,7 @@ mod tests {
         let stopped = job("STOPPED");
         assert!(matches!(
             decide(
-                &c,
+                view(&c),
                 "orders",
                 Some(&stopped),
                 &JobDefinition::default(),
@@ -1001,7 +1219,14 @@ mod tests {
         ));
         let c = cfg(&[("action", "delete")]);
         assert!(matches!(
-            decide(&c, "orders", None, &JobDefinition::default(), None, "`p/c`"),
+            decide(
+                view(&c),
+                "orders",
+                None,
+                &JobDefinition::default(),
+                None,
+                "`p/c`"
+            ),
             Ok(Op::Nothing(_))
         ));
     }
@@ -1030,8 +1255,11 @@ mod tests {
             d.flink_configuration["savepoint.directory"],
             "abfs://c@a.dfs.core.windows.net/sp"
         );
-        let e =
-            definition(&c, Some("abfs://c@a.dfs.core.windows.net/jars/x.jar?sig=1")).unwrap_err();
+        let e = definition(
+            view(&c),
+            Some("abfs://c@a.dfs.core.windows.net/jars/x.jar?sig=1"),
+        )
+        .unwrap_err();
         assert!(
             e.message.contains("`jarUri`") && !e.message.contains("sig=1"),
             "{e}"

@@ -5,15 +5,15 @@
 use serde_json::{json, Value};
 
 use super::client::{Client, Written};
-use super::wait::{self, Observation};
-use super::watch::{self, SavepointEnd};
-use super::{spec, Planned, Ververica, WaitFor};
-use crate::config::{Action, Config, DeploymentRef};
+use super::judge::{self, Observation};
+use super::probe::{self, SavepointEnd};
+use super::{spec, Cfg, DeploymentRef, SyncingMode, Ververica, WaitFor};
+use crate::config::{Action, RunSettings};
 use crate::error::{Error, Result};
 use crate::pipeline::inputs as i;
 use crate::pipeline::summary::cell;
 use crate::report::Recorder;
-use crate::targets::Context;
+use crate::targets::{Context, Plan};
 
 /// The annotation VVP keeps the deployment's spec version in; a manually added savepoint
 /// carries it (Ververica's docs, "Manually Adding a Savepoint Resource").
@@ -22,8 +22,8 @@ const SPEC_VERSION: &str = "com.dataartisans.appmanager.controller.deployment.sp
 /// The deployment a lifecycle action works on: `deploymentId`, `deploymentName`, or the name in
 /// the spec file. Only the file's metadata is substituted, so placeholders elsewhere (a JARURI
 /// with no jar given) do not get in the way of a suspend.
-fn lifecycle_address(cfg: &Config) -> Result<DeploymentRef> {
-    if let Some(id) = &cfg.job.deployment_id {
+fn lifecycle_address(cfg: Cfg<'_>) -> Result<DeploymentRef> {
+    if let Some(id) = &cfg.vvp.deployment_id {
         return Ok(DeploymentRef::Id(id.clone()));
     }
     if let Some(n) = &cfg.job.deployment_name {
@@ -32,10 +32,10 @@ fn lifecycle_address(cfg: &Config) -> Result<DeploymentRef> {
     if let Some(file) = super::parse_spec_file(cfg)? {
         let mut meta = file.get("metadata").cloned().unwrap_or_else(|| json!({}));
         let subs = spec::Substitutions {
-            deployment_target_id: cfg.job.deployment_target_id.as_deref(),
+            deployment_target_id: cfg.vvp.deployment_target_id.as_deref(),
             jar_uri: None,
-            variable: &super::pipeline_variable,
-            is_secret: &super::is_secret_variable,
+            variable: &|n| cfg.vars.public(n).map(str::to_owned),
+            is_secret: &|n| cfg.vars.is_secret(n),
         };
         spec::substitute(&mut meta, &subs, "metadata")?;
         if let Some(n) = meta.get("name").and_then(Value::as_str) {
@@ -60,159 +60,116 @@ fn target_state(action: Action) -> &'static str {
     }
 }
 
-pub async fn plan(t: &mut Ververica, ctx: &mut Context<'_>) -> Result<Vec<String>> {
-    let cfg = ctx.cfg;
-    let vvp = cfg.vvp.as_ref().expect("ververica config");
+/// A lifecycle action on one deployment, as planned.
+pub struct LifecyclePlan {
+    target: Ververica,
+    run: RunSettings,
+    addr: DeploymentRef,
+    /// The deployment before the run; `None` only for a `delete` of a missing deployment.
+    current: Option<Value>,
+    /// For `resume` from `savepointId`: the savepoint, read in the plan.
+    savepoint_source: Option<Value>,
+}
+
+/// `savepointId` must name a COMPLETED savepoint with a location.
+async fn check_savepoint(client: &Client<'_>, id: &str) -> Result<Value> {
+    let ns = &client.ns;
+    let sp = client.savepoint(id).await?.ok_or_else(|| {
+        Error::input(
+            i::SAVEPOINT_ID,
+            format!("savepoint `{id}` does not exist in namespace `{ns}`"),
+        )
+        .with_hint("list the deployment's savepoints with action listSavepoints")
+    })?;
+    match judge::savepoint(&sp) {
+        judge::SavepointVerdict::Completed { location: None } => Err(Error::input(
+            i::SAVEPOINT_ID,
+            format!("savepoint `{id}` has no savepointLocation"),
+        )),
+        judge::SavepointVerdict::Completed { .. } => Ok(sp),
+        _ => Err(Error::input(
+            i::SAVEPOINT_ID,
+            format!(
+                "savepoint `{id}` is {}, not COMPLETED: it cannot be restored from",
+                spec::get_str(&sp, &["status", "state"]).unwrap_or("in an unknown state")
+            ),
+        )),
+    }
+}
+
+/// What the action needs from the deployment as it is, checked before anything changes.
+async fn check_current(
+    cfg: Cfg<'_>,
+    client: &Client<'_>,
+    addr: &DeploymentRef,
+    d: &Value,
+) -> Result<Option<Value>> {
+    let ns = &client.ns;
+    let obs = Observation::of(d);
+    match cfg.action {
+        Action::Resume
+            if obs.desired.as_deref() == Some("RUNNING") && savepoint_choice(cfg).is_some() =>
+        {
+            return Err(Error::input(
+                i::ACTION,
+                format!("`resume` from a savepoint needs a stopped deployment; {addr} in namespace `{ns}` is desired RUNNING"),
+            )
+            .with_hint("suspend or cancel it first"));
+        }
+        Action::Resume if obs.desired.as_deref() == Some("RUNNING") => {}
+        Action::Resume => {
+            if let Some(id) = &cfg.vvp.savepoint_id {
+                return Ok(Some(check_savepoint(client, id).await?));
+            }
+        }
+        Action::Savepoint if obs.state != "RUNNING" => {
+            return Err(Error::input(
+                i::ACTION,
+                format!(
+                    "`savepoint` needs a RUNNING job; deployment {addr} in namespace `{ns}` is {}",
+                    obs.state
+                ),
+            )
+            .with_hint("resume the deployment first"));
+        }
+        _ => {}
+    }
+    Ok(None)
+}
+
+pub async fn plan(t: &Ververica, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> {
+    let (run, vars) = (cx.run.clone(), cx.vars.clone());
+    let cfg = Cfg::new(t, &run, &vars);
     let addr = lifecycle_address(cfg)?;
-    super::subject(ctx.rec, &addr, &vvp.namespace);
-    let url = vvp.url.as_deref().expect("checked by config");
-    let cred = super::cred_input(cfg);
-    let client = Client::new(
-        &ctx.http,
-        url,
-        &vvp.namespace,
-        ctx.creds.vvp_token.as_ref(),
-        cred,
-    );
-    let ns = &vvp.namespace;
+    super::subject(cx.rec, &addr, &cfg.vvp.namespace);
+    let client = cfg.client(cx.http, cx.creds)?;
     let current = client.get_deployment(&addr).await?;
-    let mut lines = vec![];
     let mut savepoint_source = None;
     match &current {
         None => {
             super::check_namespace(&client).await?;
-            if cfg.action == Action::Delete {
-                lines.push(format!(
-                    "deployment {addr} does not exist in namespace `{ns}`: nothing to delete"
-                ));
-            } else {
+            if cfg.action != Action::Delete {
                 return Err(Error::input(
                     super::address_input(cfg, &addr),
-                    format!("deployment {addr} does not exist in namespace `{ns}`"),
+                    format!(
+                        "deployment {addr} does not exist in namespace `{}`",
+                        cfg.vvp.namespace
+                    ),
                 )
                 .with_hint(
                     "check the name (and vvpNamespace); deploy it first with action deploy",
                 ));
             }
         }
-        Some(d) => {
-            let obs = Observation::of(d);
-            lines.push(format!(
-                "deployment {addr} in namespace `{ns}` is {} (desired {})",
-                obs.describe(),
-                obs.desired.as_deref().unwrap_or("?")
-            ));
-            match cfg.action {
-                Action::Suspend | Action::Cancel => {
-                    let target = target_state(cfg.action);
-                    if obs.desired.as_deref() == Some(target) && obs.state == target {
-                        lines.push(format!("already {target}: nothing to change"));
-                    } else {
-                        lines.push(format!(
-                            "set its desired state to {target} and wait up to {}s",
-                            cfg.timeout.as_secs()
-                        ));
-                    }
-                }
-                Action::Resume => {
-                    let from = savepoint_choice(cfg);
-                    if obs.desired.as_deref() == Some("RUNNING") {
-                        if from.is_some() {
-                            return Err(Error::input(
-                                i::ACTION,
-                                format!("`resume` from a savepoint needs a stopped deployment; {addr} in namespace `{ns}` is desired RUNNING"),
-                            )
-                            .with_hint("suspend or cancel it first"));
-                        }
-                        lines.push("already desired RUNNING: waiting for RUNNING only".into());
-                    } else {
-                        if let Some(id) = &cfg.job.savepoint_id {
-                            let sp = client.savepoint(id).await?.ok_or_else(|| {
-                                Error::input(
-                                    i::SAVEPOINT_ID,
-                                    format!("savepoint `{id}` does not exist in namespace `{ns}`"),
-                                )
-                                .with_hint(
-                                    "list the deployment's savepoints with action listSavepoints",
-                                )
-                            })?;
-                            if let wait::SavepointVerdict::Completed { location } =
-                                wait::savepoint(&sp)
-                            {
-                                if location.is_none() {
-                                    return Err(Error::input(
-                                        i::SAVEPOINT_ID,
-                                        format!("savepoint `{id}` has no savepointLocation"),
-                                    ));
-                                }
-                            } else {
-                                return Err(Error::input(
-                                    i::SAVEPOINT_ID,
-                                    format!(
-                                        "savepoint `{id}` is {}, not COMPLETED: it cannot be restored from",
-                                        spec::get_str(&sp, &["status", "state"]).unwrap_or("in an unknown state")
-                                    ),
-                                ));
-                            }
-                            savepoint_source = Some(sp);
-                        }
-                        lines.push(match from {
-                            Some(f) => format!("register {f} as the deployment's latest savepoint, then start it from there (restore strategy LATEST_SAVEPOINT)"),
-                            None => format!(
-                                "start it (restore strategy {})",
-                                spec::get_str(d, &["spec", "restoreStrategy", "kind"]).unwrap_or("as configured")
-                            ),
-                        });
-                        lines.push(format!(
-                            "wait up to {}s for RUNNING{}",
-                            cfg.timeout.as_secs(),
-                            if cfg.settle.is_zero() {
-                                String::new()
-                            } else {
-                                format!(", then watch it for {}s", cfg.settle.as_secs())
-                            }
-                        ));
-                    }
-                }
-                Action::Savepoint => {
-                    if obs.state != "RUNNING" {
-                        return Err(Error::input(
-                            i::ACTION,
-                            format!("`savepoint` needs a RUNNING job; deployment {addr} in namespace `{ns}` is {}", obs.state),
-                        )
-                        .with_hint("resume the deployment first"));
-                    }
-                    lines.push(format!(
-                        "trigger a savepoint of job {} and wait up to {}s for it",
-                        obs.job_id.as_deref().unwrap_or("?"),
-                        cfg.timeout.as_secs()
-                    ));
-                }
-                Action::ListSavepoints => lines.push("list its savepoints".into()),
-                Action::Delete => {
-                    if needs_cancel(&obs) {
-                        lines.push(format!(
-                            "cancel it, wait up to {}s for CANCELLED, then delete it",
-                            cfg.timeout.as_secs()
-                        ));
-                    } else {
-                        lines.push("delete it".into());
-                    }
-                }
-                _ => {}
-            }
-        }
+        Some(d) => savepoint_source = check_current(cfg, &client, &addr, d).await?,
     }
-    t.planned = Some(Box::new(Planned {
+    Ok(Box::new(LifecyclePlan {
+        target: t.clone(),
+        run,
         addr,
         current,
-        init_fields: None,
-        upload: None,
-        cred_input: cred,
         savepoint_source,
-        rollback_blocked: None,
-    }));
-    Ok(lines)
+    }))
 }
 
 /// DELETE needs desired state CANCELLED or SUSPENDED (2.4.3 swagger), reached, not pending.
@@ -224,8 +181,8 @@ fn needs_cancel(obs: &Observation) -> bool {
 }
 
 /// The savepoint `resume` starts from, as text for the plan.
-fn savepoint_choice(cfg: &Config) -> Option<String> {
-    match (&cfg.job.savepoint_id, &cfg.job.savepoint_location) {
+fn savepoint_choice(cfg: Cfg<'_>) -> Option<String> {
+    match (&cfg.vvp.savepoint_id, &cfg.job.savepoint_location) {
         (Some(id), _) => Some(format!("savepoint `{id}`")),
         (None, Some(loc)) => Some(format!(
             "the savepoint at {}",
@@ -235,85 +192,169 @@ fn savepoint_choice(cfg: &Config) -> Option<String> {
     }
 }
 
-pub async fn apply(t: &mut Ververica, ctx: &mut Context<'_>) -> Result<()> {
-    let cfg = ctx.cfg;
-    let vvp = cfg.vvp.as_ref().expect("ververica config");
-    let planned = t.planned.as_ref().expect("planned");
-    let client = Client::new(
-        &ctx.http,
-        vvp.url.as_deref().expect("checked by config"),
-        &vvp.namespace,
-        ctx.creds.vvp_token.as_ref(),
-        planned.cred_input,
-    );
-    let rec = &mut *ctx.rec;
-    let addr = &planned.addr;
-    super::facts(rec, &client, addr, planned.current.as_ref());
-    let Some(current) = planned.current.as_ref() else {
-        // Only `delete` plans without a deployment.
-        rec.log(&format!(
-            "deployment {addr} does not exist in namespace `{}`: nothing to delete",
-            client.ns
-        ));
-        return Ok(());
-    };
-    super::outputs_for(rec, current);
-    match cfg.action {
-        Action::Suspend | Action::Cancel => {
-            let obs =
-                change_state(cfg, &client, rec, addr, current, target_state(cfg.action)).await?;
-            rec.output("state", &obs.state);
-            if cfg.action == Action::Suspend {
-                if let Some(id) = super::deployment_id(current) {
-                    if let Ok(list) = client.savepoints(id).await {
-                        if let Some(loc) = latest_location(&list) {
-                            rec.output("savepointLocation", &loc);
-                            rec.fact("Savepoint", &loc);
-                        }
-                    }
+impl LifecyclePlan {
+    fn wait_line(&self) -> String {
+        format!(
+            "wait up to {}s for RUNNING{}",
+            self.run.timeout.as_secs(),
+            if self.run.settle.is_zero() {
+                String::new()
+            } else {
+                format!(", then watch it for {}s", self.run.settle.as_secs())
+            }
+        )
+    }
+
+    fn describe_action(&self, d: &Value, obs: &Observation, lines: &mut Vec<String>) {
+        let vars = crate::config::PipelineVars::default();
+        let cfg = Cfg::new(&self.target, &self.run, &vars);
+        let timeout = self.run.timeout.as_secs();
+        match self.run.action {
+            Action::Suspend | Action::Cancel => {
+                let target = target_state(self.run.action);
+                if obs.desired.as_deref() == Some(target) && obs.state == target {
+                    lines.push(format!("already {target}: nothing to change"));
+                } else {
+                    lines.push(format!(
+                        "set its desired state to {target} and wait up to {timeout}s"
+                    ));
                 }
             }
-            Ok(())
-        }
-        Action::Resume => {
-            resume(
-                cfg,
-                &client,
-                rec,
-                addr,
-                current,
-                planned.savepoint_source.as_ref(),
-            )
-            .await
-        }
-        Action::Savepoint => savepoint(cfg, &client, rec, current).await,
-        Action::ListSavepoints => list_savepoints(&client, rec, current).await,
-        Action::Delete => {
-            let obs = Observation::of(current);
-            if needs_cancel(&obs) {
-                change_state(cfg, &client, rec, addr, current, "CANCELLED").await?;
+            Action::Resume if obs.desired.as_deref() == Some("RUNNING") => {
+                lines.push("already desired RUNNING: waiting for RUNNING only".into());
             }
-            rec.begin("delete");
-            let r = match client.delete_deployment(addr).await {
-                Ok(Written::Done(_)) => Ok(()),
-                Ok(Written::Conflict(e)) | Err(e) => Err(e),
-            };
-            rec.end(r)?;
-            rec.timeline("deleted");
+            Action::Resume => {
+                lines.push(match savepoint_choice(cfg) {
+                    Some(f) => format!("register {f} as the deployment's latest savepoint, then start it from there (restore strategy LATEST_SAVEPOINT)"),
+                    None => format!(
+                        "start it (restore strategy {})",
+                        spec::get_str(d, &["spec", "restoreStrategy", "kind"]).unwrap_or("as configured")
+                    ),
+                });
+                lines.push(self.wait_line());
+            }
+            Action::Savepoint => lines.push(format!(
+                "trigger a savepoint of job {} and wait up to {timeout}s for it",
+                obs.job_id.as_deref().unwrap_or("?")
+            )),
+            Action::ListSavepoints => lines.push("list its savepoints".into()),
+            Action::Delete if needs_cancel(obs) => lines.push(format!(
+                "cancel it, wait up to {timeout}s for CANCELLED, then delete it"
+            )),
+            Action::Delete => lines.push("delete it".into()),
+            _ => {}
+        }
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Plan for LifecyclePlan {
+    fn describe(&self) -> Vec<String> {
+        let addr = &self.addr;
+        let ns = &self.target.cfg.namespace;
+        let Some(d) = &self.current else {
+            return vec![format!(
+                "deployment {addr} does not exist in namespace `{ns}`: nothing to delete"
+            )];
+        };
+        let obs = Observation::of(d);
+        let mut lines = vec![format!(
+            "deployment {addr} in namespace `{ns}` is {} (desired {})",
+            obs.describe(),
+            obs.desired.as_deref().unwrap_or("?")
+        )];
+        self.describe_action(d, &obs, &mut lines);
+        lines
+    }
+
+    async fn apply(self: Box<Self>, cx: &mut Context<'_>) -> Result<()> {
+        let cfg = Cfg::new(&self.target, cx.run, cx.vars);
+        let client = cfg.client(cx.http, cx.creds)?;
+        let rec = &mut *cx.rec;
+        let addr = &self.addr;
+        super::facts(rec, &client, addr, self.current.as_ref());
+        let Some(current) = self.current.as_ref() else {
             rec.log(&format!(
-                "deleted deployment {addr} in namespace `{}`",
+                "deployment {addr} does not exist in namespace `{}`: nothing to delete",
                 client.ns
             ));
-            rec.output("state", "DELETED");
-            Ok(())
+            return Ok(());
+        };
+        super::outputs_for(rec, current);
+        match cfg.action {
+            Action::Suspend | Action::Cancel => {
+                suspend_or_cancel(cfg, &client, rec, addr, current).await
+            }
+            Action::Resume => {
+                resume(
+                    cfg,
+                    &client,
+                    rec,
+                    addr,
+                    current,
+                    self.savepoint_source.as_ref(),
+                )
+                .await
+            }
+            Action::Savepoint => savepoint(cfg, &client, rec, current).await,
+            Action::ListSavepoints => list_savepoints(&client, rec, current).await,
+            Action::Delete => delete(cfg, &client, rec, addr, current).await,
+            _ => Ok(()),
         }
-        _ => Ok(()),
     }
+}
+
+async fn suspend_or_cancel(
+    cfg: Cfg<'_>,
+    client: &Client<'_>,
+    rec: &mut Recorder,
+    addr: &DeploymentRef,
+    current: &Value,
+) -> Result<()> {
+    let obs = change_state(cfg, client, rec, addr, current, target_state(cfg.action)).await?;
+    rec.output("state", &obs.state);
+    if cfg.action == Action::Suspend {
+        if let Some(id) = super::deployment_id(current) {
+            if let Ok(list) = client.savepoints(id).await {
+                if let Some(loc) = latest_location(&list) {
+                    rec.output("savepointLocation", &loc);
+                    rec.fact("Savepoint", &loc);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn delete(
+    cfg: Cfg<'_>,
+    client: &Client<'_>,
+    rec: &mut Recorder,
+    addr: &DeploymentRef,
+    current: &Value,
+) -> Result<()> {
+    let obs = Observation::of(current);
+    if needs_cancel(&obs) {
+        change_state(cfg, client, rec, addr, current, "CANCELLED").await?;
+    }
+    rec.begin("delete");
+    let r = match client.delete_deployment(addr).await {
+        Ok(Written::Done(_)) => Ok(()),
+        Ok(Written::Conflict(e)) | Err(e) => Err(e),
+    };
+    rec.end(r)?;
+    rec.timeline("deleted");
+    rec.log(&format!(
+        "deleted deployment {addr} in namespace `{}`",
+        client.ns
+    ));
+    rec.output("state", "DELETED");
+    Ok(())
 }
 
 /// PATCH `spec.state` and wait for it (steps `apply` and `reach <STATE>`).
 async fn change_state(
-    cfg: &Config,
+    cfg: Cfg<'_>,
     client: &Client<'_>,
     rec: &mut Recorder,
     addr: &DeploymentRef,
@@ -337,7 +378,7 @@ async fn change_state(
             rec,
             addr,
             true,
-            crate::config::SyncingMode::Patch,
+            SyncingMode::Patch,
             &json!({"spec": {"state": target}}),
         )
         .await;
@@ -351,7 +392,7 @@ async fn change_state(
         WaitFor {
             addr,
             target,
-            expect: wait::expectation(Some(&obs).filter(|_| !asked), target, false),
+            expect: judge::expectation(Some(&obs).filter(|_| !asked), target, false),
             deployment_id: super::deployment_id(current).map(str::to_owned),
             since: super::change_time(&written),
         },
@@ -362,7 +403,7 @@ async fn change_state(
 }
 
 async fn resume(
-    cfg: &Config,
+    cfg: Cfg<'_>,
     client: &Client<'_>,
     rec: &mut Recorder,
     addr: &DeploymentRef,
@@ -420,15 +461,7 @@ async fn resume(
     } else {
         rec.begin("apply");
         rec.timeline("desired state RUNNING sent");
-        let r = super::write(
-            client,
-            rec,
-            addr,
-            true,
-            crate::config::SyncingMode::Patch,
-            &patch,
-        )
-        .await;
+        let r = super::write(client, rec, addr, true, SyncingMode::Patch, &patch).await;
         rec.end(r)?
     };
     let r = super::reach(
@@ -437,7 +470,7 @@ async fn resume(
         rec,
         addr,
         "RUNNING",
-        wait::expectation(Some(&obs).filter(|_| !asked), "RUNNING", false),
+        judge::expectation(Some(&obs).filter(|_| !asked), "RUNNING", false),
         &written,
     )
     .await;
@@ -465,7 +498,7 @@ async fn resume(
 }
 
 async fn savepoint(
-    cfg: &Config,
+    cfg: Cfg<'_>,
     client: &Client<'_>,
     rec: &mut Recorder,
     current: &Value,
@@ -491,7 +524,7 @@ async fn savepoint(
     rec.log(&format!("savepoint {sp_id} triggered"));
     rec.timeline("savepoint triggered");
     rec.begin("savepoint COMPLETED");
-    let r = match watch::savepoint(client, rec, &sp_id, cfg.timeout).await {
+    let r = match probe::savepoint(client, rec, &sp_id, cfg.timeout).await {
         Ok(SavepointEnd::Completed { savepoint }) => Ok(savepoint),
         Ok(SavepointEnd::Failed(why)) => Err(Error::deployment(format!(
             "savepoint `{sp_id}` of deployment `{}` in namespace `{}` failed: {why}",

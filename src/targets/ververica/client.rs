@@ -9,7 +9,7 @@ use reqwest::header::ACCEPT;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::config::DeploymentRef;
+use super::DeploymentRef;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{display_url, Body, Http, Request, Response};
 use crate::secret::Secret;
@@ -432,7 +432,10 @@ impl<'a> Client<'a> {
                     ErrorKind::Platform,
                     format!("POST {} answered without `artifact.uri`", display_url(&url)),
                 )
-                .with_detail(format!("body: {}", crate::config::shorten(&r.text())))
+                .with_detail(format!(
+                    "body: {}",
+                    crate::config::checks::shorten(&r.text())
+                ))
             })
     }
 }

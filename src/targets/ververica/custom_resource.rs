@@ -8,7 +8,7 @@
 use serde_json::{json, Map, Value};
 
 use super::spec::{get, get_str};
-use crate::config::SyncingMode;
+use super::SyncingMode;
 use crate::error::{Error, Result};
 use crate::pipeline::inputs as i;
 
@@ -126,6 +126,76 @@ pub fn build(deployment: &Value, inp: &Inputs) -> Result<(Value, Vec<String>)> {
         "spec": Value::Object(cr_spec),
     });
     Ok((cr, warnings))
+}
+
+/// `renderCustomResource`: the rendered deployment as the operator's resource, written to
+/// `customResourcePath` for GitOps.
+pub struct CrPlan {
+    resource: Value,
+    desired: Value,
+    path: std::path::PathBuf,
+}
+
+pub async fn plan(
+    t: &super::Ververica,
+    cx: &mut crate::targets::Context<'_>,
+) -> Result<Box<dyn crate::targets::Plan>> {
+    let (run, vars) = (cx.run.clone(), cx.vars.clone());
+    let cfg = super::Cfg::new(t, &run, &vars);
+    let r = super::deploy::render(cfg, cx)?;
+    let (resource, warnings) = build(&r.desired, &super::cr_inputs(cfg, r.init_fields.as_ref()))?;
+    for w in warnings {
+        cx.rec.warn(&w);
+    }
+    let path = cfg.vvp.custom_resource_path.clone().ok_or_else(|| {
+        Error::input(
+            i::CUSTOM_RESOURCE_PATH,
+            "is required for action `renderCustomResource`",
+        )
+    })?;
+    Ok(Box::new(CrPlan {
+        resource,
+        desired: r.desired,
+        path,
+    }))
+}
+
+#[async_trait::async_trait(?Send)]
+impl crate::targets::Plan for CrPlan {
+    fn describe(&self) -> Vec<String> {
+        vec![format!(
+            "write the operator's VvpDeployment `{}` ({} mode) to {}",
+            get_str(&self.resource, &["metadata", "name"]).unwrap_or("?"),
+            get_str(&self.resource, &["spec", "syncingMode"]).unwrap_or("?"),
+            self.path.display()
+        )]
+    }
+
+    async fn apply(self: Box<Self>, cx: &mut crate::targets::Context<'_>) -> Result<()> {
+        let rec = &mut *cx.rec;
+        let yaml = super::spec::to_yaml(&self.resource);
+        rec.begin("render custom resource");
+        let r = super::write_file(&self.path, &yaml);
+        rec.end(r)?;
+        rec.group("VvpDeployment", &yaml);
+        rec.log(&format!(
+            "wrote the VvpDeployment to {}",
+            self.path.display()
+        ));
+        if let Some(n) = get_str(&self.resource, &["metadata", "name"]) {
+            rec.output("deploymentName", n);
+        }
+        if let Some(u) = get_str(
+            &self.desired,
+            &["spec", "template", "spec", "artifact", "jarUri"],
+        ) {
+            rec.output("jarUri", u);
+        }
+        rec.summary.heading(4, "VvpDeployment");
+        rec.summary
+            .details(&self.path.display().to_string(), "yaml", &yaml);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::SyncingMode;
+use super::SyncingMode;
 
 /// Annotations the platform's controller keeps on a deployment (seed 002 lists them as invalid
 /// in a custom resource); any other `com.dataartisans.appmanager.controller.` key is the

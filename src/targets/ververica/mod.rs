@@ -7,74 +7,154 @@
 
 pub mod actions;
 pub mod client;
+pub mod config;
 pub mod custom_resource;
+pub mod deploy;
 pub mod diff;
+pub mod judge;
+pub mod probe;
 pub mod rollback;
 pub mod spec;
-pub mod wait;
-pub mod watch;
 
-use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use self::client::{Client, Written};
-use self::wait::Observation;
-use self::watch::WaitEnd;
-use super::{Context, Target};
-use crate::config::{Action, Config, DeploymentRef, Restart, SyncingMode, TokenSource};
+pub use self::config::{DeploymentRef, Restart, SyncingMode, VvpConfig};
+use self::judge::Observation;
+use self::probe::WaitEnd;
+use super::{Context, CredentialNeed, Needs, Plan, Registration, Target};
+use crate::azure::blob::JarUriScheme;
+use crate::config::{Action, JobInputs, PipelineVars, RawInputs, RunSettings, Shared};
 use crate::error::{Error, Result};
 use crate::http::display_url;
 use crate::pipeline::inputs as i;
 use crate::report::Recorder;
 
-#[derive(Default)]
-pub struct Ververica {
-    /// The rendered Deployment, computed by `plan`.
-    pub desired: Option<Value>,
-    // Boxed: the plan is large and the target sits in an enum with small siblings.
-    planned: Option<Box<Planned>>,
+pub const REGISTRATION: Registration = Registration {
+    name: "ververica",
+    actions: &Action::ALL,
+    configure,
+};
+
+fn configure(raw: &RawInputs, shared: &Shared<'_>) -> Result<Box<dyn Target>> {
+    Ok(Box::new(Ververica {
+        cfg: VvpConfig::from_raw(raw, shared)?,
+        job: shared.job.clone(),
+    }))
 }
 
-/// What `plan` learned for `apply`.
-struct Planned {
-    addr: DeploymentRef,
-    /// The deployment as it was before this run (`None`: it does not exist). Kept for rollback.
-    current: Option<Value>,
-    /// `initFields` from the spec file: applied only when the deployment is created.
-    init_fields: Option<Value>,
-    /// A local jar this target uploads through the artifacts API.
-    upload: Option<PathBuf>,
-    cred_input: &'static str,
-    /// For `resume` from `savepointId`: the savepoint, read in the plan.
-    savepoint_source: Option<Value>,
-    /// Why a rollback could not bring the previous job back, when it could not.
-    rollback_blocked: Option<String>,
+/// The Ververica Platform target with its configuration.
+#[derive(Clone, Debug)]
+pub struct Ververica {
+    pub cfg: VvpConfig,
+    pub job: JobInputs,
+}
+
+/// What the target's code reads while it plans and applies: its own configuration, the job
+/// and the run's settings.
+#[derive(Clone, Copy)]
+pub struct Cfg<'a> {
+    pub vvp: &'a VvpConfig,
+    pub job: &'a JobInputs,
+    pub vars: &'a PipelineVars,
+    pub action: Action,
+    pub timeout: Duration,
+    pub settle: Duration,
+    pub rollback_on_failure: bool,
+}
+
+impl<'a> Cfg<'a> {
+    pub fn new(t: &'a Ververica, run: &'a RunSettings, vars: &'a PipelineVars) -> Self {
+        Cfg {
+            vvp: &t.cfg,
+            job: &t.job,
+            vars,
+            action: run.action,
+            timeout: run.timeout,
+            settle: run.settle,
+            rollback_on_failure: run.rollback_on_failure,
+        }
+    }
+
+    /// The client for the platform (the configuration holds a URL for every action that calls
+    /// it); the token the run resolved.
+    pub fn client<'c>(
+        &self,
+        http: &'c crate::http::Http,
+        creds: &'c crate::targets::Credentials,
+    ) -> Result<Client<'c>>
+    where
+        'a: 'c,
+    {
+        let url = self.vvp.url.as_deref().ok_or_else(|| {
+            Error::input(
+                i::VVP_URL,
+                format!("is required for action `{}`", self.action.as_str()),
+            )
+        })?;
+        Ok(Client::new(
+            http,
+            url,
+            &self.vvp.namespace,
+            creds.get(TOKEN),
+            self.vvp.cred_input,
+        ))
+    }
+}
+
+/// The key of the API token among the run's credentials.
+const TOKEN: &str = "vvp-token";
+
+#[async_trait::async_trait(?Send)]
+impl Target for Ververica {
+    fn needs(&self) -> Needs {
+        Needs {
+            // Universal Blob Storage reads `wasbs://`, in its own layout.
+            jar_scheme: JarUriScheme::Wasbs,
+            blob_prefix: format!("artifacts/namespaces/{}", self.cfg.namespace),
+            credentials: vec![CredentialNeed {
+                key: TOKEN,
+                source: self.cfg.token.clone(),
+                vault_input: i::VVP_API_TOKEN_SECRET,
+                bearer: true,
+            }],
+            rollback: crate::rollback::Rules::ALWAYS,
+        }
+    }
+
+    async fn plan(&self, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> {
+        match cx.run.action {
+            Action::Deploy | Action::Validate => deploy::plan(self, cx).await,
+            Action::RenderCustomResource => custom_resource::plan(self, cx).await,
+            _ => actions::plan(self, cx).await,
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 /// Read the spec file, if any, and substitute placeholders. Reading a file changes nothing, so
 /// this belongs to the plan.
-pub fn load_spec_file(
-    cfg: &Config,
-    jar_uri: Option<&str>,
-    env_var: &dyn Fn(&str) -> Option<String>,
-    is_secret: &dyn Fn(&str) -> bool,
-) -> Result<Option<Value>> {
+pub fn load_spec_file(cfg: Cfg<'_>, jar_uri: Option<&str>) -> Result<Option<Value>> {
     let Some(mut v) = parse_spec_file(cfg)? else {
         return Ok(None);
     };
     let subs = spec::Substitutions {
-        deployment_target_id: cfg.job.deployment_target_id.as_deref(),
+        deployment_target_id: cfg.vvp.deployment_target_id.as_deref(),
         jar_uri,
-        variable: env_var,
-        is_secret,
+        variable: &|n| cfg.vars.public(n).map(str::to_owned),
+        is_secret: &|n| cfg.vars.is_secret(n),
     };
     spec::substitute(&mut v, &subs, "")?;
     Ok(Some(v))
 }
 
 /// Read and parse the spec file (before any substitution), if one is given.
-fn parse_spec_file(cfg: &Config) -> Result<Option<Value>> {
+fn parse_spec_file(cfg: Cfg<'_>) -> Result<Option<Value>> {
     let Some(path) = &cfg.job.spec_file else {
         return Ok(None);
     };
@@ -98,16 +178,15 @@ fn blob_jar(
     artifact: &crate::targets::ArtifactPlan,
     desired: &mut Value,
     current: Option<&Value>,
-    planned: &mut Planned,
-    lines: &mut Vec<String>,
-) {
+    notes: &mut Vec<String>,
+) -> Option<String> {
     const JAR: &str = "/spec/template/spec/artifact/jarUri";
     let (Some(bare), Some(md5), true) = (
         artifact.jar_uri.as_deref(),
         artifact.content_md5.as_deref(),
         artifact.to_blob,
     ) else {
-        return;
+        return None;
     };
     let deployed = current.and_then(|c| c.pointer(JAR)).and_then(Value::as_str);
     if artifact.blob_unchanged && deployed == Some(bare) {
@@ -115,7 +194,7 @@ fn blob_jar(
         if let Some(v) = desired.pointer_mut(JAR) {
             if v.as_str() == Some(named.as_str()) {
                 *v = json!(bare);
-                lines.push(format!(
+                notes.push(format!(
                     "the deployment already runs this jar as {}: its jarUri is kept",
                     display_url(bare)
                 ));
@@ -124,35 +203,12 @@ fn blob_jar(
     }
     let base = |u: &str| u.split('?').next().unwrap_or_default().to_owned();
     if artifact.blob_replaced && deployed.map(base) == Some(base(bare)) {
-        planned.rollback_blocked = Some(format!(
+        return Some(format!(
             "this run overwrites {}, the jar the deployment runs now, so a rollback would start the new jar again; give each build's jar its own name (e.g. a version in the file name) to keep rollback possible",
             display_url(&base(bare))
         ));
     }
-}
-
-fn pipeline_variable(name: &str) -> Option<String> {
-    let env = crate::pipeline::env::AgentEnv::from_process();
-    env.public_variable(name).map(str::to_owned)
-}
-
-fn is_secret_variable(name: &str) -> bool {
-    crate::pipeline::env::AgentEnv::from_process().is_secret_variable(name)
-}
-
-/// The input a refused token is blamed on.
-fn cred_input(cfg: &Config) -> &'static str {
-    let env = crate::pipeline::env::AgentEnv::from_process();
-    if env.input(i::VVP_CONNECTION).is_some_and(|v| !v.is_empty()) {
-        i::VVP_CONNECTION
-    } else if matches!(
-        cfg.vvp.as_ref().map(|v| &v.token),
-        Some(TokenSource::KeyVault(_))
-    ) {
-        i::VVP_API_TOKEN_SECRET
-    } else {
-        i::VVP_API_TOKEN
-    }
+    None
 }
 
 /// The spec file without what the platform owns (a spec downloaded from VVP carries `status`,
@@ -169,9 +225,8 @@ fn prepare_file_spec(mut file: Value) -> (Value, Option<Value>) {
 }
 
 /// Render the Deployment for this run with `jar_uri` as the jar.
-fn render_desired(cfg: &Config, jar_uri: Option<&str>) -> Result<(Value, Option<Value>)> {
-    let vvp = cfg.vvp.as_ref().expect("ververica config");
-    let file = load_spec_file(cfg, jar_uri, &pipeline_variable, &is_secret_variable)?;
+fn render_desired(cfg: Cfg<'_>, jar_uri: Option<&str>) -> Result<(Value, Option<Value>)> {
+    let file = load_spec_file(cfg, jar_uri)?;
     let (file, init) = match file {
         Some(f) => {
             let (f, init) = prepare_file_spec(f);
@@ -179,13 +234,13 @@ fn render_desired(cfg: &Config, jar_uri: Option<&str>) -> Result<(Value, Option<
         }
         None => (None, None),
     };
-    let desired = spec::render(cfg, file, jar_uri, &vvp.namespace)?;
+    let desired = spec::render(cfg, file, jar_uri)?;
     Ok((desired, init))
 }
 
 /// How the deployment is addressed: `deploymentId` wins (seed 000), then the name.
-fn address(cfg: &Config, desired: &Value) -> DeploymentRef {
-    if let Some(id) = &cfg.job.deployment_id {
+fn address(cfg: Cfg<'_>, desired: &Value) -> DeploymentRef {
+    if let Some(id) = &cfg.vvp.deployment_id {
         return DeploymentRef::Id(id.clone());
     }
     match (
@@ -200,9 +255,9 @@ fn address(cfg: &Config, desired: &Value) -> DeploymentRef {
 }
 
 /// The input a missing deployment is blamed on.
-fn address_input(cfg: &Config, addr: &DeploymentRef) -> &'static str {
+fn address_input(cfg: Cfg<'_>, addr: &DeploymentRef) -> &'static str {
     match addr {
-        DeploymentRef::Id(_) if cfg.job.deployment_id.is_some() => i::DEPLOYMENT_ID,
+        DeploymentRef::Id(_) if cfg.vvp.deployment_id.is_some() => i::DEPLOYMENT_ID,
         _ if cfg.job.deployment_name.is_some() => i::DEPLOYMENT_NAME,
         _ if cfg.job.spec_file.is_some() => i::SPEC_FILE,
         _ => i::DEPLOYMENT_NAME,
@@ -336,14 +391,14 @@ async fn explain(
 
 async fn explain_now(client: &Client<'_>, id: &str, since: Option<&str>) -> Vec<String> {
     let mut lines = match client.events(id).await {
-        Ok(ev) => wait::failure_events(&ev, since, 20),
+        Ok(ev) => judge::failure_events(&ev, since, 20),
         Err(e) => vec![format!(
             "the deployment's events could not be read: {}",
             e.message
         )],
     };
     match client.jobs(id).await {
-        Ok(jobs) => lines.extend(wait::job_failure(&jobs)),
+        Ok(jobs) => lines.extend(judge::job_failure(&jobs)),
         Err(e) => lines.push(format!(
             "the deployment's jobs could not be read: {}",
             e.message
@@ -365,21 +420,21 @@ fn deployment_id(d: &Value) -> Option<&str> {
 struct WaitFor<'a> {
     addr: &'a DeploymentRef,
     target: &'a str,
-    expect: wait::Expect,
+    expect: judge::Expect,
     deployment_id: Option<String>,
     since: Option<String>,
 }
 
 /// Wait for the target state; the error carries the events and the job's failure.
 async fn wait_state(
-    cfg: &Config,
+    cfg: Cfg<'_>,
     client: &Client<'_>,
     rec: &mut Recorder,
     w: WaitFor<'_>,
 ) -> Result<(Value, Observation)> {
     let ns = &client.ns;
     let addr = w.addr;
-    match watch::until(client, rec, addr, w.expect, cfg.timeout).await? {
+    match probe::until(client, rec, addr, w.expect, cfg.timeout).await? {
         WaitEnd::Reached {
             deployment,
             obs,
@@ -396,17 +451,21 @@ async fn wait_state(
             obs,
             why,
         } => {
-            rec.output("state", &obs.state);
+            if let Some(o) = &obs {
+                rec.output("state", &o.state);
+            }
             let details = explain(
                 client,
-                deployment_id(&deployment).or(w.deployment_id.as_deref()),
+                deployment
+                    .as_ref()
+                    .and_then(deployment_id)
+                    .or(w.deployment_id.as_deref()),
                 w.since.as_deref(),
             )
             .await;
-            let state = if why.contains(&obs.state) {
-                String::new()
-            } else {
-                format!(" (state {})", obs.describe())
+            let state = match &obs {
+                Some(o) if !why.contains(&o.state) => format!(" (state {})", o.describe()),
+                _ => String::new(),
             };
             Err(Error::deployment(format!(
                 "deployment {addr} in namespace `{ns}` did not reach {}: {why}{state}",
@@ -438,7 +497,7 @@ async fn wait_state(
 
 /// After RUNNING: watch `settleSeconds`; a fall to FAILED is a failure.
 async fn settle_running(
-    cfg: &Config,
+    cfg: Cfg<'_>,
     client: &Client<'_>,
     rec: &mut Recorder,
     addr: &DeploymentRef,
@@ -446,7 +505,7 @@ async fn settle_running(
     deployment_id: Option<&str>,
     since: Option<&str>,
 ) -> Result<Value> {
-    match watch::settle(client, rec, addr, obs.job_id.as_deref(), cfg.settle).await? {
+    match probe::settle(client, rec, addr, obs.job_id.as_deref(), cfg.settle).await? {
         Ok(d) => {
             rec.timeline(&format!("stayed RUNNING for {}s", cfg.settle.as_secs()));
             Ok(d)
@@ -513,380 +572,15 @@ async fn report_job(client: &Client<'_>, rec: &mut Recorder, obs: &Observation) 
     }
 }
 
-impl Ververica {
-    async fn plan_deploy(&mut self, ctx: &mut Context<'_>) -> Result<Vec<String>> {
-        let cfg = ctx.cfg;
-        let vvp = cfg.vvp.as_ref().expect("ververica config");
-        let upload = ctx.artifact.local.clone().filter(|_| !ctx.artifact.to_blob);
-        let mut lines = vec![];
-        let mut jar = ctx.artifact.jar_uri.clone();
-        if let (true, Some(md5)) = (ctx.artifact.to_blob, &ctx.artifact.content_md5) {
-            jar = jar.map(|u| spec::with_query(&u, "md5", md5));
-            lines.push(format!(
-                "the jarUri names the jar's MD5 ({md5}): a rebuilt jar under the same blob name changes the template, an identical one does not"
-            ));
-        }
-        if let Some(path) = &upload {
-            if cfg.action == Action::RenderCustomResource {
-                return Err(Error::input(
-                    i::ARTIFACT_PATH,
-                    "cannot be used with `renderCustomResource`: the operator needs a jar URI, and this action uploads nothing",
-                )
-                .with_hint("give jarUri, or upload to Blob Storage with storageAccount and containerName"));
-            }
-            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            if size > client::MAX_ARTIFACT_BYTES {
-                return Err(Error::input(
-                    i::ARTIFACT_PATH,
-                    format!(
-                        "`{}` is {:.1} MB; the Ververica Platform artifacts API takes at most 50 MB",
-                        path.display(),
-                        size as f64 / (1024.0 * 1024.0)
-                    ),
-                )
-                .with_hint("upload it to Blob Storage instead (storageAccount, containerName), or give jarUri"));
-            }
-            if vvp.url.is_some() {
-                lines.push(format!(
-                    "upload {} through the Ververica Platform artifacts API (namespace `{}`); jarUri comes from the upload",
-                    crate::artifact::file_name(path),
-                    vvp.namespace
-                ));
-            }
-            jar = Some(upload_placeholder(path));
-        }
-        let (mut desired, init_fields) = render_desired(cfg, jar.as_deref())?;
-        ctx.rec
-            .group("Rendered deployment spec", &spec::to_yaml(&desired));
-        let addr = address(cfg, &desired);
-        subject(ctx.rec, &addr, &vvp.namespace);
-        let mut planned = Planned {
-            addr: addr.clone(),
-            current: None,
-            init_fields,
-            upload,
-            cred_input: cred_input(cfg),
-            savepoint_source: None,
-            rollback_blocked: None,
-        };
-
-        if cfg.action == Action::RenderCustomResource {
-            let (cr, warnings) = custom_resource::build(&desired, &cr_inputs(cfg, &planned))?;
-            for w in warnings {
-                ctx.rec.warn(&w);
-            }
-            let path = vvp
-                .custom_resource_path
-                .as_ref()
-                .expect("checked by config");
-            lines.push(format!(
-                "write the operator's VvpDeployment `{}` ({} mode) to {}",
-                spec::get_str(&cr, &["metadata", "name"]).unwrap_or("?"),
-                spec::get_str(&cr, &["spec", "syncingMode"]).unwrap_or("?"),
-                path.display()
-            ));
-            self.desired = Some(desired);
-            self.planned = Some(Box::new(planned));
-            return Ok(lines);
-        }
-
-        let Some(url) = vvp.url.as_deref() else {
-            lines.push(format!(
-                "deployment {addr} in namespace `{}`: not compared with Ververica Platform (no URL given)",
-                vvp.namespace
-            ));
-            self.desired = Some(desired);
-            self.planned = Some(Box::new(planned));
-            return Ok(lines);
-        };
-        let client = Client::new(
-            &ctx.http,
-            url,
-            &vvp.namespace,
-            ctx.creds.vvp_token.as_ref(),
-            planned.cred_input,
-        );
-        let current = client.get_deployment(&addr).await?;
-        if current.is_none() {
-            check_namespace(&client).await?;
-            if let DeploymentRef::Id(id) = &addr {
-                return Err(Error::input(
-                    address_input(cfg, &addr),
-                    format!(
-                        "no deployment with id `{id}` exists in namespace `{}`; a deployment cannot be created by id",
-                        vvp.namespace
-                    ),
-                )
-                .with_hint("check the id, or address the deployment by name (deploymentName or metadata.name) to create it"));
-            }
-        }
-        blob_jar(
-            &ctx.artifact,
-            &mut desired,
-            current.as_ref(),
-            &mut planned,
-            &mut lines,
-        );
-        check_references(cfg, &client, &desired).await?;
-        if let Some(cur) = &current {
-            let deployed = spec::get_str(cur, &["metadata", "name"]);
-            let wanted = spec::get_str(&desired, &["metadata", "name"]);
-            if let (Some(d), Some(w)) = (deployed, wanted) {
-                if d != w {
-                    let input = if cfg.job.deployment_name.is_some() {
-                        i::DEPLOYMENT_NAME
-                    } else {
-                        i::SPEC_FILE
-                    };
-                    return Err(Error::input(
-                        input,
-                        format!("names deployment `{w}`, but deployment {addr} is named `{d}`; deployment names cannot be changed"),
-                    )
-                    .with_hint("use the deployed name in metadata.name (put a label in displayName)"));
-                }
-            }
-        }
-
-        let (body, warning) = write_body(
-            &desired,
-            current.as_ref(),
-            vvp.restart,
-            vvp.syncing_mode,
-            planned.init_fields.as_ref(),
-        );
-        if let Some(w) = &warning {
-            ctx.rec.warn(w);
-        }
-        let after = diff::after(current.as_ref(), &body, vvp.syncing_mode);
-        let before = current
-            .as_ref()
-            .map(diff::clean)
-            .unwrap_or_else(|| json!({}));
-        let change = diff::unified(&before, &after, "deployed", "after this run");
-        match &change {
-            Some(d) => ctx.rec.group("Changes to the deployed spec", d),
-            None => ctx
-                .rec
-                .log("The deployed spec already matches: nothing to change."),
-        }
-        ctx.rec.summary.heading(4, "Spec diff");
-        match &change {
-            Some(d) => {
-                ctx.rec
-                    .summary
-                    .details("deployed → after this run", "diff", d);
-            }
-            None => {
-                ctx.rec.summary.paragraph("No change to the deployed spec.");
-            }
-        }
-
-        let target = spec::get_str(&after, &["spec", "state"]).unwrap_or("RUNNING");
-        let verb = match (&current, vvp.syncing_mode) {
-            (Some(_), _) if change.is_none() => "nothing to change in",
-            (None, SyncingMode::Patch) => "create (POST)",
-            (None, SyncingMode::Put) => "create (PUT)",
-            (Some(_), SyncingMode::Patch) => "update (PATCH, merge)",
-            (Some(_), SyncingMode::Put) => "replace (PUT)",
-        };
-        lines.push(format!(
-            "{verb} deployment {addr} in namespace `{}` on {}",
-            vvp.namespace,
-            display_url(url)
-        ));
-        if let Some(cur) = &current {
-            let obs = Observation::of(cur);
-            let upgrade = spec::get_str(&after, &["spec", "upgradeStrategy", "kind"]);
-            lines.push(format!("currently {}", obs.describe()));
-            if diff::template_changed(cur, &after) {
-                if obs.state == "RUNNING" && upgrade == Some("NONE") {
-                    ctx.rec.warn("upgradeStrategy is NONE: Ververica Platform will not upgrade the running job; the new template applies at its next start");
-                } else if obs.state == "RUNNING" {
-                    lines.push(format!(
-                        "the template changes: Ververica Platform upgrades the running job ({})",
-                        upgrade.unwrap_or("its upgrade strategy")
-                    ));
-                }
-            } else if obs.state == "RUNNING" && target == "RUNNING" {
-                lines.push("the template is unchanged: the running job is not restarted".into());
-            }
-        }
-        lines.push(format!(
-            "wait up to {}s for {target}{}",
-            cfg.timeout.as_secs(),
-            if target == "RUNNING" && !cfg.settle.is_zero() {
-                format!(", then watch it for {}s", cfg.settle.as_secs())
-            } else {
-                String::new()
-            }
-        ));
-        if cfg.rollback_on_failure {
-            lines.push(match (&current, &planned.rollback_blocked) {
-                (Some(_), Some(why)) => format!("on failure no rollback: {why}"),
-                (Some(_), None) => {
-                    "on failure, re-apply the spec deployed now and wait for it".into()
-                }
-                (None, _) => {
-                    "on failure there is nothing to roll back to (the deployment is new)".into()
-                }
-            });
-        }
-        planned.current = current;
-        self.desired = Some(desired);
-        self.planned = Some(Box::new(planned));
-        Ok(lines)
-    }
-
-    async fn apply_deploy(&mut self, ctx: &mut Context<'_>) -> Result<()> {
-        let cfg = ctx.cfg;
-        let vvp = cfg.vvp.as_ref().expect("ververica config");
-        let planned = self.planned.as_ref().expect("planned");
-        let url = vvp.url.as_deref().expect("checked by config");
-        let client = Client::new(
-            &ctx.http,
-            url,
-            &vvp.namespace,
-            ctx.creds.vvp_token.as_ref(),
-            planned.cred_input,
-        );
-        let rec = &mut *ctx.rec;
-        let addr = &planned.addr;
-        facts(rec, &client, addr, planned.current.as_ref());
-
-        let mut desired = self.desired.clone().expect("rendered");
-        if let Some(path) = &planned.upload {
-            rec.begin("upload artifact");
-            let r = client
-                .upload_artifact(path, &crate::artifact::file_name(path))
-                .await;
-            let uri = rec.end(r)?;
-            rec.log(&format!(
-                "uploaded {} as {}",
-                path.display(),
-                display_url(&uri)
-            ));
-            desired = render_desired(cfg, Some(&uri))?.0;
-            // The artifacts API keeps the file name, so a rebuilt jar often gets the URI the
-            // deployment already has: an unchanged template, and no restart.
-            const JAR: &[&str] = &["spec", "template", "spec", "artifact", "jarUri"];
-            let deployed = planned.current.as_ref().and_then(|c| spec::get_str(c, JAR));
-            if deployed.is_some() && deployed == spec::get_str(&desired, JAR) {
-                rec.warn(&format!(
-                    "the uploaded jar has the URI the deployment already uses ({}); Ververica Platform will not restart the job for it. Use restart: always to run the new jar",
-                    display_url(&uri)
-                ));
-            }
-        }
-        rec.begin("render spec");
-        rec.log(&spec::to_yaml(&desired));
-        rec.pass();
-        if let Some(u) = spec::get_str(
-            &desired,
-            &["spec", "template", "spec", "artifact", "jarUri"],
-        ) {
-            rec.output("jarUri", u);
-        }
-
-        let current = planned.current.as_ref();
-        let (body, _) = write_body(
-            &desired,
-            current,
-            vvp.restart,
-            vvp.syncing_mode,
-            planned.init_fields.as_ref(),
-        );
-        let after = diff::after(current, &body, vvp.syncing_mode);
-        let target = spec::get_str(&after, &["spec", "state"])
-            .unwrap_or("RUNNING")
-            .to_owned();
-
-        let unchanged = current.is_some_and(|c| diff::same(&diff::clean(c), &after));
-        let written = if let (true, Some(cur)) = (unchanged, current) {
-            // Nothing to change: no write, so nothing is restarted and nothing could go wrong.
-            rec.skip(
-                "apply",
-                "the deployed spec already matches; nothing was sent",
-            );
-            rec.log("The deployed spec already matches: nothing was sent.");
-            cur.clone()
-        } else {
-            rec.begin("apply");
-            rec.timeline(if current.is_some() {
-                "update sent"
-            } else {
-                "create sent"
-            });
-            let r = write(
-                &client,
-                rec,
-                addr,
-                current.is_some(),
-                vvp.syncing_mode,
-                &body,
-            )
-            .await;
-            rec.end(r)?
-        };
-        outputs_for(rec, &written);
-        if current.is_none() {
-            facts_link(rec, &client, &written);
-        }
-
-        // Without a write nothing is pending: what the platform shows now is the answer.
-        let before = current.filter(|_| !unchanged).map(Observation::of);
-        let new_job = target == "RUNNING"
-            && before.as_ref().is_some_and(|b| b.state == "RUNNING")
-            && current.is_some_and(|c| diff::template_changed(c, &after))
-            && spec::get_str(&after, &["spec", "upgradeStrategy", "kind"]) != Some("NONE");
-        let result = reach(
-            cfg,
-            &client,
-            rec,
-            addr,
-            &target,
-            wait::expectation(before.as_ref(), &target, new_job),
-            &written,
-        )
-        .await;
-        match result {
-            Ok(obs) => {
-                report_job(&client, rec, &obs).await;
-                Ok(())
-            }
-            Err(e) => {
-                if !cfg.rollback_on_failure {
-                    return Err(e);
-                }
-                match (current, &planned.rollback_blocked) {
-                    (None, _) => {
-                        rec.skip(
-                            "rollback",
-                            "nothing to roll back to: the deployment did not exist before this run",
-                        );
-                        Err(e.context("rollback skipped, the deployment is new"))
-                    }
-                    (Some(_), Some(why)) => {
-                        rec.skip("rollback", why);
-                        Err(e.context(format!("rollback skipped ({why})")))
-                    }
-                    (Some(prev), None) => {
-                        Err(rollback::run(cfg, &client, rec, addr, prev, e).await)
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// The steps `reach <STATE>` and `stay RUNNING`.
 #[allow(clippy::too_many_arguments)]
 async fn reach(
-    cfg: &Config,
+    cfg: Cfg<'_>,
     client: &Client<'_>,
     rec: &mut Recorder,
     addr: &DeploymentRef,
     target: &str,
-    expect: wait::Expect,
+    expect: judge::Expect,
     written: &Value,
 ) -> Result<Observation> {
     let since = change_time(written);
@@ -950,7 +644,7 @@ async fn check_namespace(client: &Client<'_>) -> Result<()> {
 }
 
 /// The deployment target or session cluster the spec names must exist.
-async fn check_references(cfg: &Config, client: &Client<'_>, desired: &Value) -> Result<()> {
+async fn check_references(cfg: Cfg<'_>, client: &Client<'_>, desired: &Value) -> Result<()> {
     let from_input = |input: &'static str, given: bool| if given { input } else { i::SPEC_FILE };
     let missing = |input: &'static str, what: String| {
         Error::input(
@@ -965,7 +659,7 @@ async fn check_references(cfg: &Config, client: &Client<'_>, desired: &Value) ->
             return Err(missing(
                 from_input(
                     i::DEPLOYMENT_TARGET_NAME,
-                    cfg.job.deployment_target_name.is_some(),
+                    cfg.vvp.deployment_target_name.is_some(),
                 ),
                 format!("deployment target `{name}`"),
             ));
@@ -976,7 +670,7 @@ async fn check_references(cfg: &Config, client: &Client<'_>, desired: &Value) ->
             return Err(missing(
                 from_input(
                     i::DEPLOYMENT_TARGET_ID,
-                    cfg.job.deployment_target_id.is_some(),
+                    cfg.vvp.deployment_target_id.is_some(),
                 ),
                 format!("deployment target with id `{id}`"),
             ));
@@ -988,7 +682,7 @@ async fn check_references(cfg: &Config, client: &Client<'_>, desired: &Value) ->
             return Err(missing(
                 from_input(
                     i::SESSION_CLUSTER_NAME,
-                    cfg.job.session_cluster_name.is_some(),
+                    cfg.vvp.session_cluster_name.is_some(),
                 ),
                 format!("session cluster `{name}`"),
             ));
@@ -997,17 +691,16 @@ async fn check_references(cfg: &Config, client: &Client<'_>, desired: &Value) ->
     Ok(())
 }
 
-fn cr_inputs<'a>(cfg: &'a Config, planned: &'a Planned) -> custom_resource::Inputs<'a> {
-    let vvp = cfg.vvp.as_ref().expect("ververica config");
+fn cr_inputs<'a>(cfg: Cfg<'a>, init_fields: Option<&'a Value>) -> custom_resource::Inputs<'a> {
     custom_resource::Inputs {
-        syncing_mode: vvp.syncing_mode,
-        apikey_secret_name: vvp.apikey_secret_name.as_deref(),
+        syncing_mode: cfg.vvp.syncing_mode,
+        apikey_secret_name: cfg.vvp.apikey_secret_name.as_deref(),
         initial_savepoint: cfg
             .job
             .savepoint_location
             .as_deref()
             .or(cfg.job.initial_savepoint_path.as_deref()),
-        init_fields: planned.init_fields.as_ref(),
+        init_fields,
     }
 }
 
@@ -1019,57 +712,6 @@ fn write_file(path: &std::path::Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
-impl Target for Ververica {
-    async fn plan(&mut self, ctx: &mut Context<'_>) -> Result<Vec<String>> {
-        match ctx.cfg.action {
-            Action::Deploy | Action::Validate | Action::RenderCustomResource => {
-                self.plan_deploy(ctx).await
-            }
-            _ => actions::plan(self, ctx).await,
-        }
-    }
-
-    async fn apply(&mut self, ctx: &mut Context<'_>) -> Result<()> {
-        match ctx.cfg.action {
-            Action::Deploy => self.apply_deploy(ctx).await,
-            Action::RenderCustomResource => {
-                let cfg = ctx.cfg;
-                let planned = self.planned.as_ref().expect("planned");
-                let desired = self.desired.as_ref().expect("rendered");
-                let (cr, _) = custom_resource::build(desired, &cr_inputs(cfg, planned))?;
-                let path = cfg
-                    .vvp
-                    .as_ref()
-                    .and_then(|v| v.custom_resource_path.as_ref())
-                    .expect("checked by config");
-                let yaml = spec::to_yaml(&cr);
-                ctx.rec.begin("render custom resource");
-                let r = write_file(path, &yaml);
-                ctx.rec.end(r)?;
-                ctx.rec.group("VvpDeployment", &yaml);
-                ctx.rec
-                    .log(&format!("wrote the VvpDeployment to {}", path.display()));
-                if let Some(n) = spec::get_str(&cr, &["metadata", "name"]) {
-                    ctx.rec.output("deploymentName", n);
-                }
-                if let Some(u) =
-                    spec::get_str(desired, &["spec", "template", "spec", "artifact", "jarUri"])
-                {
-                    ctx.rec.output("jarUri", u);
-                }
-                ctx.rec.summary.heading(4, "VvpDeployment");
-                ctx.rec
-                    .summary
-                    .details(&path.display().to_string(), "yaml", &yaml);
-                Ok(())
-            }
-            // `validate` never reaches apply (the run stops after the plan).
-            Action::Validate => Ok(()),
-            _ => actions::apply(self, ctx).await,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,11 @@
 use serde_json::Value;
 
 use super::client::Client;
-use super::wait::{self, Observation};
-use super::{diff, spec, WaitFor};
-use crate::config::{Config, DeploymentRef, SyncingMode};
+use super::judge::{self, Observation};
+use super::{diff, spec, Cfg, DeploymentRef, SyncingMode, WaitFor};
 use crate::error::{Error, Result};
 use crate::report::Recorder;
+use crate::rollback::Outcome;
 
 /// What to send to get from `now` back to `previous`: the whole previous spec for PUT, else
 /// the merge patch between the two (`None` when they are already the same).
@@ -28,69 +28,30 @@ pub fn revert_body(now: &Value, previous: &Value, mode: SyncingMode) -> Option<V
     }
 }
 
-/// Run the rollback as its own step and return the run's final error.
+/// Run the rollback as its own step; the run's final error comes from
+/// [`crate::rollback::conclude`].
 pub async fn run(
-    cfg: &Config,
+    cfg: Cfg<'_>,
     client: &Client<'_>,
     rec: &mut Recorder,
     addr: &DeploymentRef,
     previous: &Value,
-    failure: Error,
-) -> Error {
-    rec.begin("rollback");
-    rec.timeline("rollback started");
-    let r = attempt(cfg, client, rec, addr, previous).await;
-    let first = failure.message.clone();
-    let mut details: Vec<String> = vec![format!("attempt 1 (this run's spec): {first}")];
-    details.extend(failure.details.iter().map(|d| format!("  {d}")));
-    match r {
-        Ok(outcome) => {
-            rec.pass();
-            rec.timeline("rollback done");
-            rec.summary
-                .heading(4, "Rollback")
-                .paragraph(&format!("✅ {outcome}"));
-            details.push(format!("attempt 2 (rollback): {outcome}"));
-            Error {
-                kind: failure.kind,
-                message: format!("{first}; rolled back: {outcome}"),
-                hint: failure.hint,
-                details,
-            }
-        }
-        Err(e) => {
-            rec.fail(&e);
-            rec.timeline("rollback failed");
-            rec.summary
-                .heading(4, "Rollback")
-                .paragraph(&format!("❌ the rollback failed too: {}", e.message));
-            details.push(format!("attempt 2 (rollback): {}", e.message));
-            details.extend(e.details.iter().map(|d| format!("  {d}")));
-            Error {
-                kind: failure.kind,
-                message: format!("{first}; the rollback failed too: {}", e.message),
-                hint: Some(format!(
-                    "deployment {addr} in namespace `{}` needs attention: neither the new nor the previous spec is running",
-                    client.ns
-                )),
-                details,
-            }
-        }
+) -> Outcome {
+    crate::rollback::begin(rec);
+    match attempt(cfg, client, rec, addr, previous).await {
+        Ok(done) => Outcome::Done(done),
+        Err(e) => Outcome::Failed(e),
     }
 }
 
 async fn attempt(
-    cfg: &Config,
+    cfg: Cfg<'_>,
     client: &Client<'_>,
     rec: &mut Recorder,
     addr: &DeploymentRef,
     previous: &Value,
 ) -> Result<String> {
-    let mode = cfg
-        .vvp
-        .as_ref()
-        .map(|v| v.syncing_mode)
-        .unwrap_or(SyncingMode::Patch);
+    let mode = cfg.vvp.syncing_mode;
     let now = client.get_deployment(addr).await?.ok_or_else(|| {
         Error::platform(format!(
             "deployment {addr} in namespace `{}` is gone; nothing to roll back",
@@ -132,7 +93,7 @@ async fn attempt(
         WaitFor {
             addr,
             target: &target,
-            expect: wait::expectation(Some(&before), &target, new_job),
+            expect: judge::expectation(Some(&before), &target, new_job),
             deployment_id: id.clone(),
             since: since.clone(),
         },

@@ -4,7 +4,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::config::{Action, Config, Restart};
+use super::{Cfg, Restart};
+use crate::config::Action;
 use crate::error::{Error, Result};
 use crate::pipeline::inputs as i;
 
@@ -208,13 +209,10 @@ pub fn with_query(uri: &str, key: &str, value: &str) -> String {
 }
 
 /// Render the final Deployment: the spec file (if any) with inputs laid over it.
-pub fn render(
-    cfg: &Config,
-    file_spec: Option<Value>,
-    jar_uri: Option<&str>,
-    namespace: &str,
-) -> Result<Value> {
-    let job = &cfg.job;
+pub fn render(cfg: Cfg<'_>, file_spec: Option<Value>, jar_uri: Option<&str>) -> Result<Value> {
+    let job = cfg.job;
+    let vvp = cfg.vvp;
+    let namespace = vvp.namespace.as_str();
     let mut d = file_spec.unwrap_or_else(|| json!({}));
     let root = d.as_object_mut().expect("spec is an object");
     root.entry("kind").or_insert_with(|| json!("Deployment"));
@@ -225,10 +223,10 @@ pub fn render(
         if let Some(n) = &job.deployment_name {
             meta.insert("name".into(), json!(n));
         }
-        if let Some(n) = &job.display_name {
+        if let Some(n) = &vvp.display_name {
             meta.insert("displayName".into(), json!(n));
         }
-        if let Some(id) = &job.deployment_id {
+        if let Some(id) = &vvp.deployment_id {
             meta.insert("id".into(), json!(id));
         }
         meta.insert("namespace".into(), json!(namespace));
@@ -237,26 +235,26 @@ pub fn render(
         let spec = obj(&mut d, &["spec"]);
         // Inputs choose the mode; the other mode's fields from the file must go, or VVP would
         // get an ambiguous spec.
-        if job.deployment_target_name.is_some() || job.deployment_target_id.is_some() {
+        if vvp.deployment_target_name.is_some() || vvp.deployment_target_id.is_some() {
             spec.remove("sessionClusterName");
-            if job.deployment_target_name.is_some() && job.deployment_target_id.is_none() {
+            if vvp.deployment_target_name.is_some() && vvp.deployment_target_id.is_none() {
                 spec.remove("deploymentTargetId");
             }
-            if job.deployment_target_id.is_some() && job.deployment_target_name.is_none() {
+            if vvp.deployment_target_id.is_some() && vvp.deployment_target_name.is_none() {
                 spec.remove("deploymentTargetName");
             }
         }
-        if job.session_cluster_name.is_some() {
+        if vvp.session_cluster_name.is_some() {
             spec.remove("deploymentTargetName");
             spec.remove("deploymentTargetId");
         }
-        if let Some(v) = &job.deployment_target_name {
+        if let Some(v) = &vvp.deployment_target_name {
             spec.insert("deploymentTargetName".into(), json!(v));
         }
-        if let Some(v) = &job.deployment_target_id {
+        if let Some(v) = &vvp.deployment_target_id {
             spec.insert("deploymentTargetId".into(), json!(v));
         }
-        if let Some(v) = &job.session_cluster_name {
+        if let Some(v) = &vvp.session_cluster_name {
             spec.insert("sessionClusterName".into(), json!(v));
         }
         // `deploy` keeps a desired state the spec file states (a deployment kept CANCELLED
@@ -317,7 +315,7 @@ pub fn render(
         }
     }
     // Forced restart: change the template so VVP upgrades even when nothing else changed.
-    if cfg.vvp.as_ref().map(|v| v.restart) == Some(Restart::Always) {
+    if vvp.restart == Restart::Always {
         let rev = cfg
             .vars
             .source_version
@@ -355,14 +353,14 @@ pub fn check(d: &Value) -> Result<()> {
             )
             .with_hint("set deploymentName (or deploymentId), or metadata.name in the spec file"))
         }
-        (Some(n), _) if !crate::config::valid_resource_name(n) => {
+        (Some(n), _) if !crate::config::checks::valid_resource_name(n) => {
             return Err(Error::input(
                 i::SPEC_FILE,
                 format!("metadata.name `{n}` is not a valid deployment name"),
             )
             .with_hint("lower-case letters, digits and hyphens, at most 63 characters"))
         }
-        (_, Some(id)) if !crate::config::valid_uuid(id) => {
+        (_, Some(id)) if !crate::config::checks::valid_uuid(id) => {
             return Err(Error::input(
                 i::SPEC_FILE,
                 format!("metadata.id `{id}` is not a UUID"),
@@ -548,6 +546,6 @@ mod tests {
     fn args_round_trip_through_quotes() {
         let args = vec!["--name".to_string(), "a b".into(), "it's".into(), "".into()];
         let joined = join_args(&args);
-        assert_eq!(crate::config::split_args(&joined).unwrap(), args);
+        assert_eq!(crate::config::checks::split_args(&joined).unwrap(), args);
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::config::HdiConfig;
+use super::config::HdiConfig;
 use crate::pipeline::inputs as i;
 
 /// The `action` values of `ClusterJob.properties` (2023-06-01-preview).
@@ -574,6 +574,7 @@ mod tests {
             cluster_pool: "clusterpool1".into(),
             cluster_name: "cluster1".into(),
             api_version: "2023-06-01-preview".into(),
+            arm_resource: "https://management.azure.com/".into(),
             arm_endpoint: "https://management.azure.com".into(),
         }
     }

@@ -1,6 +1,6 @@
 //! Pure decisions over what Ververica Platform reports: has the deployment reached the state we
 //! asked for, did it fail, or do we keep waiting; did it stay up while settling; is a savepoint
-//! done. No I/O here: the polling loop and its clock live in `watch.rs`.
+//! done. No I/O here: what is read lives in `probe.rs`, the loop and its clock in `crate::wait`.
 
 use std::time::Duration;
 
@@ -164,23 +164,6 @@ pub fn failure_text(f: Option<&Value>) -> String {
         s.push_str(&format!(" (at {at})"));
     }
     s
-}
-
-/// How long to sleep before the next poll. Often at first, when a fast transition should be
-/// seen quickly, never more than 2 s between successful polls; after errors, back off further.
-pub fn poll_delay(elapsed: Duration, consecutive_errors: u32) -> Duration {
-    let base = if elapsed < Duration::from_secs(60) {
-        Duration::from_millis(500)
-    } else if elapsed < Duration::from_secs(180) {
-        Duration::from_secs(1)
-    } else {
-        Duration::from_secs(2)
-    };
-    if consecutive_errors == 0 {
-        return base;
-    }
-    base.saturating_mul(2u32.saturating_pow(consecutive_errors.min(5)))
-        .min(Duration::from_secs(10))
 }
 
 /// How long a baseline observation may stand before it is taken as the answer after all. Real
@@ -422,19 +405,7 @@ mod tests {
     }
 
     #[test]
-    fn polls_are_at_most_two_seconds_apart_unless_erroring() {
-        for s in [0, 30, 61, 179, 181, 3600] {
-            let d = poll_delay(Duration::from_secs(s), 0);
-            assert!(
-                d <= Duration::from_secs(2) && d >= Duration::from_millis(500),
-                "{d:?}"
-            );
-        }
-        assert!(poll_delay(Duration::ZERO, 1) > poll_delay(Duration::ZERO, 0));
-        assert_eq!(
-            poll_delay(Duration::from_secs(600), 20),
-            Duration::from_secs(10)
-        );
+    fn a_baseline_stands_for_a_third_of_the_timeout_at_most_30_s() {
         assert_eq!(
             baseline_grace(Duration::from_secs(600)),
             Duration::from_secs(30)

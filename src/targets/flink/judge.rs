@@ -1,6 +1,6 @@
 //! Pure decisions over the JobManager's JSON: which job is ours, is it up, did it fail and why,
 //! where its state is, which jar it came from. No I/O here, so every rule is tested on answers
-//! recorded from a real Flink 2.3 session cluster (`fixtures/`).
+//! recorded from a real Flink 2.3 session cluster (`tests/fixtures/flink/`).
 
 use std::collections::BTreeMap;
 
@@ -662,13 +662,6 @@ pub fn cache_ttl(config: &Value) -> std::time::Duration {
     std::time::Duration::from_millis(ms.min(60_000))
 }
 
-/// Poll intervals: quick at first (a local job is up within seconds and the step should end
-/// the moment it is), then no more than twice a second.
-pub fn poll_delay(attempt: u32) -> std::time::Duration {
-    let ms = (100.0 * 1.5f64.powi(attempt.min(10) as i32)).min(500.0);
-    std::time::Duration::from_millis(ms as u64)
-}
-
 /// The cluster's capacity as `/overview` shows it when a start ran out of time: a task manager
 /// that died or left the cluster is the usual reason tasks stay SCHEDULED, and the numbers from
 /// before the deploy would hide it.
@@ -711,25 +704,43 @@ mod tests {
 
     fn fx(name: &str) -> Value {
         let text = match name {
-            "checkpoints-failed-start" => include_str!("fixtures/checkpoints-failed-start.json"),
+            "checkpoints-failed-start" => {
+                include_str!("../../../tests/fixtures/flink/checkpoints-failed-start.json")
+            }
             "checkpoints-restored-stopped" => {
-                include_str!("fixtures/checkpoints-restored-stopped.json")
+                include_str!("../../../tests/fixtures/flink/checkpoints-restored-stopped.json")
             }
             "checkpoints-running-with-savepoint" => {
-                include_str!("fixtures/checkpoints-running-with-savepoint.json")
+                include_str!(
+                    "../../../tests/fixtures/flink/checkpoints-running-with-savepoint.json"
+                )
             }
-            "exceptions-none" => include_str!("fixtures/exceptions-none.json"),
-            "exceptions-v3" => include_str!("fixtures/exceptions-v3.json"),
-            "config" => include_str!("fixtures/config.json"),
-            "jars" => include_str!("fixtures/jars.json"),
-            "job-waiting-for-slots" => include_str!("fixtures/job-waiting-for-slots.json"),
-            "jobmanager-config" => include_str!("fixtures/jobmanager-config.json"),
-            "jobs-overview" => include_str!("fixtures/jobs-overview.json"),
-            "jobs-overview-active" => include_str!("fixtures/jobs-overview-active.json"),
-            "savepoint-completed" => include_str!("fixtures/savepoint-completed.json"),
-            "savepoint-failed" => include_str!("fixtures/savepoint-failed.json"),
-            "savepoint-in-progress" => include_str!("fixtures/savepoint-in-progress.json"),
-            "stop-terminal-job" => include_str!("fixtures/stop-terminal-job.json"),
+            "exceptions-none" => include_str!("../../../tests/fixtures/flink/exceptions-none.json"),
+            "exceptions-v3" => include_str!("../../../tests/fixtures/flink/exceptions-v3.json"),
+            "config" => include_str!("../../../tests/fixtures/flink/config.json"),
+            "jars" => include_str!("../../../tests/fixtures/flink/jars.json"),
+            "job-waiting-for-slots" => {
+                include_str!("../../../tests/fixtures/flink/job-waiting-for-slots.json")
+            }
+            "jobmanager-config" => {
+                include_str!("../../../tests/fixtures/flink/jobmanager-config.json")
+            }
+            "jobs-overview" => include_str!("../../../tests/fixtures/flink/jobs-overview.json"),
+            "jobs-overview-active" => {
+                include_str!("../../../tests/fixtures/flink/jobs-overview-active.json")
+            }
+            "savepoint-completed" => {
+                include_str!("../../../tests/fixtures/flink/savepoint-completed.json")
+            }
+            "savepoint-failed" => {
+                include_str!("../../../tests/fixtures/flink/savepoint-failed.json")
+            }
+            "savepoint-in-progress" => {
+                include_str!("../../../tests/fixtures/flink/savepoint-in-progress.json")
+            }
+            "stop-terminal-job" => {
+                include_str!("../../../tests/fixtures/flink/stop-terminal-job.json")
+            }
             other => panic!("no fixture {other}"),
         };
         serde_json::from_str(text).unwrap()
@@ -737,10 +748,18 @@ mod tests {
 
     fn raw(name: &str) -> &'static [u8] {
         match name {
-            "plan-main-error" => include_bytes!("fixtures/plan-main-error.json"),
-            "plan-wrong-entry-class" => include_bytes!("fixtures/plan-wrong-entry-class.json"),
-            "run-wrong-entry-class" => include_bytes!("fixtures/run-wrong-entry-class.json"),
-            "run-bad-savepoint" => include_bytes!("fixtures/run-bad-savepoint.json"),
+            "plan-main-error" => {
+                include_bytes!("../../../tests/fixtures/flink/plan-main-error.json")
+            }
+            "plan-wrong-entry-class" => {
+                include_bytes!("../../../tests/fixtures/flink/plan-wrong-entry-class.json")
+            }
+            "run-wrong-entry-class" => {
+                include_bytes!("../../../tests/fixtures/flink/run-wrong-entry-class.json")
+            }
+            "run-bad-savepoint" => {
+                include_bytes!("../../../tests/fixtures/flink/run-bad-savepoint.json")
+            }
             other => panic!("no fixture {other}"),
         }
     }
@@ -1096,12 +1115,5 @@ mod tests {
             500
         );
         assert_eq!(cache_ttl(&json!({})).as_millis(), 3000);
-    }
-
-    #[test]
-    fn polling_starts_fast_and_is_capped() {
-        assert_eq!(poll_delay(0).as_millis(), 100);
-        assert!(poll_delay(3) > poll_delay(1));
-        assert_eq!(poll_delay(50).as_millis(), 500);
     }
 }

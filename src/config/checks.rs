@@ -1,0 +1,288 @@
+//! Checks shared by every part of the configuration: names, ids, URLs, paths, tokens, and the
+//! small input languages (`mainArgs`, `flinkConfiguration`). Pure; no I/O.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::pipeline::inputs as i;
+
+/// Keep error messages readable when an input is huge.
+pub fn shorten(v: &str) -> String {
+    const MAX: usize = 80;
+    if v.chars().count() <= MAX {
+        v.to_owned()
+    } else {
+        format!(
+            "{}… ({} characters)",
+            v.chars().take(MAX).collect::<String>(),
+            v.chars().count()
+        )
+    }
+}
+
+/// Like [`no_control_chars`] but for values where tabs and line breaks are separators.
+pub fn no_control_chars_but_whitespace(name: &'static str, v: &str) -> Result<()> {
+    if v.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return Err(Error::input(name, "contains control characters")
+            .with_hint("remove the non-printing characters"));
+    }
+    Ok(())
+}
+
+/// A credential that travels in an HTTP header must be printable ASCII. The value itself is
+/// never part of the message.
+pub fn header_safe(name: &'static str, v: &str) -> Result<()> {
+    match token_problem(v) {
+        Some(why) => Err(Error::input(name, why).with_hint(
+            "check that the variable holds the token itself, without quotes or line breaks",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The agent's `Agent.ProxyBypassList` (a JSON array of regular expressions), and a note for
+/// each part that cannot be used: requests it meant to keep off the proxy would go through it.
+pub fn proxy_bypass_list(v: Option<&str>) -> (Vec<String>, Vec<String>) {
+    let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) else {
+        return (vec![], vec![]);
+    };
+    let Ok(list) = serde_json::from_str::<Vec<String>>(v) else {
+        return (vec![], vec![format!(
+            "Agent.ProxyBypassList is not a JSON array of patterns; every request goes through the proxy (the value begins `{}`)",
+            shorten(v)
+        )]);
+    };
+    let mut notes = vec![];
+    let kept = list
+        .into_iter()
+        .filter(|p| match regex::Regex::new(&format!("(?i){p}")) {
+            Ok(_) => true,
+            Err(e) => {
+                notes.push(format!(
+                    "Agent.ProxyBypassList entry `{p}` is not a regular expression and is ignored ({})",
+                    e.to_string().lines().last().unwrap_or("invalid").trim()
+                ));
+                false
+            }
+        })
+        .collect();
+    (kept, notes)
+}
+
+/// Why a value cannot be sent as a bearer token in an HTTP header, if it cannot.
+pub fn token_problem(v: &str) -> Option<String> {
+    const MAX: usize = 16 * 1024;
+    if v.len() > MAX {
+        return Some(format!(
+            "is {} bytes long; a token is at most {MAX}",
+            v.len()
+        ));
+    }
+    if !v.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Some(
+            "contains spaces, control or non-ASCII characters, which cannot be sent in an HTTP header"
+                .into(),
+        );
+    }
+    None
+}
+
+/// A path the file system can take: no control characters, names of at most 255 bytes.
+/// (`..` is not refused: the agent resolves file path inputs to full paths before the task
+/// starts, and where a file is written is the pipeline's choice.)
+pub fn file_path(name: &'static str, p: &str) -> Result<()> {
+    no_control_chars(name, p)?;
+    if p.len() > 4096 || Path::new(p).components().any(|c| c.as_os_str().len() > 255) {
+        return Err(Error::input(
+            name,
+            format!("`{}` is not a usable path (too long)", shorten(p)),
+        )
+        .with_hint("file names are at most 255 bytes, paths at most 4096"));
+    }
+    Ok(())
+}
+
+pub fn no_control_chars(name: &'static str, v: &str) -> Result<()> {
+    if v.chars().any(|c| c.is_control()) {
+        return Err(
+            Error::input(name, "contains control characters or line breaks")
+                .with_hint("put the value on one line"),
+        );
+    }
+    Ok(())
+}
+
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters (VVP resource names).
+pub fn valid_resource_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+pub fn valid_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Split program arguments the way a POSIX shell would for simple quoting: spaces separate,
+/// single quotes are literal, double quotes allow `\"` and `\\`.
+pub fn split_args(input: &str) -> std::result::Result<Vec<String>, String> {
+    let mut args = vec![];
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = input.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => cur.push(c),
+                        None => return Err("unclosed single quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => cur.push(c),
+                            Some(c) => {
+                                cur.push('\\');
+                                cur.push(c);
+                            }
+                            None => return Err("unclosed double quote".into()),
+                        },
+                        Some(c) => cur.push(c),
+                        None => return Err("unclosed double quote".into()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    args.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        args.push(cur);
+    }
+    Ok(args)
+}
+
+/// Multi-line `key: value` (or `key=value`) pairs; blank lines and `#` comments are skipped.
+pub fn parse_flink_configuration(
+    text: &str,
+) -> std::result::Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let split = match (line.find(": "), line.find('=')) {
+            (Some(c), Some(e)) => Some(c.min(e)),
+            (Some(c), None) => Some(c),
+            (None, Some(e)) => Some(e),
+            (None, None) => line.strip_suffix(':').map(|s| s.len()),
+        };
+        let Some(at) = split else {
+            return Err(format!(
+                "line {}: `{}` is not `key: value`",
+                n + 1,
+                shorten(line)
+            ));
+        };
+        let key = line[..at].trim();
+        let value = line[at..].trim_start_matches([':', '=']).trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(value);
+        if key.is_empty() {
+            return Err(format!("line {}: empty key", n + 1));
+        }
+        out.insert(key.to_owned(), value.to_owned());
+    }
+    Ok(out)
+}
+
+/// Check an http(s) URL and strip the trailing slash.
+pub fn parse_url(name: &'static str, v: &str) -> Result<url::Url> {
+    let u = url::Url::parse(v).map_err(|e| {
+        Error::input(name, format!("`{}` is not a URL ({e})", shorten(v)))
+            .with_hint("use a full URL such as https://vvp.example.com")
+    })?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+        return Err(Error::input(
+            name,
+            format!("`{}` is not an http(s) URL", shorten(v)),
+        ));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(Error::input(name, "must not contain credentials")
+            .with_hint("put credentials in a service connection or secret input"));
+    }
+    Ok(u)
+}
+
+pub fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        None => false,
+    }
+}
+
+pub fn base_url(u: &url::Url) -> String {
+    u.as_str().trim_end_matches('/').to_owned()
+}
+
+/// Refuse to send a credential over plain http to another machine unless explicitly allowed.
+pub fn check_transport(
+    name: &'static str,
+    u: &url::Url,
+    has_credential: bool,
+    allow: bool,
+) -> Result<()> {
+    if has_credential && u.scheme() == "http" && !is_loopback(u) && !allow {
+        return Err(Error::input(
+            name,
+            format!(
+                "`{}` uses plain http; the credential would be sent unencrypted",
+                base_url(u)
+            ),
+        )
+        .with_hint(format!(
+            "use https, or set `{}: true` if the network is trusted",
+            i::ALLOW_INSECURE_HTTP
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! What the Flink waits read, on the one waiting mechanism of [`crate::wait`] with the pure
+//! decisions of [`super::judge`].
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::client::Client;
+use super::judge::{self, Health, JobSummary, Trigger};
+use crate::error::Result;
+use crate::wait::{Backoff, Observed, Probe};
+
+/// A JobManager answers from memory: the first looks come quickly, so a job that is up is seen
+/// within a fraction of a second.
+pub const PACE: Backoff = Backoff::with_floor(Duration::ZERO);
+
+/// One look at a job: as `/jobs/overview` lists it, and what that says about its health.
+pub struct Look {
+    pub job: Option<JobSummary>,
+    pub health: Health,
+}
+
+impl Observed for Look {
+    fn shown(&self) -> String {
+        match (&self.health, &self.job) {
+            (Health::Starting(s), _) => s.clone(),
+            (Health::Running, Some(j)) => judge::describe(j),
+            (Health::Running, None) => "RUNNING".into(),
+            (Health::Failed(why), _) => why.clone(),
+        }
+    }
+}
+
+/// Reads the job from the (uncached) overview and its exception history.
+pub struct JobProbe<'a> {
+    pub client: &'a Client<'a>,
+    pub job_id: &'a str,
+    /// A savepoint the job should have restored from, until the statistics confirm it.
+    pub unconfirmed: Option<&'a str>,
+    /// What the checkpoint statistics said about the restore: (as expected, the path).
+    pub restored: Option<(bool, String)>,
+}
+
+impl<'a> JobProbe<'a> {
+    pub fn new(client: &'a Client<'a>, job_id: &'a str) -> Self {
+        JobProbe {
+            client,
+            job_id,
+            unconfirmed: None,
+            restored: None,
+        }
+    }
+
+    /// Flink's checkpoint statistics say which savepoint the job's state came from (they are
+    /// cached like the job details, so this is tried on every look until they tell).
+    async fn check_restore(&mut self) {
+        let Some(savepoint) = self.unconfirmed else {
+            return;
+        };
+        let norm = |s: &str| s.trim_end_matches('/').replace("file:///", "file:/");
+        let Ok(cps) = self.client.checkpoints(self.job_id).await else {
+            return;
+        };
+        if let Some((path, _)) = judge::state_facts(&cps).restored {
+            self.restored = Some((norm(&path) == norm(savepoint), path));
+            self.unconfirmed = None;
+        }
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Probe for JobProbe<'_> {
+    type Obs = Look;
+    async fn probe(&mut self) -> Result<Look> {
+        self.check_restore().await;
+        let jobs = self.client.jobs().await?;
+        let Some(job) = judge::find_job(&jobs, self.job_id).cloned() else {
+            return Ok(Look {
+                job: None,
+                health: Health::Starting("not listed by the cluster yet".into()),
+            });
+        };
+        // Missing history (older clusters, archived jobs) must not hide the job's own state.
+        let exceptions = self
+            .client
+            .exceptions(self.job_id)
+            .await
+            .unwrap_or(Value::Null);
+        let health = judge::assess(&job, &exceptions);
+        Ok(Look {
+            job: Some(job),
+            health,
+        })
+    }
+}
+
+/// The state of a savepoint (or stop-with-savepoint) trigger.
+pub struct TriggerLook(pub Trigger);
+
+impl Observed for TriggerLook {
+    fn shown(&self) -> String {
+        match &self.0 {
+            Trigger::Completed(loc) => format!("savepoint completed: {loc}"),
+            Trigger::Failed(cause) => format!("savepoint failed: {cause}"),
+            Trigger::InProgress => "savepoint in progress".into(),
+        }
+    }
+}
+
+pub struct TriggerProbe<'a> {
+    pub client: &'a Client<'a>,
+    pub job_id: &'a str,
+    pub trigger: &'a str,
+}
+
+#[async_trait::async_trait(?Send)]
+impl Probe for TriggerProbe<'_> {
+    type Obs = TriggerLook;
+    async fn probe(&mut self) -> Result<TriggerLook> {
+        Ok(TriggerLook(
+            self.client
+                .savepoint_status(self.job_id, self.trigger)
+                .await?,
+        ))
+    }
+}
+
+/// The state of a job that was asked to end.
+pub struct State(pub String);
+
+impl Observed for State {
+    fn shown(&self) -> String {
+        self.0.clone()
+    }
+}
+
+pub struct EndProbe<'a> {
+    pub client: &'a Client<'a>,
+    pub job_id: &'a str,
+}
+
+#[async_trait::async_trait(?Send)]
+impl Probe for EndProbe<'_> {
+    type Obs = State;
+    async fn probe(&mut self) -> Result<State> {
+        let jobs = self.client.jobs().await?;
+        Ok(State(
+            judge::find_job(&jobs, self.job_id)
+                .map_or_else(|| "UNKNOWN".to_owned(), |j| j.state.clone()),
+        ))
+    }
+}
+
+/// The root causes in a job's exception history, as far as the cache shows them yet.
+pub struct Causes(pub Vec<String>);
+
+impl Observed for Causes {
+    fn shown(&self) -> String {
+        match self.0.len() {
+            0 => "no exception recorded yet".into(),
+            n => format!("{n} root cause(s) recorded"),
+        }
+    }
+}
+
+pub struct CausesProbe<'a> {
+    pub client: &'a Client<'a>,
+    pub job_id: &'a str,
+}
+
+#[async_trait::async_trait(?Send)]
+impl Probe for CausesProbe<'_> {
+    type Obs = Causes;
+    async fn probe(&mut self) -> Result<Causes> {
+        let v = self.client.exceptions(self.job_id).await?;
+        Ok(Causes(judge::root_causes(&v, 3)))
+    }
+}

@@ -1,0 +1,259 @@
+//! The Ververica Platform target's inputs: where the platform is, how to sign in, which
+//! namespace and deployment, and how the deployment is written.
+
+use std::path::PathBuf;
+
+use crate::config::checks::{
+    base_url, check_transport, header_safe, parse_url, shorten, valid_resource_name, valid_uuid,
+};
+use crate::config::{Action, RawInputs, Shared, TokenSource};
+use crate::error::{Error, Result};
+use crate::pipeline::inputs as i;
+use crate::secret::Secret;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restart {
+    IfChanged,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncingMode {
+    Patch,
+    Put,
+}
+
+/// How the deployment is addressed on Ververica Platform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeploymentRef {
+    Name(String),
+    Id(String),
+}
+
+impl std::fmt::Display for DeploymentRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeploymentRef::Name(n) => write!(f, "`{n}`"),
+            DeploymentRef::Id(id) => write!(f, "with id `{id}`"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct VvpConfig {
+    /// Base URL without trailing slash; `None` only for offline `validate`/`renderCustomResource`.
+    pub url: Option<String>,
+    pub token: TokenSource,
+    /// The input a refused token is blamed on.
+    pub cred_input: &'static str,
+    pub namespace: String,
+    pub restart: Restart,
+    pub syncing_mode: SyncingMode,
+    pub custom_resource_path: Option<PathBuf>,
+    pub apikey_secret_name: Option<String>,
+    pub deployment_id: Option<String>,
+    pub display_name: Option<String>,
+    pub deployment_target_name: Option<String>,
+    pub deployment_target_id: Option<String>,
+    pub session_cluster_name: Option<String>,
+    pub savepoint_id: Option<String>,
+}
+
+fn uuid_input(
+    raw: &RawInputs,
+    name: &'static str,
+    what: &str,
+    hint: &str,
+) -> Result<Option<String>> {
+    let v = raw.string(name);
+    if let Some(id) = &v {
+        if !valid_uuid(id) {
+            let e = Error::input(name, format!("`{}` is not {what} (UUID)", shorten(id)));
+            return Err(if hint.is_empty() {
+                e
+            } else {
+                e.with_hint(hint)
+            });
+        }
+    }
+    Ok(v)
+}
+
+/// Application mode (a deployment target) or session mode (a session cluster), not both.
+fn check_mode(raw: &RawInputs) -> Result<()> {
+    let given = |n: &str| raw.get(n).is_some();
+    let count = [
+        i::DEPLOYMENT_TARGET_NAME,
+        i::DEPLOYMENT_TARGET_ID,
+        i::SESSION_CLUSTER_NAME,
+    ]
+    .iter()
+    .filter(|n| given(n))
+    .count();
+    let both_target_forms = given(i::DEPLOYMENT_TARGET_NAME)
+        && given(i::DEPLOYMENT_TARGET_ID)
+        && !given(i::SESSION_CLUSTER_NAME);
+    if count > 1 && !both_target_forms {
+        return Err(Error::input(i::SESSION_CLUSTER_NAME, "cannot be combined with a deployment target")
+            .with_hint("a deployment runs either in application mode (deploymentTargetName/Id) or in session mode (sessionClusterName)"));
+    }
+    Ok(())
+}
+
+/// The platform's URL and token: the service connection, or `vvpUrl` with a token input.
+fn connection(
+    raw: &RawInputs,
+    shared: &Shared<'_>,
+) -> Result<(Option<url::Url>, TokenSource, &'static str)> {
+    let ep = match raw.get(i::VVP_CONNECTION) {
+        None => None,
+        Some(id) => Some(raw.env.endpoint(id).ok_or_else(|| {
+            Error::input(
+                i::VVP_CONNECTION,
+                format!(
+                    "service connection `{}` was not passed to the task",
+                    shorten(id)
+                ),
+            )
+            .with_hint("check the connection name and that this pipeline is authorized to use it")
+        })?),
+    };
+    let url = match (ep.as_ref().and_then(|e| e.url.clone()), raw.get(i::VVP_URL)) {
+        (Some(_), Some(_)) => {
+            return Err(
+                Error::input(i::VVP_URL, "cannot be combined with `vvpConnection`")
+                    .with_hint("use the service connection or vvpUrl, not both"),
+            )
+        }
+        (Some(u), None) => Some(parse_url(i::VVP_CONNECTION, &u)?),
+        (None, Some(u)) => Some(parse_url(i::VVP_URL, u)?),
+        (None, None) => None,
+    };
+    let token = match ep.as_ref().and_then(|e| e.param("apitoken")) {
+        Some(t) => {
+            if raw.get(i::VVP_API_TOKEN).is_some() || raw.get(i::VVP_API_TOKEN_SECRET).is_some() {
+                return Err(Error::input(
+                    i::VVP_API_TOKEN,
+                    "cannot be combined with `vvpConnection`, which has its own token",
+                ));
+            }
+            header_safe(i::VVP_CONNECTION, t)?;
+            TokenSource::Value(Secret::new(t))
+        }
+        None => TokenSource::from_inputs(
+            raw,
+            i::VVP_API_TOKEN,
+            i::VVP_API_TOKEN_SECRET,
+            shared.has_key_vault,
+        )?,
+    };
+    let cred_input = match (&ep, &token) {
+        (Some(_), _) => i::VVP_CONNECTION,
+        (None, TokenSource::KeyVault(_)) => i::VVP_API_TOKEN_SECRET,
+        (None, _) => i::VVP_API_TOKEN,
+    };
+    match &url {
+        Some(u) => check_transport(
+            if ep.is_some() {
+                i::VVP_CONNECTION
+            } else {
+                i::VVP_URL
+            },
+            u,
+            !token.is_none(),
+            shared.allow_insecure_http,
+        )?,
+        None if !matches!(
+            shared.run.action,
+            Action::Validate | Action::RenderCustomResource
+        ) =>
+        {
+            return Err(Error::input(
+                i::VVP_URL,
+                format!("is required for action `{}`", shared.run.action.as_str()),
+            )
+            .with_hint(
+                "select a Ververica Platform service connection (vvpConnection) or set vvpUrl",
+            ));
+        }
+        None => {}
+    }
+    Ok((url, token, cred_input))
+}
+
+impl VvpConfig {
+    pub fn from_raw(raw: &RawInputs, shared: &Shared<'_>) -> Result<VvpConfig> {
+        let deployment_id = uuid_input(
+            raw,
+            i::DEPLOYMENT_ID,
+            "a deployment id",
+            "use deploymentName to address the deployment by name",
+        )?;
+        let deployment_target_id = uuid_input(
+            raw,
+            i::DEPLOYMENT_TARGET_ID,
+            "a deployment target id",
+            "use deploymentTargetName to address the target by name",
+        )?;
+        check_mode(raw)?;
+        let savepoint_id = uuid_input(raw, i::SAVEPOINT_ID, "a savepoint id", "")?;
+        if savepoint_id.is_some() && raw.get(i::SAVEPOINT_LOCATION).is_some() {
+            return Err(Error::input(
+                i::SAVEPOINT_LOCATION,
+                "cannot be combined with `savepointId`",
+            )
+            .with_hint("name the savepoint once"));
+        }
+        let (url, token, cred_input) = connection(raw, shared)?;
+        let namespace = raw.get(i::VVP_NAMESPACE).unwrap_or("default").to_owned();
+        if !valid_resource_name(&namespace) {
+            return Err(Error::input(
+                i::VVP_NAMESPACE,
+                format!("`{}` is not a namespace name", shorten(&namespace)),
+            )
+            .with_hint("lower-case letters, digits and hyphens, at most 63 characters"));
+        }
+        let custom_resource_path = raw
+            .get(i::CUSTOM_RESOURCE_PATH)
+            .map(|p| shared.vars.resolve_path(p));
+        if shared.run.action == Action::RenderCustomResource && custom_resource_path.is_none() {
+            return Err(Error::input(
+                i::CUSTOM_RESOURCE_PATH,
+                "is required for action `renderCustomResource`",
+            )
+            .with_hint("give the file to write, e.g. k8s/vvpdeployment.yaml"));
+        }
+        if let Some(n) = raw.get(i::APIKEY_SECRET_NAME) {
+            if !valid_resource_name(n) {
+                return Err(Error::input(
+                    i::APIKEY_SECRET_NAME,
+                    format!("`{}` is not a Kubernetes secret name", shorten(n)),
+                ));
+            }
+        }
+        Ok(VvpConfig {
+            url: url.as_ref().map(base_url),
+            token,
+            cred_input,
+            namespace,
+            restart: match raw.pick(i::RESTART)?.unwrap_or("ifChanged") {
+                "always" => Restart::Always,
+                "never" => Restart::Never,
+                _ => Restart::IfChanged,
+            },
+            syncing_mode: match raw.pick(i::SYNCING_MODE)?.unwrap_or("PATCH") {
+                "PUT" => SyncingMode::Put,
+                _ => SyncingMode::Patch,
+            },
+            custom_resource_path,
+            apikey_secret_name: raw.string(i::APIKEY_SECRET_NAME),
+            deployment_id,
+            display_name: raw.string(i::DISPLAY_NAME),
+            deployment_target_name: raw.string(i::DEPLOYMENT_TARGET_NAME),
+            deployment_target_id,
+            session_cluster_name: raw.string(i::SESSION_CLUSTER_NAME),
+            savepoint_id,
+        })
+    }
+}
