@@ -106,6 +106,23 @@ pub struct Wait<'a> {
     pub timeline: Option<&'a str>,
 }
 
+impl<'a> Wait<'a> {
+    pub fn new(subject: &'a str, limit: Duration, pace: Backoff) -> Self {
+        Wait {
+            subject,
+            limit,
+            pace,
+            timeline: None,
+        }
+    }
+
+    /// Add each new state to the timeline, followed by `suffix`.
+    pub fn on_timeline(mut self, suffix: &'a str) -> Self {
+        self.timeline = Some(suffix);
+        self
+    }
+}
+
 /// Errors that polling again will not cure.
 fn fatal(e: &Error) -> bool {
     matches!(e.kind, ErrorKind::Input | ErrorKind::Canceled)

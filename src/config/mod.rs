@@ -54,19 +54,14 @@ pub struct Config {
 /// Inputs that are checked the same way wherever they are used.
 fn check_common(raw: &RawInputs) -> Result<()> {
     raw.check_typed()?;
-    for name in [
-        i::SPEC_FILE,
-        i::ARTIFACT_PATH,
-        i::CUSTOM_RESOURCE_PATH,
-        i::TEST_RESULTS_FILE,
-    ] {
+    let paths = i::ALL
+        .iter()
+        .filter(|d| d.kind == i::Kind::FilePath)
+        .map(|d| d.name)
+        .chain([i::ARTIFACT_PATH]);
+    for name in paths {
         if let Some(p) = raw.get(name) {
             checks::file_path(name, p)?;
-        }
-    }
-    for name in [i::VVP_API_TOKEN, i::FLINK_TOKEN] {
-        if let Some(t) = raw.get(name) {
-            checks::header_safe(name, t)?;
         }
     }
     if let Some(t) = raw.get(i::STORAGE_SAS_TOKEN) {

@@ -39,6 +39,9 @@ impl Action {
         Action::RenderCustomResource,
     ];
 
+    /// Every action on a job (all but rendering a custom resource).
+    pub const ON_JOBS: &'static [Action] = Action::ALL.split_at(8).0;
+
     pub fn as_str(self) -> &'static str {
         i::ACTIONS[self as usize]
     }

@@ -16,10 +16,11 @@ pub mod ververica;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::azure::auth::AzureTokens;
 use crate::azure::blob::JarUriScheme;
-use crate::config::{Action, PipelineVars, RawInputs, RunSettings, Shared, TokenSource};
+use crate::config::{Action, JobInputs, PipelineVars, RawInputs, RunSettings, Shared, TokenSource};
 use crate::error::Result;
 use crate::http::Http;
 use crate::report::Recorder;
@@ -111,6 +112,72 @@ pub struct Context<'a> {
     pub artifact: &'a ArtifactPlan,
     /// Entra ID tokens from the AzureRM connection, when one is configured.
     pub azure: Option<&'a AzureTokens>,
+}
+
+/// A target: its own configuration and the job as every target reads it.
+#[derive(Clone, Debug)]
+pub struct Configured<C> {
+    pub cfg: C,
+    pub job: JobInputs,
+}
+
+impl<C> Configured<C> {
+    pub fn settings<'a>(&'a self, run: &RunSettings, vars: &'a PipelineVars) -> Settings<'a, C> {
+        Settings::new(&self.cfg, &self.job, run, vars)
+    }
+}
+
+/// A target's own configuration, read from the raw inputs (no I/O).
+pub trait FromInputs: Sized {
+    fn from_raw(raw: &RawInputs, shared: &Shared<'_>) -> Result<Self>;
+}
+
+/// [`Registration::configure`] for a target whose configuration is `C`.
+pub fn configure<C>(raw: &RawInputs, shared: &Shared<'_>) -> Result<Box<dyn Target>>
+where
+    C: FromInputs,
+    Configured<C>: Target + 'static,
+{
+    Ok(Box::new(Configured {
+        cfg: C::from_raw(raw, shared)?,
+        job: shared.job.clone(),
+    }))
+}
+
+/// What a target's code reads while it plans and applies: its own configuration (`own`), the
+/// job and the run's settings.
+#[derive(Debug)]
+pub struct Settings<'a, C> {
+    pub own: &'a C,
+    pub job: &'a JobInputs,
+    pub vars: &'a PipelineVars,
+    pub action: Action,
+    pub timeout: Duration,
+    pub settle: Duration,
+    pub rollback_on_failure: bool,
+}
+
+// Not derived: a derive would ask `C: Copy`, and only references are copied.
+impl<C> Clone for Settings<'_, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C> Copy for Settings<'_, C> {}
+
+impl<'a, C> Settings<'a, C> {
+    pub fn new(own: &'a C, job: &'a JobInputs, run: &RunSettings, vars: &'a PipelineVars) -> Self {
+        Settings {
+            own,
+            job,
+            vars,
+            action: run.action,
+            timeout: run.timeout,
+            settle: run.settle,
+            rollback_on_failure: run.rollback_on_failure,
+        }
+    }
 }
 
 /// A target with its configuration.

@@ -349,7 +349,7 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
       f.nextJobs({ outcome: 'FAILED' });
       const r = await run({ inputs: inputs(f, { deploymentName: 'fresh', deploymentTargetName: 'vvp-jobs', jarUri: JAR, rollbackOnFailure: 'true' }), secrets });
       assert.equal(r.exitCode, 1, r.log);
-      assert.match(r.errors[0].message, /rollback skipped, the deployment is new/);
+      assert.match(r.errors[0].message, /rollback skipped \(the deployment is new/);
       assert.equal(caseNamed(junit(r), 'rollback').skipped, true);
       assert.deepEqual(f.writes().map((e) => e.method), ['POST']);
     } finally { await f.close(); }

@@ -1,6 +1,6 @@
 //! The Flink session cluster target's inputs: the JobManager's REST URL and how to sign in.
 
-use crate::config::checks::{base_url, check_transport, no_control_chars, parse_url};
+use crate::config::checks::{base_url, check_transport, header_safe, no_control_chars, parse_url};
 use crate::config::{Action, Artifact, RawInputs, Shared, TokenSource};
 use crate::error::{Error, Result};
 use crate::pipeline::inputs as i;
@@ -33,6 +33,9 @@ fn required(t: TokenSource, input: &'static str, mode: &str) -> Result<TokenSour
 }
 
 fn auth(raw: &RawInputs, shared: &Shared<'_>) -> Result<FlinkAuth> {
+    if let Some(t) = raw.get(i::FLINK_TOKEN) {
+        header_safe(i::FLINK_TOKEN, t)?;
+    }
     if let Some(u) = raw.get(i::FLINK_USERNAME) {
         no_control_chars(i::FLINK_USERNAME, u)?;
         if u.contains(':') {
@@ -62,8 +65,8 @@ fn auth(raw: &RawInputs, shared: &Shared<'_>) -> Result<FlinkAuth> {
     })
 }
 
-impl FlinkConfig {
-    pub fn from_raw(raw: &RawInputs, shared: &Shared<'_>) -> Result<FlinkConfig> {
+impl crate::targets::FromInputs for FlinkConfig {
+    fn from_raw(raw: &RawInputs, shared: &Shared<'_>) -> Result<FlinkConfig> {
         let action = shared.run.action;
         let u = raw.get(i::FLINK_URL).ok_or_else(|| {
             Error::input(i::FLINK_URL, "is required for target `flink`")

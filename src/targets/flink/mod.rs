@@ -22,7 +22,7 @@ pub use self::config::{FlinkAuth, FlinkConfig};
 use self::judge::{Jar, JobSummary, Purpose, Restore, RunParams};
 use super::{Context, CredentialNeed, Needs, Plan, Registration, Target};
 use crate::azure::blob::JarUriScheme;
-use crate::config::{Action, JobInputs, RawInputs, RunSettings, Shared, TokenSource};
+use crate::config::{Action, JobInputs, TokenSource};
 use crate::error::{Error, Result};
 use crate::http::display_url;
 use crate::pipeline::inputs as i;
@@ -42,56 +42,15 @@ const CREDENTIAL: &str = "flink-credential";
 
 pub const REGISTRATION: Registration = Registration {
     name: "flink",
-    actions: &[
-        Action::Deploy,
-        Action::Suspend,
-        Action::Cancel,
-        Action::Resume,
-        Action::Savepoint,
-        Action::ListSavepoints,
-        Action::Delete,
-        Action::Validate,
-    ],
-    configure,
+    actions: Action::ON_JOBS,
+    configure: super::configure::<FlinkConfig>,
 };
 
-fn configure(raw: &RawInputs, shared: &Shared<'_>) -> Result<Box<dyn Target>> {
-    Ok(Box::new(Flink {
-        cfg: FlinkConfig::from_raw(raw, shared)?,
-        job: shared.job.clone(),
-    }))
-}
+/// The target with its configuration.
+pub type Flink = super::Configured<FlinkConfig>;
 
-/// The Flink session cluster target with its configuration.
-#[derive(Clone, Debug)]
-pub struct Flink {
-    pub cfg: FlinkConfig,
-    pub job: JobInputs,
-}
-
-/// What the target's code reads: its configuration, the job and the run's settings.
-#[derive(Clone, Copy)]
-pub struct Cfg<'a> {
-    pub flink: &'a FlinkConfig,
-    pub job: &'a JobInputs,
-    pub action: Action,
-    pub timeout: Duration,
-    pub settle: Duration,
-    pub rollback_on_failure: bool,
-}
-
-impl<'a> Cfg<'a> {
-    pub fn new(t: &'a Flink, run: &RunSettings) -> Self {
-        Cfg {
-            flink: &t.cfg,
-            job: &t.job,
-            action: run.action,
-            timeout: run.timeout,
-            settle: run.settle,
-            rollback_on_failure: run.rollback_on_failure,
-        }
-    }
-}
+/// What the target's code reads while it plans and applies.
+pub type Cfg<'a> = super::Settings<'a, FlinkConfig>;
 
 #[async_trait::async_trait(?Send)]
 impl Target for Flink {
@@ -793,7 +752,7 @@ async fn survey(
 }
 
 async fn plan(t: &Flink, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> {
-    let cfg = Cfg::new(t, cx.run);
+    let cfg = t.settings(cx.run, cx.vars);
     let auth = auth_header(&t.cfg, cx)?;
     let client = Client::new(cx.http, &t.cfg.url, auth.clone());
     let url = shown(&t.cfg.url);
@@ -856,7 +815,7 @@ impl Plan for FlinkPlan {
 
     async fn apply(self: Box<Self>, cx: &mut Context<'_>) -> Result<()> {
         let p = self.planned;
-        let cfg = Cfg::new(&self.target, cx.run);
+        let cfg = self.target.settings(cx.run, cx.vars);
         let client = Client::new(cx.http, &self.target.cfg.url, p.auth.clone());
         let run = Runner {
             target: &self.target,
@@ -1339,12 +1298,7 @@ impl Runner<'_> {
     }
 
     fn wait(&self, subject: &'static str, limit: Duration) -> Wait<'static> {
-        Wait {
-            subject,
-            limit,
-            pace: probe::PACE,
-            timeline: None,
-        }
+        Wait::new(subject, limit, probe::PACE)
     }
 
     /// Why a start ran out of time: the cluster's capacity, as far as it tells.
@@ -1835,7 +1789,7 @@ mod tests {
             .as_any()
             .downcast_ref::<Flink>()
             .expect("a Flink target");
-        Cfg::new(t, &c.run)
+        t.settings(&c.run, &c.vars)
     }
 
     fn planned(cfg: &Config) -> Planned {

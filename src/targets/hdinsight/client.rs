@@ -7,13 +7,14 @@ use reqwest::Method;
 
 use super::config::HdiConfig;
 use super::judge::{self as model, ClusterJob, ClusterJobList, LroStep};
+use super::probe::{Operation, OperationProbe};
 use crate::azure::auth::AzureTokens;
 use crate::error::{Error, Result};
 use crate::http::{display_url, parse_retry_after, Http, Request, Response};
 use crate::pipeline::vso::Masker;
 use crate::report::Recorder;
 use crate::secret::Secret;
-use crate::wait::{self, Backoff, End, Observed, Probe, Verdict, Wait};
+use crate::wait::{self, Backoff, End, Verdict, Wait};
 
 /// Resource Manager counts reads against a quota per principal: at most one a second.
 pub const PACE: Backoff = Backoff::with_floor(Duration::from_secs(1));
@@ -106,7 +107,7 @@ impl<'a> Arm<'a> {
         Ok(t)
     }
 
-    async fn send(&self, req: Request) -> Result<Response> {
+    pub(super) async fn send(&self, req: Request) -> Result<Response> {
         let t = self.token().await?;
         self.http
             .send(
@@ -227,12 +228,11 @@ impl<'a> Arm<'a> {
             ));
         };
         let url = self.operation_url(loc)?;
-        let w = Wait {
-            subject: "the runJob operation",
-            limit: deadline.saturating_duration_since(Instant::now()),
-            pace: PACE,
-            timeline: None,
-        };
+        let w = Wait::new(
+            "the runJob operation",
+            deadline.saturating_duration_since(Instant::now()),
+            PACE,
+        );
         let mut probe = OperationProbe {
             arm: self,
             url,
@@ -261,7 +261,7 @@ impl<'a> Arm<'a> {
     }
 
     /// An operation URL the service gave, checked to stay on the Resource Manager endpoint.
-    fn operation_url(&self, loc: &str) -> Result<String> {
+    pub(super) fn operation_url(&self, loc: &str) -> Result<String> {
         model::same_origin_url(&self.hdi.arm_endpoint, loc).map_err(|e| {
             Error::platform(format!(
                 "the runJob operation Location of HDInsight cluster {} {e}",
@@ -325,62 +325,6 @@ pub fn arm_error(resp: &Response) -> (Option<String>, String) {
         .map(str::to_owned)
         .unwrap_or_else(|| resp.server_message());
     (code, message)
-}
-
-/// A long-running operation as one status check saw it.
-pub enum Operation {
-    Done,
-    Failed(Error),
-    /// Still running; the service's Retry-After, if it gave one.
-    Running(Option<Duration>),
-}
-
-impl Observed for Operation {
-    fn shown(&self) -> String {
-        match self {
-            Operation::Done => "the operation finished".into(),
-            Operation::Failed(e) => format!("the operation failed: {}", e.message),
-            Operation::Running(_) => "the operation is running".into(),
-        }
-    }
-
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Operation::Running(ra) => *ra,
-            _ => None,
-        }
-    }
-}
-
-struct OperationProbe<'p, 'a> {
-    arm: &'p Arm<'a>,
-    url: String,
-    polls: u32,
-}
-
-#[async_trait::async_trait(?Send)]
-impl Probe for OperationProbe<'_, '_> {
-    type Obs = Operation;
-    async fn probe(&mut self) -> Result<Operation> {
-        self.polls += 1;
-        let resp = self.arm.send(Request::get(&self.url)).await?;
-        Ok(match model::lro_step(resp.status) {
-            LroStep::Done => Operation::Done,
-            LroStep::Error => Operation::Failed(self.arm.error(
-                &resp,
-                &format!(
-                    "the runJob operation on HDInsight cluster {}",
-                    self.arm.cluster_label()
-                ),
-            )),
-            LroStep::Poll => {
-                if let Some(next) = resp.header("location") {
-                    self.url = self.arm.operation_url(next)?;
-                }
-                Operation::Running(resp.header("retry-after").and_then(parse_retry_after))
-            }
-        })
-    }
 }
 
 fn enc(segment: &str) -> String {

@@ -33,8 +33,8 @@ fn resource_name(raw: &RawInputs, name: &'static str) -> Result<String> {
     Ok(v)
 }
 
-impl HdiConfig {
-    pub fn from_raw(raw: &RawInputs, shared: &Shared<'_>) -> Result<HdiConfig> {
+impl crate::targets::FromInputs for HdiConfig {
+    fn from_raw(raw: &RawInputs, shared: &Shared<'_>) -> Result<HdiConfig> {
         let az = shared.azure.ok_or_else(|| {
             Error::input(i::AZURE_SUBSCRIPTION, "is required for target `hdinsight`").with_hint(
                 "select the Azure Resource Manager connection of the cluster's subscription",

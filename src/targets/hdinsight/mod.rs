@@ -9,6 +9,7 @@
 pub mod client;
 pub mod config;
 pub mod judge;
+mod probe;
 
 use std::time::{Duration, Instant};
 
@@ -18,69 +19,29 @@ use self::client::Arm;
 pub use self::config::HdiConfig;
 use self::judge as model;
 use self::judge::{ClusterJob, JobAction, JobDefinition, Verdict};
+use self::probe::{JobProbe, Seen};
 use super::{Context, Needs, Plan, Registration, Target};
 use crate::azure::auth::AzureTokens;
 use crate::azure::blob::JarUriScheme;
-use crate::config::{Action, JobInputs, RawInputs, RunSettings, Shared};
+use crate::config::{Action, RunSettings};
 use crate::error::{Error, Result};
 use crate::http::Http;
 use crate::pipeline::inputs as i;
 use crate::report::{cell, Recorder};
 use crate::rollback::Outcome;
-use crate::wait::{self, End, Hold, Observed, Probe, Wait};
+use crate::wait::{self, End, Hold, Wait};
 
 pub const REGISTRATION: Registration = Registration {
     name: "hdinsight",
-    actions: &[
-        Action::Deploy,
-        Action::Suspend,
-        Action::Cancel,
-        Action::Resume,
-        Action::Savepoint,
-        Action::ListSavepoints,
-        Action::Delete,
-        Action::Validate,
-    ],
-    configure,
+    actions: Action::ON_JOBS,
+    configure: super::configure::<HdiConfig>,
 };
 
-fn configure(raw: &RawInputs, shared: &Shared<'_>) -> Result<Box<dyn Target>> {
-    Ok(Box::new(HdInsight {
-        cfg: HdiConfig::from_raw(raw, shared)?,
-        job: shared.job.clone(),
-    }))
-}
+/// The target with its configuration.
+pub type HdInsight = super::Configured<HdiConfig>;
 
-/// The HDInsight on AKS target with its configuration.
-#[derive(Clone, Debug)]
-pub struct HdInsight {
-    pub cfg: HdiConfig,
-    pub job: JobInputs,
-}
-
-/// What the target's code reads: its configuration, the job and the run's settings.
-#[derive(Clone, Copy)]
-pub struct Cfg<'a> {
-    pub hdi: &'a HdiConfig,
-    pub job: &'a JobInputs,
-    pub action: Action,
-    pub timeout: Duration,
-    pub settle: Duration,
-    pub rollback_on_failure: bool,
-}
-
-impl<'a> Cfg<'a> {
-    pub fn new(t: &'a HdInsight, run: &RunSettings) -> Self {
-        Cfg {
-            hdi: &t.cfg,
-            job: &t.job,
-            action: run.action,
-            timeout: run.timeout,
-            settle: run.settle,
-            rollback_on_failure: run.rollback_on_failure,
-        }
-    }
-}
+/// What the target's code reads while it plans and applies.
+pub type Cfg<'a> = super::Settings<'a, HdiConfig>;
 
 #[async_trait::async_trait(?Send)]
 impl Target for HdInsight {
@@ -276,8 +237,8 @@ fn show_request(rec: &mut Recorder, op: &Op) {
 }
 
 async fn plan(t: &HdInsight, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> {
-    let cfg = Cfg::new(t, cx.run);
-    let h = cfg.hdi;
+    let cfg = t.settings(cx.run, cx.vars);
+    let h = cfg.own;
     cx.rec.log(RETIRED);
     if let Some(n) = &cfg.job.job_name {
         if let Some(p) = model::job_name_problem(n) {
@@ -414,13 +375,13 @@ impl Plan for HdiPlan {
 
     async fn apply(self: Box<Self>, cx: &mut Context<'_>) -> Result<()> {
         let this = *self;
-        let cfg = Cfg::new(&this.target, cx.run);
+        let cfg = this.target.settings(cx.run, cx.vars);
         let Some(mut j) = this.job else {
             // Only `validate` plans without a job, and it never applies.
             return Ok(());
         };
         let deadline = Instant::now() + cfg.timeout;
-        let arm = arm(cx.http, cx.azure, cx.rec, cfg.hdi)?;
+        let arm = arm(cx.http, cx.azure, cx.rec, cfg.own)?;
         let rec = &mut *cx.rec;
         // A job still busy with an earlier action (e.g. after a run that timed out) is waited
         // for first, then the action is decided again on what it became.
@@ -599,38 +560,8 @@ async fn send_and_follow(
     Ok(())
 }
 
-/// The job as one read of the job list showed it.
-struct Seen(Option<ClusterJob>);
-
-impl Observed for Seen {
-    fn shown(&self) -> String {
-        match &self.0 {
-            Some(j) => describe(j),
-            None => "not listed".into(),
-        }
-    }
-}
-
-struct JobProbe<'p, 'a> {
-    arm: &'p Arm<'a>,
-    name: &'p str,
-}
-
-#[async_trait::async_trait(?Send)]
-impl Probe for JobProbe<'_, '_> {
-    type Obs = Seen;
-    async fn probe(&mut self) -> Result<Seen> {
-        Ok(Seen(self.arm.find_job(self.name).await?))
-    }
-}
-
 fn arm_wait(subject: &'static str, limit: Duration) -> Wait<'static> {
-    Wait {
-        subject,
-        limit,
-        pace: client::PACE,
-        timeline: None,
-    }
+    Wait::new(subject, limit, client::PACE)
 }
 
 /// The error for an action the service reports as failed, with its jobOutput.
@@ -1076,7 +1007,7 @@ mod tests {
             .as_any()
             .downcast_ref::<HdInsight>()
             .expect("an HDInsight target");
-        Cfg::new(t, &c.run)
+        t.settings(&c.run, &c.vars)
     }
 
     fn with_jar(c: &Config) -> JobDefinition {

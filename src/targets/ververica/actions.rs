@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::client::{Client, Written};
 use super::judge::{self, Observation};
 use super::probe::{self, SavepointEnd};
-use super::{spec, Cfg, DeploymentRef, SyncingMode, Ververica, WaitFor};
+use super::{spec, Cfg, DeploymentRef, On, SyncingMode, Ververica, WaitFor};
 use crate::config::{Action, RunSettings};
 use crate::error::{Error, Result};
 use crate::pipeline::inputs as i;
@@ -23,7 +23,7 @@ const SPEC_VERSION: &str = "com.dataartisans.appmanager.controller.deployment.sp
 /// the spec file. Only the file's metadata is substituted, so placeholders elsewhere (a JARURI
 /// with no jar given) do not get in the way of a suspend.
 fn lifecycle_address(cfg: Cfg<'_>) -> Result<DeploymentRef> {
-    if let Some(id) = &cfg.vvp.deployment_id {
+    if let Some(id) = &cfg.own.deployment_id {
         return Ok(DeploymentRef::Id(id.clone()));
     }
     if let Some(n) = &cfg.job.deployment_name {
@@ -32,7 +32,7 @@ fn lifecycle_address(cfg: Cfg<'_>) -> Result<DeploymentRef> {
     if let Some(file) = super::parse_spec_file(cfg)? {
         let mut meta = file.get("metadata").cloned().unwrap_or_else(|| json!({}));
         let subs = spec::Substitutions {
-            deployment_target_id: cfg.vvp.deployment_target_id.as_deref(),
+            deployment_target_id: cfg.own.deployment_target_id.as_deref(),
             jar_uri: None,
             variable: &|n| cfg.vars.public(n).map(str::to_owned),
             is_secret: &|n| cfg.vars.is_secret(n),
@@ -118,7 +118,7 @@ async fn check_current(
         }
         Action::Resume if obs.desired.as_deref() == Some("RUNNING") => {}
         Action::Resume => {
-            if let Some(id) = &cfg.vvp.savepoint_id {
+            if let Some(id) = &cfg.own.savepoint_id {
                 return Ok(Some(check_savepoint(client, id).await?));
             }
         }
@@ -139,9 +139,9 @@ async fn check_current(
 
 pub async fn plan(t: &Ververica, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> {
     let (run, vars) = (cx.run.clone(), cx.vars.clone());
-    let cfg = Cfg::new(t, &run, &vars);
+    let cfg = t.settings(&run, &vars);
     let addr = lifecycle_address(cfg)?;
-    super::subject(cx.rec, &addr, &cfg.vvp.namespace);
+    super::subject(cx.rec, &addr, &cfg.own.namespace);
     let client = cfg.client(cx.http, cx.creds)?;
     let current = client.get_deployment(&addr).await?;
     let mut savepoint_source = None;
@@ -153,7 +153,7 @@ pub async fn plan(t: &Ververica, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> 
                     super::address_input(cfg, &addr),
                     format!(
                         "deployment {addr} does not exist in namespace `{}`",
-                        cfg.vvp.namespace
+                        cfg.own.namespace
                     ),
                 )
                 .with_hint(
@@ -182,7 +182,7 @@ fn needs_cancel(obs: &Observation) -> bool {
 
 /// The savepoint `resume` starts from, as text for the plan.
 fn savepoint_choice(cfg: Cfg<'_>) -> Option<String> {
-    match (&cfg.vvp.savepoint_id, &cfg.job.savepoint_location) {
+    match (&cfg.own.savepoint_id, &cfg.job.savepoint_location) {
         (Some(id), _) => Some(format!("savepoint `{id}`")),
         (None, Some(loc)) => Some(format!(
             "the savepoint at {}",
@@ -207,7 +207,7 @@ impl LifecyclePlan {
 
     fn describe_action(&self, d: &Value, obs: &Observation, lines: &mut Vec<String>) {
         let vars = crate::config::PipelineVars::default();
-        let cfg = Cfg::new(&self.target, &self.run, &vars);
+        let cfg = self.target.settings(&self.run, &vars);
         let timeout = self.run.timeout.as_secs();
         match self.run.action {
             Action::Suspend | Action::Cancel => {
@@ -268,7 +268,7 @@ impl Plan for LifecyclePlan {
     }
 
     async fn apply(self: Box<Self>, cx: &mut Context<'_>) -> Result<()> {
-        let cfg = Cfg::new(&self.target, cx.run, cx.vars);
+        let cfg = self.target.settings(cx.run, cx.vars);
         let client = cfg.client(cx.http, cx.creds)?;
         let rec = &mut *cx.rec;
         let addr = &self.addr;
@@ -281,37 +281,25 @@ impl Plan for LifecyclePlan {
             return Ok(());
         };
         super::outputs_for(rec, current);
+        let on = On {
+            cfg,
+            client: &client,
+            addr,
+        };
         match cfg.action {
-            Action::Suspend | Action::Cancel => {
-                suspend_or_cancel(cfg, &client, rec, addr, current).await
-            }
-            Action::Resume => {
-                resume(
-                    cfg,
-                    &client,
-                    rec,
-                    addr,
-                    current,
-                    self.savepoint_source.as_ref(),
-                )
-                .await
-            }
+            Action::Suspend | Action::Cancel => suspend_or_cancel(on, rec, current).await,
+            Action::Resume => resume(on, rec, current, self.savepoint_source.as_ref()).await,
             Action::Savepoint => savepoint(cfg, &client, rec, current).await,
             Action::ListSavepoints => list_savepoints(&client, rec, current).await,
-            Action::Delete => delete(cfg, &client, rec, addr, current).await,
+            Action::Delete => delete(on, rec, current).await,
             _ => Ok(()),
         }
     }
 }
 
-async fn suspend_or_cancel(
-    cfg: Cfg<'_>,
-    client: &Client<'_>,
-    rec: &mut Recorder,
-    addr: &DeploymentRef,
-    current: &Value,
-) -> Result<()> {
-    let obs = change_state(cfg, client, rec, addr, current, target_state(cfg.action)).await?;
+async fn suspend_or_cancel(on: On<'_>, rec: &mut Recorder, current: &Value) -> Result<()> {
+    let On { cfg, client, .. } = on;
+    let obs = change_state(on, rec, current, target_state(cfg.action)).await?;
     rec.output("state", &obs.state);
     if cfg.action == Action::Suspend {
         if let Some(id) = super::deployment_id(current) {
@@ -326,16 +314,11 @@ async fn suspend_or_cancel(
     Ok(())
 }
 
-async fn delete(
-    cfg: Cfg<'_>,
-    client: &Client<'_>,
-    rec: &mut Recorder,
-    addr: &DeploymentRef,
-    current: &Value,
-) -> Result<()> {
+async fn delete(on: On<'_>, rec: &mut Recorder, current: &Value) -> Result<()> {
+    let On { client, addr, .. } = on;
     let obs = Observation::of(current);
     if needs_cancel(&obs) {
-        change_state(cfg, client, rec, addr, current, "CANCELLED").await?;
+        change_state(on, rec, current, "CANCELLED").await?;
     }
     rec.begin("delete");
     let r = match client.delete_deployment(addr).await {
@@ -354,13 +337,12 @@ async fn delete(
 
 /// PATCH `spec.state` and wait for it (steps `apply` and `reach <STATE>`).
 async fn change_state(
-    cfg: Cfg<'_>,
-    client: &Client<'_>,
+    on: On<'_>,
     rec: &mut Recorder,
-    addr: &DeploymentRef,
     current: &Value,
     target: &str,
 ) -> Result<Observation> {
+    let On { cfg, client, addr } = on;
     let obs = Observation::of(current);
     if obs.desired.as_deref() == Some(target) && obs.state == target {
         rec.log(&format!("deployment {addr} is already {target}"));
@@ -403,13 +385,12 @@ async fn change_state(
 }
 
 async fn resume(
-    cfg: Cfg<'_>,
-    client: &Client<'_>,
+    on: On<'_>,
     rec: &mut Recorder,
-    addr: &DeploymentRef,
     current: &Value,
     source: Option<&Value>,
 ) -> Result<()> {
+    let On { cfg, client, addr } = on;
     let obs = Observation::of(current);
     let id = super::deployment_id(current).unwrap_or_default().to_owned();
     let location = match source {
@@ -465,10 +446,8 @@ async fn resume(
         rec.end(r)?
     };
     let r = super::reach(
-        cfg,
-        client,
+        on,
         rec,
-        addr,
         "RUNNING",
         judge::expectation(Some(&obs).filter(|_| !asked), "RUNNING", false),
         &written,

@@ -182,8 +182,11 @@ fn connection(
     Ok((url, token, cred_input))
 }
 
-impl VvpConfig {
-    pub fn from_raw(raw: &RawInputs, shared: &Shared<'_>) -> Result<VvpConfig> {
+impl crate::targets::FromInputs for VvpConfig {
+    fn from_raw(raw: &RawInputs, shared: &Shared<'_>) -> Result<VvpConfig> {
+        if let Some(t) = raw.get(i::VVP_API_TOKEN) {
+            header_safe(i::VVP_API_TOKEN, t)?;
+        }
         let deployment_id = uuid_input(
             raw,
             i::DEPLOYMENT_ID,

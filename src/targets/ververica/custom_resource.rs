@@ -141,13 +141,13 @@ pub async fn plan(
     cx: &mut crate::targets::Context<'_>,
 ) -> Result<Box<dyn crate::targets::Plan>> {
     let (run, vars) = (cx.run.clone(), cx.vars.clone());
-    let cfg = super::Cfg::new(t, &run, &vars);
+    let cfg = t.settings(&run, &vars);
     let r = super::deploy::render(cfg, cx)?;
     let (resource, warnings) = build(&r.desired, &super::cr_inputs(cfg, r.init_fields.as_ref()))?;
     for w in warnings {
         cx.rec.warn(&w);
     }
-    let path = cfg.vvp.custom_resource_path.clone().ok_or_else(|| {
+    let path = cfg.own.custom_resource_path.clone().ok_or_else(|| {
         Error::input(
             i::CUSTOM_RESOURCE_PATH,
             "is required for action `renderCustomResource`",

@@ -64,11 +64,11 @@ pub fn render(cfg: Cfg<'_>, cx: &mut Context<'_>) -> Result<Rendered> {
                 "upload it to Blob Storage instead (storageAccount, containerName), or give jarUri",
             ));
         }
-        if cfg.vvp.url.is_some() {
+        if cfg.own.url.is_some() {
             jar_notes.push(format!(
                 "upload {} through the Ververica Platform artifacts API (namespace `{}`); jarUri comes from the upload",
                 crate::artifact::file_name(path),
-                cfg.vvp.namespace
+                cfg.own.namespace
             ));
         }
         jar = Some(upload_placeholder(path));
@@ -77,7 +77,7 @@ pub fn render(cfg: Cfg<'_>, cx: &mut Context<'_>) -> Result<Rendered> {
     cx.rec
         .group("Rendered deployment spec", &spec::to_yaml(&desired));
     let addr = address(cfg, &desired);
-    subject(cx.rec, &addr, &cfg.vvp.namespace);
+    subject(cx.rec, &addr, &cfg.own.namespace);
     Ok(Rendered {
         addr,
         desired,
@@ -173,7 +173,7 @@ async fn read_platform(
                 address_input(cfg, addr),
                 format!(
                     "no deployment with id `{id}` exists in namespace `{}`; a deployment cannot be created by id",
-                    cfg.vvp.namespace
+                    cfg.own.namespace
                 ),
             )
             .with_hint("check the id, or address the deployment by name (deploymentName or metadata.name) to create it"));
@@ -188,14 +188,14 @@ async fn read_platform(
     let (body, warning) = write_body(
         &r.desired,
         current.as_ref(),
-        cfg.vvp.restart,
-        cfg.vvp.syncing_mode,
+        cfg.own.restart,
+        cfg.own.syncing_mode,
         r.init_fields.as_ref(),
     );
     if let Some(w) = &warning {
         cx.rec.warn(w);
     }
-    let after = diff::after(current.as_ref(), &body, cfg.vvp.syncing_mode);
+    let after = diff::after(current.as_ref(), &body, cfg.own.syncing_mode);
     let before = current
         .as_ref()
         .map(diff::clean)
@@ -223,9 +223,9 @@ async fn read_platform(
 
 pub async fn plan(t: &Ververica, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> {
     let (run, vars) = (cx.run.clone(), cx.vars.clone());
-    let cfg = Cfg::new(t, &run, &vars);
+    let cfg = t.settings(&run, &vars);
     let mut rendered = render(cfg, cx)?;
-    let online = match cfg.vvp.url {
+    let online = match cfg.own.url {
         None => None,
         Some(_) => {
             let client = cfg.client(cx.http, cx.creds)?;
@@ -316,7 +316,7 @@ impl Plan for DeployPlan {
     }
 
     async fn apply(self: Box<Self>, cx: &mut Context<'_>) -> Result<()> {
-        let cfg = Cfg::new(&self.target, cx.run, cx.vars);
+        let cfg = self.target.settings(cx.run, cx.vars);
         let on = self.online.as_ref().ok_or_else(|| {
             Error::input(
                 i::VVP_URL,
@@ -337,8 +337,9 @@ impl Plan for DeployPlan {
         ) {
             rec.output("jarUri", u);
         }
-        let (written, changed) = self.write(cfg, &client, rec, &desired).await?;
-        self.wait_and_recover(cfg, &client, rec, &desired, &written, changed)
+        let (body, after) = self.body_and_after(cfg, &desired);
+        let (written, changed) = self.write(cfg, &client, rec, (&body, &after)).await?;
+        self.wait_and_recover(cfg, &client, rec, &after, &written, changed)
             .await
     }
 }
@@ -380,6 +381,23 @@ impl DeployPlan {
         Ok(desired)
     }
 
+    fn current(&self) -> Option<&Value> {
+        self.online.as_ref().and_then(|o| o.current.as_ref())
+    }
+
+    /// What to send for `desired`, and the deployment as it will be after that.
+    fn body_and_after(&self, cfg: Cfg<'_>, desired: &Value) -> (Value, Value) {
+        let (body, _) = write_body(
+            desired,
+            self.current(),
+            cfg.own.restart,
+            cfg.own.syncing_mode,
+            self.rendered.init_fields.as_ref(),
+        );
+        let after = diff::after(self.current(), &body, cfg.own.syncing_mode);
+        (body, after)
+    }
+
     /// Write the deployment unless it already matches; returns what the platform holds and
     /// whether anything was sent.
     async fn write(
@@ -387,19 +405,11 @@ impl DeployPlan {
         cfg: Cfg<'_>,
         client: &Client<'_>,
         rec: &mut crate::report::Recorder,
-        desired: &Value,
+        (body, after): (&Value, &Value),
     ) -> Result<(Value, bool)> {
-        let current = self.online.as_ref().and_then(|o| o.current.as_ref());
+        let current = self.current();
         let addr = &self.rendered.addr;
-        let (body, _) = write_body(
-            desired,
-            current,
-            cfg.vvp.restart,
-            cfg.vvp.syncing_mode,
-            self.rendered.init_fields.as_ref(),
-        );
-        let after = diff::after(current, &body, cfg.vvp.syncing_mode);
-        let unchanged = current.is_some_and(|c| diff::same(&diff::clean(c), &after));
+        let unchanged = current.is_some_and(|c| diff::same(&diff::clean(c), after));
         let written = if let (true, Some(cur)) = (unchanged, current) {
             // Nothing to change: no write, so nothing is restarted and nothing could go wrong.
             rec.skip(
@@ -420,8 +430,8 @@ impl DeployPlan {
                 rec,
                 addr,
                 current.is_some(),
-                cfg.vvp.syncing_mode,
-                &body,
+                cfg.own.syncing_mode,
+                body,
             )
             .await;
             rec.end(r)?
@@ -439,31 +449,24 @@ impl DeployPlan {
         cfg: Cfg<'_>,
         client: &Client<'_>,
         rec: &mut crate::report::Recorder,
-        desired: &Value,
+        after: &Value,
         written: &Value,
         changed: bool,
     ) -> Result<()> {
-        let current = self.online.as_ref().and_then(|o| o.current.as_ref());
+        let current = self.current();
         let addr = &self.rendered.addr;
-        let (body, _) = write_body(
-            desired,
-            current,
-            cfg.vvp.restart,
-            cfg.vvp.syncing_mode,
-            self.rendered.init_fields.as_ref(),
-        );
-        let after = diff::after(current, &body, cfg.vvp.syncing_mode);
-        let target = spec::get_str(&after, &["spec", "state"])
+        let on = super::On { cfg, client, addr };
+        let target = spec::get_str(after, &["spec", "state"])
             .unwrap_or("RUNNING")
             .to_owned();
         // Without a write nothing is pending: what the platform shows now is the answer.
         let before = current.filter(|_| changed).map(Observation::of);
         let new_job = target == "RUNNING"
             && before.as_ref().is_some_and(|b| b.state == "RUNNING")
-            && current.is_some_and(|c| diff::template_changed(c, &after))
-            && spec::get_str(&after, &["spec", "upgradeStrategy", "kind"]) != Some("NONE");
+            && current.is_some_and(|c| diff::template_changed(c, after))
+            && spec::get_str(after, &["spec", "upgradeStrategy", "kind"]) != Some("NONE");
         let expect = judge::expectation(before.as_ref(), &target, new_job);
-        let e = match reach(cfg, client, rec, addr, &target, expect, written).await {
+        let e = match reach(on, rec, &target, expect, written).await {
             Ok(obs) => {
                 report_job(client, rec, &obs).await;
                 return Ok(());
@@ -484,7 +487,7 @@ impl DeployPlan {
                 "the deployment is new: there is nothing to roll back to".into(),
             ),
             (Some(_), Some(why)) => crate::rollback::Outcome::Skipped(why.clone()),
-            (Some(prev), None) => super::rollback::run(cfg, client, rec, addr, prev).await,
+            (Some(prev), None) => super::rollback::run(on, rec, prev).await,
         };
         Err(crate::rollback::conclude(rec, e, outcome, &subject))
     }

@@ -16,8 +16,6 @@ pub mod probe;
 pub mod rollback;
 pub mod spec;
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
 use self::client::{Client, Written};
@@ -26,7 +24,7 @@ use self::judge::Observation;
 use self::probe::WaitEnd;
 use super::{Context, CredentialNeed, Needs, Plan, Registration, Target};
 use crate::azure::blob::JarUriScheme;
-use crate::config::{Action, JobInputs, PipelineVars, RawInputs, RunSettings, Shared};
+use crate::config::Action;
 use crate::error::{Error, Result};
 use crate::http::display_url;
 use crate::pipeline::inputs as i;
@@ -35,60 +33,24 @@ use crate::report::Recorder;
 pub const REGISTRATION: Registration = Registration {
     name: "ververica",
     actions: &Action::ALL,
-    configure,
+    configure: super::configure::<VvpConfig>,
 };
 
-fn configure(raw: &RawInputs, shared: &Shared<'_>) -> Result<Box<dyn Target>> {
-    Ok(Box::new(Ververica {
-        cfg: VvpConfig::from_raw(raw, shared)?,
-        job: shared.job.clone(),
-    }))
-}
+/// The target with its configuration.
+pub type Ververica = super::Configured<VvpConfig>;
 
-/// The Ververica Platform target with its configuration.
-#[derive(Clone, Debug)]
-pub struct Ververica {
-    pub cfg: VvpConfig,
-    pub job: JobInputs,
-}
+/// What the target's code reads while it plans and applies.
+pub type Cfg<'a> = super::Settings<'a, VvpConfig>;
 
-/// What the target's code reads while it plans and applies: its own configuration, the job
-/// and the run's settings.
-#[derive(Clone, Copy)]
-pub struct Cfg<'a> {
-    pub vvp: &'a VvpConfig,
-    pub job: &'a JobInputs,
-    pub vars: &'a PipelineVars,
-    pub action: Action,
-    pub timeout: Duration,
-    pub settle: Duration,
-    pub rollback_on_failure: bool,
-}
-
-impl<'a> Cfg<'a> {
-    pub fn new(t: &'a Ververica, run: &'a RunSettings, vars: &'a PipelineVars) -> Self {
-        Cfg {
-            vvp: &t.cfg,
-            job: &t.job,
-            vars,
-            action: run.action,
-            timeout: run.timeout,
-            settle: run.settle,
-            rollback_on_failure: run.rollback_on_failure,
-        }
-    }
-
+impl Cfg<'_> {
     /// The client for the platform (the configuration holds a URL for every action that calls
-    /// it); the token the run resolved.
+    /// it), with the token the run resolved.
     pub fn client<'c>(
         &self,
         http: &'c crate::http::Http,
         creds: &'c crate::targets::Credentials,
-    ) -> Result<Client<'c>>
-    where
-        'a: 'c,
-    {
-        let url = self.vvp.url.as_deref().ok_or_else(|| {
+    ) -> Result<Client<'c>> {
+        let url = self.own.url.as_deref().ok_or_else(|| {
             Error::input(
                 i::VVP_URL,
                 format!("is required for action `{}`", self.action.as_str()),
@@ -97,11 +59,19 @@ impl<'a> Cfg<'a> {
         Ok(Client::new(
             http,
             url,
-            &self.vvp.namespace,
+            &self.own.namespace,
             creds.get(TOKEN),
-            self.vvp.cred_input,
+            self.own.cred_input,
         ))
     }
+}
+
+/// One deployment being worked on: the settings, the platform's client and the address.
+#[derive(Clone, Copy)]
+pub struct On<'a> {
+    pub cfg: Cfg<'a>,
+    pub client: &'a Client<'a>,
+    pub addr: &'a DeploymentRef,
 }
 
 /// The key of the API token among the run's credentials.
@@ -144,7 +114,7 @@ pub fn load_spec_file(cfg: Cfg<'_>, jar_uri: Option<&str>) -> Result<Option<Valu
         return Ok(None);
     };
     let subs = spec::Substitutions {
-        deployment_target_id: cfg.vvp.deployment_target_id.as_deref(),
+        deployment_target_id: cfg.own.deployment_target_id.as_deref(),
         jar_uri,
         variable: &|n| cfg.vars.public(n).map(str::to_owned),
         is_secret: &|n| cfg.vars.is_secret(n),
@@ -240,7 +210,7 @@ fn render_desired(cfg: Cfg<'_>, jar_uri: Option<&str>) -> Result<(Value, Option<
 
 /// How the deployment is addressed: `deploymentId` wins (seed 000), then the name.
 fn address(cfg: Cfg<'_>, desired: &Value) -> DeploymentRef {
-    if let Some(id) = &cfg.vvp.deployment_id {
+    if let Some(id) = &cfg.own.deployment_id {
         return DeploymentRef::Id(id.clone());
     }
     match (
@@ -257,7 +227,7 @@ fn address(cfg: Cfg<'_>, desired: &Value) -> DeploymentRef {
 /// The input a missing deployment is blamed on.
 fn address_input(cfg: Cfg<'_>, addr: &DeploymentRef) -> &'static str {
     match addr {
-        DeploymentRef::Id(_) if cfg.vvp.deployment_id.is_some() => i::DEPLOYMENT_ID,
+        DeploymentRef::Id(_) if cfg.own.deployment_id.is_some() => i::DEPLOYMENT_ID,
         _ if cfg.job.deployment_name.is_some() => i::DEPLOYMENT_NAME,
         _ if cfg.job.spec_file.is_some() => i::SPEC_FILE,
         _ => i::DEPLOYMENT_NAME,
@@ -497,14 +467,13 @@ async fn wait_state(
 
 /// After RUNNING: watch `settleSeconds`; a fall to FAILED is a failure.
 async fn settle_running(
-    cfg: Cfg<'_>,
-    client: &Client<'_>,
+    on: On<'_>,
     rec: &mut Recorder,
-    addr: &DeploymentRef,
     obs: &Observation,
     deployment_id: Option<&str>,
     since: Option<&str>,
 ) -> Result<Value> {
+    let On { cfg, client, addr } = on;
     match probe::settle(client, rec, addr, obs.job_id.as_deref(), cfg.settle).await? {
         Ok(d) => {
             rec.timeline(&format!("stayed RUNNING for {}s", cfg.settle.as_secs()));
@@ -575,14 +544,13 @@ async fn report_job(client: &Client<'_>, rec: &mut Recorder, obs: &Observation) 
 /// The steps `reach <STATE>` and `stay RUNNING`.
 #[allow(clippy::too_many_arguments)]
 async fn reach(
-    cfg: Cfg<'_>,
-    client: &Client<'_>,
+    on: On<'_>,
     rec: &mut Recorder,
-    addr: &DeploymentRef,
     target: &str,
     expect: judge::Expect,
     written: &Value,
 ) -> Result<Observation> {
+    let On { cfg, client, addr } = on;
     let since = change_time(written);
     let id = deployment_id(written).map(str::to_owned);
     rec.begin(&format!("reach {target}"));
@@ -602,16 +570,7 @@ async fn reach(
     let (_, obs) = rec.end(r)?;
     if target == "RUNNING" && !cfg.settle.is_zero() {
         rec.begin(&format!("stay RUNNING for {}s", cfg.settle.as_secs()));
-        let r = settle_running(
-            cfg,
-            client,
-            rec,
-            addr,
-            &obs,
-            id.as_deref(),
-            since.as_deref(),
-        )
-        .await;
+        let r = settle_running(on, rec, &obs, id.as_deref(), since.as_deref()).await;
         rec.end(r)?;
     }
     Ok(obs)
@@ -659,7 +618,7 @@ async fn check_references(cfg: Cfg<'_>, client: &Client<'_>, desired: &Value) ->
             return Err(missing(
                 from_input(
                     i::DEPLOYMENT_TARGET_NAME,
-                    cfg.vvp.deployment_target_name.is_some(),
+                    cfg.own.deployment_target_name.is_some(),
                 ),
                 format!("deployment target `{name}`"),
             ));
@@ -670,7 +629,7 @@ async fn check_references(cfg: Cfg<'_>, client: &Client<'_>, desired: &Value) ->
             return Err(missing(
                 from_input(
                     i::DEPLOYMENT_TARGET_ID,
-                    cfg.vvp.deployment_target_id.is_some(),
+                    cfg.own.deployment_target_id.is_some(),
                 ),
                 format!("deployment target with id `{id}`"),
             ));
@@ -682,7 +641,7 @@ async fn check_references(cfg: Cfg<'_>, client: &Client<'_>, desired: &Value) ->
             return Err(missing(
                 from_input(
                     i::SESSION_CLUSTER_NAME,
-                    cfg.vvp.session_cluster_name.is_some(),
+                    cfg.own.session_cluster_name.is_some(),
                 ),
                 format!("session cluster `{name}`"),
             ));
@@ -693,8 +652,8 @@ async fn check_references(cfg: Cfg<'_>, client: &Client<'_>, desired: &Value) ->
 
 fn cr_inputs<'a>(cfg: Cfg<'a>, init_fields: Option<&'a Value>) -> custom_resource::Inputs<'a> {
     custom_resource::Inputs {
-        syncing_mode: cfg.vvp.syncing_mode,
-        apikey_secret_name: cfg.vvp.apikey_secret_name.as_deref(),
+        syncing_mode: cfg.own.syncing_mode,
+        apikey_secret_name: cfg.own.apikey_secret_name.as_deref(),
         initial_savepoint: cfg
             .job
             .savepoint_location

@@ -71,12 +71,7 @@ pub async fn until(
 ) -> Result<WaitEnd> {
     let grace = judge::baseline_grace(timeout);
     let mut note = None;
-    let w = Wait {
-        subject: "the deployment",
-        limit: timeout,
-        pace: PACE,
-        timeline: Some(""),
-    };
+    let w = Wait::new("the deployment", timeout, PACE).on_timeline("");
     let mut probe = DeploymentProbe { client, addr };
     let end = wait::until(rec, &w, &mut probe, |read, elapsed| {
         let Some((_, obs)) = &read.0 else {
@@ -133,12 +128,7 @@ pub async fn settle(
     job: Option<&str>,
     window: Duration,
 ) -> Result<std::result::Result<Value, String>> {
-    let w = Wait {
-        subject: "the deployment",
-        limit: window,
-        pace: PACE,
-        timeline: Some(" while settling"),
-    };
+    let w = Wait::new("the deployment", window, PACE).on_timeline(" while settling");
     let mut probe = DeploymentProbe { client, addr };
     let r = wait::settle(rec, &w, &mut probe, |read| match &read.0 {
         None => Hold::Lost("the deployment disappeared while it was settling".into()),
@@ -194,12 +184,7 @@ pub async fn savepoint(
     id: &str,
     timeout: Duration,
 ) -> Result<SavepointEnd> {
-    let w = Wait {
-        subject: "the savepoint",
-        limit: timeout,
-        pace: PACE,
-        timeline: Some(""),
-    };
+    let w = Wait::new("the savepoint", timeout, PACE).on_timeline("");
     let mut probe = SavepointProbe { client, id };
     let end = wait::until(rec, &w, &mut probe, |read, _| match &read.0 {
         None => Verdict::Failed(format!(

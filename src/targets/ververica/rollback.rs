@@ -4,9 +4,8 @@
 
 use serde_json::Value;
 
-use super::client::Client;
 use super::judge::{self, Observation};
-use super::{diff, spec, Cfg, DeploymentRef, SyncingMode, WaitFor};
+use super::{diff, spec, On, SyncingMode, WaitFor};
 use crate::error::{Error, Result};
 use crate::report::Recorder;
 use crate::rollback::Outcome;
@@ -30,28 +29,17 @@ pub fn revert_body(now: &Value, previous: &Value, mode: SyncingMode) -> Option<V
 
 /// Run the rollback as its own step; the run's final error comes from
 /// [`crate::rollback::conclude`].
-pub async fn run(
-    cfg: Cfg<'_>,
-    client: &Client<'_>,
-    rec: &mut Recorder,
-    addr: &DeploymentRef,
-    previous: &Value,
-) -> Outcome {
+pub async fn run(on: On<'_>, rec: &mut Recorder, previous: &Value) -> Outcome {
     crate::rollback::begin(rec);
-    match attempt(cfg, client, rec, addr, previous).await {
+    match attempt(on, rec, previous).await {
         Ok(done) => Outcome::Done(done),
         Err(e) => Outcome::Failed(e),
     }
 }
 
-async fn attempt(
-    cfg: Cfg<'_>,
-    client: &Client<'_>,
-    rec: &mut Recorder,
-    addr: &DeploymentRef,
-    previous: &Value,
-) -> Result<String> {
-    let mode = cfg.vvp.syncing_mode;
+async fn attempt(on: On<'_>, rec: &mut Recorder, previous: &Value) -> Result<String> {
+    let On { cfg, client, addr } = on;
+    let mode = cfg.own.syncing_mode;
     let now = client.get_deployment(addr).await?.ok_or_else(|| {
         Error::platform(format!(
             "deployment {addr} in namespace `{}` is gone; nothing to roll back",
@@ -100,16 +88,7 @@ async fn attempt(
     )
     .await?;
     if target == "RUNNING" && !cfg.settle.is_zero() {
-        super::settle_running(
-            cfg,
-            client,
-            rec,
-            addr,
-            &obs,
-            id.as_deref(),
-            since.as_deref(),
-        )
-        .await?;
+        super::settle_running(on, rec, &obs, id.as_deref(), since.as_deref()).await?;
     }
     if let Some(j) = &obs.job_id {
         rec.output("jobId", j);

@@ -210,99 +210,110 @@ pub fn with_query(uri: &str, key: &str, value: &str) -> String {
 
 /// Render the final Deployment: the spec file (if any) with inputs laid over it.
 pub fn render(cfg: Cfg<'_>, file_spec: Option<Value>, jar_uri: Option<&str>) -> Result<Value> {
-    let job = cfg.job;
-    let vvp = cfg.vvp;
-    let namespace = vvp.namespace.as_str();
     let mut d = file_spec.unwrap_or_else(|| json!({}));
     let root = d.as_object_mut().expect("spec is an object");
     root.entry("kind").or_insert_with(|| json!("Deployment"));
     root.entry("apiVersion").or_insert_with(|| json!("v1"));
-
-    {
-        let meta = obj(&mut d, &["metadata"]);
-        if let Some(n) = &job.deployment_name {
-            meta.insert("name".into(), json!(n));
-        }
-        if let Some(n) = &vvp.display_name {
-            meta.insert("displayName".into(), json!(n));
-        }
-        if let Some(id) = &vvp.deployment_id {
-            meta.insert("id".into(), json!(id));
-        }
-        meta.insert("namespace".into(), json!(namespace));
+    render_metadata(cfg, &mut d);
+    render_mode_and_state(cfg, &mut d);
+    render_template(cfg, &mut d, jar_uri);
+    if cfg.own.restart == Restart::Always {
+        force_restart(cfg, &mut d);
     }
-    {
-        let spec = obj(&mut d, &["spec"]);
-        // Inputs choose the mode; the other mode's fields from the file must go, or VVP would
-        // get an ambiguous spec.
-        if vvp.deployment_target_name.is_some() || vvp.deployment_target_id.is_some() {
-            spec.remove("sessionClusterName");
-            if vvp.deployment_target_name.is_some() && vvp.deployment_target_id.is_none() {
-                spec.remove("deploymentTargetId");
-            }
-            if vvp.deployment_target_id.is_some() && vvp.deployment_target_name.is_none() {
-                spec.remove("deploymentTargetName");
-            }
-        }
-        if vvp.session_cluster_name.is_some() {
-            spec.remove("deploymentTargetName");
+    check(&d)?;
+    Ok(d)
+}
+
+fn render_metadata(cfg: Cfg<'_>, d: &mut Value) {
+    let meta = obj(d, &["metadata"]);
+    if let Some(n) = &cfg.job.deployment_name {
+        meta.insert("name".into(), json!(n));
+    }
+    if let Some(n) = &cfg.own.display_name {
+        meta.insert("displayName".into(), json!(n));
+    }
+    if let Some(id) = &cfg.own.deployment_id {
+        meta.insert("id".into(), json!(id));
+    }
+    meta.insert("namespace".into(), json!(cfg.own.namespace));
+}
+
+/// Where the job runs (a deployment target or a session cluster), its desired state, and how
+/// it is upgraded and restored.
+fn render_mode_and_state(cfg: Cfg<'_>, d: &mut Value) {
+    let (job, vvp) = (cfg.job, cfg.own);
+    let spec = obj(d, &["spec"]);
+    // Inputs choose the mode; the other mode's fields from the file must go, or VVP would get
+    // an ambiguous spec.
+    if vvp.deployment_target_name.is_some() || vvp.deployment_target_id.is_some() {
+        spec.remove("sessionClusterName");
+        if vvp.deployment_target_name.is_some() && vvp.deployment_target_id.is_none() {
             spec.remove("deploymentTargetId");
         }
-        if let Some(v) = &vvp.deployment_target_name {
-            spec.insert("deploymentTargetName".into(), json!(v));
+        if vvp.deployment_target_id.is_some() && vvp.deployment_target_name.is_none() {
+            spec.remove("deploymentTargetName");
         }
-        if let Some(v) = &vvp.deployment_target_id {
-            spec.insert("deploymentTargetId".into(), json!(v));
-        }
-        if let Some(v) = &vvp.session_cluster_name {
-            spec.insert("sessionClusterName".into(), json!(v));
-        }
-        // `deploy` keeps a desired state the spec file states (a deployment kept CANCELLED
-        // until a later `resume`, like seed 002's example); without one it means RUNNING.
-        let state = match cfg.action {
-            Action::Suspend => Some("SUSPENDED"),
-            Action::Cancel | Action::Delete => Some("CANCELLED"),
-            Action::Resume => Some("RUNNING"),
-            _ => None,
-        };
-        if let Some(s) = state {
-            spec.insert("state".into(), json!(s));
-        } else {
-            spec.entry("state").or_insert_with(|| json!("RUNNING"));
-        }
+    }
+    if vvp.session_cluster_name.is_some() {
+        spec.remove("deploymentTargetName");
+        spec.remove("deploymentTargetId");
+    }
+    if let Some(v) = &vvp.deployment_target_name {
+        spec.insert("deploymentTargetName".into(), json!(v));
+    }
+    if let Some(v) = &vvp.deployment_target_id {
+        spec.insert("deploymentTargetId".into(), json!(v));
+    }
+    if let Some(v) = &vvp.session_cluster_name {
+        spec.insert("sessionClusterName".into(), json!(v));
+    }
+    // `deploy` keeps a desired state the spec file states (a deployment kept CANCELLED until a
+    // later `resume`, like seed 002's example); without one it means RUNNING.
+    let state = match cfg.action {
+        Action::Suspend => Some("SUSPENDED"),
+        Action::Cancel | Action::Delete => Some("CANCELLED"),
+        Action::Resume => Some("RUNNING"),
+        _ => None,
+    };
+    if let Some(s) = state {
+        spec.insert("state".into(), json!(s));
+    } else {
+        spec.entry("state").or_insert_with(|| json!("RUNNING"));
     }
     if let Some(k) = &job.upgrade_strategy {
-        obj(&mut d, &["spec", "upgradeStrategy"]).insert("kind".into(), json!(k));
+        obj(d, &["spec", "upgradeStrategy"]).insert("kind".into(), json!(k));
     }
     if let Some(k) = &job.restore_strategy {
-        obj(&mut d, &["spec", "restoreStrategy"]).insert("kind".into(), json!(k));
+        obj(d, &["spec", "restoreStrategy"]).insert("kind".into(), json!(k));
     }
     if job.allow_non_restored_state {
-        obj(&mut d, &["spec", "restoreStrategy"])
-            .insert("allowNonRestoredState".into(), json!(true));
+        obj(d, &["spec", "restoreStrategy"]).insert("allowNonRestoredState".into(), json!(true));
     }
-    {
-        let tspec = obj(&mut d, &["spec", "template", "spec"]);
-        if let Some(p) = job.parallelism {
-            tspec.insert("parallelism".into(), json!(p));
+}
+
+/// The template: parallelism, Flink configuration and the artifact.
+fn render_template(cfg: Cfg<'_>, d: &mut Value, jar_uri: Option<&str>) {
+    let job = cfg.job;
+    let tspec = obj(d, &["spec", "template", "spec"]);
+    if let Some(p) = job.parallelism {
+        tspec.insert("parallelism".into(), json!(p));
+    }
+    if !job.flink_configuration.is_empty() {
+        let fc = tspec
+            .entry("flinkConfiguration")
+            .or_insert_with(|| json!({}));
+        if !fc.is_object() {
+            *fc = json!({});
         }
-        if !job.flink_configuration.is_empty() {
-            let fc = tspec
-                .entry("flinkConfiguration")
-                .or_insert_with(|| json!({}));
-            if !fc.is_object() {
-                *fc = json!({});
-            }
-            let fc = fc.as_object_mut().expect("object");
-            for (k, v) in &job.flink_configuration {
-                fc.insert(k.clone(), json!(v));
-            }
+        let fc = fc.as_object_mut().expect("object");
+        for (k, v) in &job.flink_configuration {
+            fc.insert(k.clone(), json!(v));
         }
     }
     let has_artifact_input =
         jar_uri.is_some() || job.entry_class.is_some() || job.main_args.is_some();
     if has_artifact_input {
-        let art = obj(&mut d, &["spec", "template", "spec", "artifact"]);
+        let art = obj(d, &["spec", "template", "spec", "artifact"]);
         art.entry("kind").or_insert_with(|| json!("JAR"));
         if let Some(u) = jar_uri {
             art.insert("jarUri".into(), json!(u));
@@ -314,23 +325,22 @@ pub fn render(cfg: Cfg<'_>, file_spec: Option<Value>, jar_uri: Option<&str>) -> 
             art.insert("mainArgs".into(), json!(join_args(a)));
         }
     }
-    // Forced restart: change the template so VVP upgrades even when nothing else changed.
-    if vvp.restart == Restart::Always {
-        let rev = cfg
-            .vars
-            .source_version
-            .clone()
-            .or_else(|| cfg.vars.build_id.clone())
-            .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp().to_string());
-        if let Some(Value::String(u)) = d.pointer_mut("/spec/template/spec/artifact/jarUri") {
-            *u = with_commit(u, &rev);
-        } else {
-            obj(&mut d, &["spec", "template", "metadata", "annotations"])
-                .insert("flink-deploy/restart".into(), json!(rev));
-        }
+}
+
+/// Forced restart: change the template so VVP upgrades even when nothing else changed.
+fn force_restart(cfg: Cfg<'_>, d: &mut Value) {
+    let rev = cfg
+        .vars
+        .source_version
+        .clone()
+        .or_else(|| cfg.vars.build_id.clone())
+        .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp().to_string());
+    if let Some(Value::String(u)) = d.pointer_mut("/spec/template/spec/artifact/jarUri") {
+        *u = with_commit(u, &rev);
+    } else {
+        obj(d, &["spec", "template", "metadata", "annotations"])
+            .insert("flink-deploy/restart".into(), json!(rev));
     }
-    check(&d)?;
-    Ok(d)
 }
 
 /// What VVP would reject anyway, caught before any request.
