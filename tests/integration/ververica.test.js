@@ -313,7 +313,7 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
       assert.equal(r.outputs.state, 'RUNNING');
       const md = summary(r);
       assert.match(md, /#### Rollback/);
-      assert.match(md, /attempt 1 \(this run's spec\)/);
+      assert.match(md, /attempt 1 \(this run's change\)/);
       assert.match(md, /attempt 2 \(rollback\)/);
     } finally { await f.close(); }
   });

@@ -228,6 +228,9 @@ impl<'a> Arm<'a> {
             ));
         };
         let url = self.operation_url(loc)?;
+        // Resource Manager asks for a pause before the first status check, as before each next.
+        let first = accepted.retry_after.unwrap_or(PACE.floor).max(PACE.floor);
+        tokio::time::sleep(first.min(deadline.saturating_duration_since(Instant::now()))).await;
         let w = Wait::new(
             "the runJob operation",
             deadline.saturating_duration_since(Instant::now()),
