@@ -242,6 +242,7 @@ function startK8s(opts = {}) {
     resources: new Map(),
     crds: [],
     openapi: opts.openapi !== false,
+    admission: [],
   };
   const serverId = opts.entraServerId || AKS_SERVER_ID;
 
@@ -608,6 +609,11 @@ function startK8s(opts = {}) {
     }
     if (live && live.metadata.deletionTimestamp && (next.metadata.finalizers || []).some((f) => !(live.metadata.finalizers || []).includes(f))) {
       return [422, errors.invalid(res, name, [{ reason: 'FieldValueForbidden', field: 'metadata.finalizers', message: 'Forbidden: no new finalizers can be added if the object is being deleted' }])];
+    }
+    for (const a of st.admission) {
+      if (a.kind !== res.kind || sub) continue;
+      const denied = a.fn(clone(next), { operation: live ? 'UPDATE' : 'CREATE', old: live ? clone(live) : undefined, user: w.who && w.who.name, dryRun });
+      if (denied) return [403, status(403, 'Forbidden', `admission webhook "${a.name}" denied the request: ${denied}`)];
     }
     next.metadata.managedFields = ssa.writeManagers(managers);
     const headers = warnings.length ? { warning: warnings.map((x) => `299 - ${JSON.stringify(x)}`).join(', ') } : {};
@@ -1004,6 +1010,22 @@ function startK8s(opts = {}) {
       /** Point service port `port` of `namespace/name` at `backend` (URL), or at nothing (null). */
       setBackend: (namespace, name, port, backend) => { if (backend) st.backends.set(`${namespace}/${name}/${port}`, backend); else st.backends.delete(`${namespace}/${name}/${port}`); },
       addUser: (u) => st.users.push({ ...u }),
+      /**
+       * A JSON merge patch as a controller makes it (PATCH, application/merge-patch+json, through
+       * the same write path as HTTP requests), on the object or its `subresource`. Returns the
+       * stored object; throws with the Status message when the API server would refuse it.
+       */
+      patch: (kind, namespace, name, patch, { manager = 'fake-controller', subresource = '' } = {}) => {
+        const r = resOf(kind);
+        const [code, out] = write({ res: r, ns: namespace, name, sub: subresource, op: 'merge', query: new URLSearchParams(`fieldManager=${encodeURIComponent(manager)}`), body: patch, who: systemUser(manager), userAgent: manager });
+        if (code >= 300) throw Object.assign(new Error(`patch ${kind} ${namespace}/${name}: ${code} ${out.message}`), { status: out });
+        return out;
+      },
+      /**
+       * An admission check for writes of `kind` (as a validating webhook): `fn(object, {operation,
+       * old, user})` returns a message to deny the write, or nothing to allow it.
+       */
+      admission: (kind, name, fn) => st.admission.push({ kind, name, fn }),
       /** The stored object (a copy), by kind or plural. */
       get: (kind, namespace, name, group) => {
         const r = resOf(kind, group);
@@ -1011,8 +1033,9 @@ function startK8s(opts = {}) {
         return o ? clone(o) : undefined;
       },
       list: (kind, namespace, group) => { const r = resOf(kind, group); return r ? listItems(r, namespace, () => true, () => true) : []; },
-      /** Core events about an object, as `kubectl get events --field-selector involvedObject.name=...` lists them. */
-      events: (namespace, name, kind) => listItems(findRes('', 'v1', 'events'), namespace, parseFieldSelector(`involvedObject.name=${name}${kind ? `,involvedObject.kind=${kind}` : ''}`), () => true),
+      /** Core events about an object (what `kubectl get events --field-selector involvedObject.name=...` lists), oldest first. */
+      events: (namespace, name, kind) => listItems(findRes('', 'v1', 'events'), namespace, parseFieldSelector(`involvedObject.name=${name}${kind ? `,involvedObject.kind=${kind}` : ''}`), () => true)
+        .sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion)),
       /**
        * Register a controller for `kind`: `fn(object, ctx, eventType)` after each committed write
        * of that kind (not status writes unless `onStatus`), with ctx.setStatus(status|fn, {delayMs}),
