@@ -21,7 +21,9 @@ const DEDUCED = {
   resolve(v) {
     if (isObj(v)) return { kind: 'map', child: () => DEDUCED };
     if (Array.isArray(v)) return { kind: 'list', atomic: true, listType: 'atomic', child: () => DEDUCED };
-    return { kind: 'scalar' };
+    // Without a value (walking a path of a managed-fields set) a deduced node can only be a map.
+    if (v === undefined) return { kind: 'map', child: () => DEDUCED };
+    return { kind: 'scalar', child: () => DEDUCED };
   },
 };
 
@@ -34,7 +36,7 @@ function typeOf(s) {
   const preserve = !!s['x-kubernetes-preserve-unknown-fields'];
   const node = {
     resolve(v) {
-      if (s['x-kubernetes-int-or-string']) return { kind: 'scalar' };
+      if (s['x-kubernetes-int-or-string']) return { kind: 'scalar', child: () => DEDUCED };
       if (s.type === 'array') {
         const listType = s['x-kubernetes-list-type'] || 'atomic';
         return { kind: 'list', listType, atomic: listType === 'atomic', keys: s['x-kubernetes-list-map-keys'] || [], child: () => typeOf(s.items) };
@@ -48,7 +50,7 @@ function typeOf(s) {
         return { kind: preserve ? 'map' : 'struct', atomic, child: () => DEDUCED };
       }
       if (preserve) return DEDUCED.resolve(v);
-      return { kind: 'scalar' };
+      return { kind: 'scalar', child: () => DEDUCED };
     },
   };
   typeCache.set(s, node);
