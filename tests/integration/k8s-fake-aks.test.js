@@ -10,20 +10,19 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const https = require('https');
-const { execFile } = require('child_process');
 const YAML = require('yaml');
 const { startEntra } = require('../fakes/entra');
 const { startK8s } = require('../fakes/k8s');
 const { startArmAks, AKS_SERVER_ID, STATIC_REFUSED } = require('../fakes/arm-aks');
+const { requireKubectl, kubectl: run } = require('./k8s-fake-support');
 
-const KUBECTL = process.env.KUBECTL || '/usr/bin/kubectl';
+const kubectl = (kubeconfig, args, env) => run(kubeconfig, args, { env });
+
 const SUB = '10e32bab-26da-4cc4-a441-52b318f824e6';
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const API = '2026-08-01';
 
-test.before(() => {
-  assert.ok(fs.existsSync(KUBECTL), `kubectl is needed for these tests and is part of every machine here, but ${KUBECTL} does not exist (install kubectl v1.32 or set KUBECTL)`);
-});
+test.before(requireKubectl);
 
 function request(url, { method = 'GET', headers = {}, body, ca } = {}) {
   return new Promise((resolve, reject) => {
@@ -44,16 +43,6 @@ async function token(entra, scope, client = 'pipeline-sp') {
   });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   return r.body.access_token;
-}
-
-function kubectl(kubeconfig, args, env = {}) {
-  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'fd-kubectl-cache-'));
-  return new Promise((resolve) => {
-    execFile(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', cache, ...args], { encoding: 'utf8', timeout: 30000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      fs.rmSync(cache, { recursive: true, force: true });
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-  });
 }
 
 /** A stand-in for kubelogin on PATH: client credentials against the Entra fake for --server-id. */

@@ -8,12 +8,21 @@ const assert = require('node:assert/strict');
 const { execFile } = require('child_process');
 const { repo } = require('./helpers');
 
-const KUBECTL = process.env.KUBECTL || '/usr/bin/kubectl';
+/** kubectl from KUBECTL or the PATH (it is part of every machine here). */
+function findKubectl() {
+  if (process.env.KUBECTL) return process.env.KUBECTL;
+  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
+    const f = path.join(dir, 'kubectl');
+    try { fs.accessSync(f, fs.constants.X_OK); return f; } catch (e) { /* not here */ }
+  }
+  return null;
+}
+const KUBECTL = findKubectl();
 const CRD_DIR = path.join(repo, 'tests/fixtures/k8s');
 const FLINK_CRDS = ['flinkdeployments', 'flinksessionjobs'].map((n) => path.join(CRD_DIR, `flink-kubernetes-operator-1.15.0/${n}.flink.apache.org-v1.yml`));
 
 function requireKubectl() {
-  assert.ok(fs.existsSync(KUBECTL), `kubectl is needed for these tests and is part of every machine here, but ${KUBECTL} does not exist (install kubectl v1.32 or set KUBECTL)`);
+  assert.ok(KUBECTL && fs.existsSync(KUBECTL), `kubectl is needed for these tests and is part of every machine here, but it is not on the PATH${process.env.KUBECTL ? ` nor at KUBECTL=${process.env.KUBECTL}` : ''} (install kubectl v1.32, or set KUBECTL to its path)`);
 }
 
 function kubectl(kubeconfig, args, { input, env } = {}) {

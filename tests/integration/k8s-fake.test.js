@@ -1,38 +1,17 @@
 // The Kubernetes API fake driven by the real kubectl: if kubectl (a client we did not write)
 // gets the answers a real API server gives, the fake speaks Kubernetes and the task's tests
-// against it prove something. kubectl is part of every machine here (/usr/bin/kubectl).
+// against it prove something. kubectl (v1.32) is part of every machine here.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
 const http = require('http');
-const { execFile } = require('child_process');
 const { startK8s } = require('../fakes/k8s');
 const { startVvp } = require('../fakes/vvp');
-const { repo } = require('./helpers');
+const { FLINK_CRDS, requireKubectl, kubectl, asFile } = require('./k8s-fake-support');
 
-const KUBECTL = process.env.KUBECTL || '/usr/bin/kubectl';
-const CRDS = path.join(repo, 'tests/fixtures/k8s/flink-kubernetes-operator-1.15.0');
-const FLINK_CRDS = [path.join(CRDS, 'flinkdeployments.flink.apache.org-v1.yml'), path.join(CRDS, 'flinksessionjobs.flink.apache.org-v1.yml')];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-test.before(() => {
-  assert.ok(fs.existsSync(KUBECTL), `kubectl is needed for these tests and is part of every machine here, but ${KUBECTL} does not exist (install kubectl v1.32 or set KUBECTL)`);
-});
-
-/** Run kubectl against a kubeconfig without blocking the fake (it runs in this process). */
-function kubectl(kubeconfig, args, { input } = {}) {
-  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'fd-kubectl-cache-'));
-  return new Promise((resolve) => {
-    const child = execFile(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', cache, ...args], { encoding: 'utf8', timeout: 30000, maxBuffer: 32 << 20 }, (err, stdout, stderr) => {
-      fs.rmSync(cache, { recursive: true, force: true });
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr, killed: !!(err && err.killed) });
-    });
-    if (input !== undefined) child.stdin.end(input);
-  });
-}
+test.before(requireKubectl);
 
 function manifest(name, job = {}, extra = {}) {
   return {
@@ -47,11 +26,6 @@ function manifest(name, job = {}, extra = {}) {
     },
   };
 }
-const asFile = (obj) => {
-  const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fd-manifest-')), 'm.json');
-  fs.writeFileSync(f, JSON.stringify(obj));
-  return f;
-};
 const entry = (obj, manager, operation = 'Apply', subresource) => (obj.metadata.managedFields || []).find((e) => e.manager === manager && e.operation === operation && e.subresource === subresource);
 
 async function cluster(o = {}) {
