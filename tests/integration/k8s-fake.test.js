@@ -429,3 +429,89 @@ test('status subresource: main-resource writes ignore status, status writes igno
     assert.equal(o.metadata.generation, 3);
   } finally { await k.close(); }
 });
+
+test('granular maps, set lists and associative lists: managers share labels, finalizers and list items; conflicts name the item', async () => {
+  const widgets = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets, singular: widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              ports:
+                type: array
+                x-kubernetes-list-type: map
+                x-kubernetes-list-map-keys: [name]
+                items:
+                  type: object
+                  required: [name]
+                  properties:
+                    name: {type: string}
+                    port: {type: integer}
+              tags:
+                type: array
+                x-kubernetes-list-type: set
+                items: {type: string}
+`;
+  const { k, kc } = await cluster({ crds: [...FLINK_CRDS, widgets] });
+  try {
+    const admin = kc();
+    const widget = (ports, tags, labels, finalizers) => asFile({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w', labels, finalizers }, spec: { ports, tags } });
+    assert.equal((await kubectl(admin, ['apply', '--server-side', '--field-manager=a', '-f', widget([{ name: 'http', port: 80 }], ['x'], { team: 'a' }, ['example.com/a'])])).code, 0);
+    assert.equal((await kubectl(admin, ['apply', '--server-side', '--field-manager=b', '-f', widget([{ name: 'admin', port: 9000 }], ['y'], { env: 'prod' }, ['example.com/b'])])).code, 0);
+    let o = k.get('Widget', 'default', 'w');
+    assert.deepEqual(o.metadata.labels, { team: 'a', env: 'prod' });
+    assert.deepEqual(o.metadata.finalizers, ['example.com/a', 'example.com/b']);
+    assert.deepEqual(o.spec.ports, [{ name: 'http', port: 80 }, { name: 'admin', port: 9000 }]);
+    assert.deepEqual(o.spec.tags, ['x', 'y']);
+    assert.deepEqual(entry(o, 'a').fieldsV1, {
+      'f:metadata': { 'f:finalizers': { 'v:"example.com/a"': {} }, 'f:labels': { 'f:team': {} } },
+      'f:spec': { 'f:ports': { 'k:{"name":"http"}': { '.': {}, 'f:name': {}, 'f:port': {} } }, 'f:tags': { 'v:"x"': {} } },
+    });
+    const c = await kubectl(admin, ['apply', '--server-side', '--field-manager=b', '-f', widget([{ name: 'admin', port: 9000 }, { name: 'http', port: 8080 }], ['y'], { env: 'prod' }, ['example.com/b'])]);
+    assert.equal(c.code, 1);
+    assert.match(c.stderr, /conflict with "a": \.spec\.ports\[name="http"\]\.port/);
+    // "a" stops applying its label, port and tag: they go; "b"'s stay.
+    assert.equal((await kubectl(admin, ['apply', '--server-side', '--field-manager=a', '-f', widget(undefined, undefined, undefined, ['example.com/a'])])).code, 0);
+    o = k.get('Widget', 'default', 'w');
+    assert.deepEqual(o.metadata.labels, { env: 'prod' });
+    assert.deepEqual(o.spec.ports, [{ name: 'admin', port: 9000 }]);
+    assert.deepEqual(o.spec.tags, ['y']);
+    assert.deepEqual(o.metadata.finalizers, ['example.com/a', 'example.com/b']);
+  } finally { await k.close(); }
+});
+
+test('fault hooks: injected Status answers and reset connections reach the client; the request log records them', async () => {
+  const { k, kc } = await cluster();
+  try {
+    const admin = kc();
+    k.fault({ method: 'GET', path: /\/flinkdeployments$/, status: 429, message: 'too many requests, please try again later', headers: { 'retry-after': '0' }, times: 1 });
+    k.fault({ method: 'GET', path: /\/flinkdeployments$/, status: 500, message: 'etcdserver: request timed out', times: 1 });
+    const r = await kubectl(admin, ['get', 'flinkdeployments', '-o', 'json']);
+    // kubectl retries the 429 on its own (Retry-After), then shows the 500.
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /Error from server \(InternalError\): etcdserver: request timed out/);
+    assert.deepEqual(k.log.filter((e) => e.fault).map((e) => e.status), [429, 500]);
+    // A GET whose connection is reset is retried by kubectl (client-go retries idempotent
+    // requests on a reset).
+    k.fault({ path: /\/flinkdeployments$/, reset: true, times: 2 });
+    const once = await kubectl(admin, ['get', 'flinkdeployments', '-o', 'json']);
+    assert.equal(once.code, 0, once.stderr);
+    assert.equal(k.log.filter((e) => e.status === 'reset').length, 2);
+    const ok = await kubectl(admin, ['get', 'flinkdeployments', '-o', 'json']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.deepEqual(JSON.parse(ok.stdout).items, []);
+  } finally { await k.close(); }
+});
