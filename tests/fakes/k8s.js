@@ -127,7 +127,7 @@ const errors = {
   badRequest: (message) => status(400, 'BadRequest', message),
   unauthorized: () => status(401, 'Unauthorized', 'Unauthorized'),
   methodNotAllowed: () => status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'),
-  unsupportedMedia: (ct) => status(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml${ct ? '' : ''}`),
+  unsupportedMedia: () => status(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml'),
 };
 
 /** The Forbidden Status the API server's RBAC answers with. */
@@ -433,7 +433,7 @@ function startK8s(opts = {}) {
     return out;
   }
 
-  function discovery(req, res, url, who, entry) {
+  function discovery(req, res, url) {
     const p = url.pathname.replace(/\/+$/, '') || '/';
     if (p === '/version') return send(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-fake', gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean', buildDate: '2025-01-01T00:00:00Z', goVersion: 'go1.23.4', compiler: 'gc', platform: 'linux/amd64' });
     if (p === '/api') return send(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `${req.socket.localAddress}:${req.socket.localPort}` }] });
@@ -459,7 +459,6 @@ function startK8s(opts = {}) {
       if (!d) return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
       return send(res, 200, d.doc, { etag: `"${d.hash}"` });
     }
-    void who; void entry;
     return null;
   }
 
@@ -567,10 +566,10 @@ function startK8s(opts = {}) {
     } else {
       let candidate;
       if (op === 'create' || op === 'update') candidate = clone(body);
-      else if (op === 'merge') candidate = mergePatch(stripForPatch(live), body);
+      else if (op === 'merge') candidate = mergePatch(live, body);
       else if (op === 'json-patch') {
         if (!Array.isArray(body)) return [400, errors.badRequest('the body of the request was not a JSON patch (an array of operations)')];
-        try { candidate = jsonPatch(stripForPatch(live), body); } catch (e) { return [422, status(422, 'Invalid', e.message)]; }
+        try { candidate = jsonPatch(live, body); } catch (e) { return [422, status(422, 'Invalid', e.message)]; }
       }
       if (op === 'update' && body.metadata && body.metadata.resourceVersion && live && body.metadata.resourceVersion !== live.metadata.resourceVersion) {
         return [409, errors.conflict(res, name, 'the object has been modified; please apply your changes to the latest version and try again')];
@@ -584,11 +583,7 @@ function startK8s(opts = {}) {
         if (unknown.length && validation === 'Warn') for (const u of unknown) warnings.push(`unknown field "${u}"`);
       }
       next = systemMeta(candidate);
-      const cleanLive = live ? clone(live) : undefined;
-      if (cleanLive) delete cleanLive.metadata.managedFields;
-      const base = live ? clone(live) : undefined;
-      if (base) { const mf = base.metadata.managedFields; base.metadata.managedFields = mf; }
-      const u = ssa.update({ live: base, next, type: rootType, manager, apiVersion, subresource: sub || undefined, ignored, now });
+      const u = ssa.update({ live, next, type: rootType, manager, apiVersion, subresource: sub || undefined, ignored, now });
       managers = u.managers;
     }
 
@@ -633,11 +628,6 @@ function startK8s(opts = {}) {
     commit(live ? 'MODIFIED' : 'ADDED', res, next);
     afterWrite(res, next, live ? 'MODIFIED' : 'ADDED', sub);
     return [live ? 200 : 201, clone(next), headers];
-  }
-
-  function stripForPatch(o) {
-    const c = clone(o);
-    return c;
   }
 
   function remove(res, ns, name, query) {
@@ -867,7 +857,7 @@ function startK8s(opts = {}) {
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     if (parts[0] !== 'api' && parts[0] !== 'apis' || (parts[0] === 'api' && parts.length < 3) || (parts[0] === 'apis' && parts.length < 4)) {
       if (req.method !== 'GET') return send(res, 405, errors.methodNotAllowed());
-      const r = discovery(req, res, url, who, entry);
+      const r = discovery(req, res, url);
       if (r) return r;
       return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
     }
@@ -924,7 +914,7 @@ function startK8s(opts = {}) {
     } else if (req.method === 'PUT') op = 'update';
     else {
       op = { 'application/apply-patch+yaml': 'apply', 'application/merge-patch+json': 'merge', 'application/json-patch+json': 'json-patch', 'application/strategic-merge-patch+json': 'strategic' }[p.ct];
-      if (!op || (op === 'strategic' && !resDef.core)) return send(res, 415, errors.unsupportedMedia(p.ct));
+      if (!op || (op === 'strategic' && !resDef.core)) return send(res, 415, errors.unsupportedMedia());
       if (op === 'strategic') op = 'merge';
     }
     if (!name && op !== 'create') return send(res, 405, errors.methodNotAllowed());
