@@ -155,7 +155,7 @@ test('3.x: the owner label is enforced; Consistent and Healthy conditions; platf
   } finally { await t.close(); }
 });
 
-test('3.x: a new savepointNonce triggers a savepoint; PUT mode resets fields the CR leaves out', async () => {
+test('3.x: a new savepointNonce triggers a savepoint, once', async () => {
   const t = await setup(3);
   try {
     const first = await t.apply(cr3('orders', 's3://jars/orders-1.jar', {}, { spec: { savepointNonce: 1 } }));
@@ -168,15 +168,32 @@ test('3.x: a new savepointNonce triggers a savepoint; PUT mode resets fields the
     await until(() => t.vvp.savepoints(id).length === 1, 5000, 'a savepoint');
     assert.equal(t.vvp.savepoints(id)[0].metadata.origin, 'USER_REQUEST');
     await until(() => t.k8s.events('default', 'orders').some((e) => e.reason === 'SavepointTriggered'), 3000, 'the event');
+    // Another change with the same nonce takes no further savepoint of its own.
+    const patches = t.op.log.filter((e) => e.method === 'PATCH').length;
+    assert.equal((await t.apply(cr3('orders', 's3://jars/orders-2.jar', {}, { spec: { savepointNonce: 2 } }))).code, 0);
+    await until(() => t.op.log.filter((e) => e.method === 'PATCH').length > patches, 5000, 'the next sync');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(t.vvp.savepoints(id).filter((x) => x.metadata.origin === 'USER_REQUEST').length, 1, 'one nonce change, one savepoint');
 
-    // Set a field behind the operator's back (a 2.x-style UI edit), then sync in PUT mode: it is reset.
-    const patched = await fetch(`${t.vvp.url}/api/v1/namespaces/default/deployments/orders`, { method: 'PATCH', headers: { authorization: `Bearer ${VVP_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ spec: { maxSavepointCreationAttempts: 42 } }) });
-    assert.equal(patched.status, 200);
-    const put = cr3('orders', 's3://jars/orders-2.jar', {}, { spec: { savepointNonce: 2, syncingMode: 'PUT' } });
+  } finally { await t.close(); }
+});
+
+test('2.x: PATCH mode keeps what was edited in the platform; PUT mode resets what the CR leaves out', async () => {
+  const t = await setup(2);
+  try {
+    assert.equal((await t.apply(cr2('orders', 's3://jars/orders-1.jar'))).code, 0);
+    assert.equal((await t.wait('orders', '.status.deploymentStatus.state', 'RUNNING')).code, 0);
+    // An edit in the platform (2.x allows it while syncing; the next sync decides its fate).
+    const edit = await fetch(`${t.vvp.url}/api/v1/namespaces/default/deployments/orders`, { method: 'PATCH', headers: { authorization: `Bearer ${VVP_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ spec: { maxSavepointCreationAttempts: 42 } }) });
+    assert.equal(edit.status, 200);
+    assert.equal((await t.apply(cr2('orders', 's3://jars/orders-1.jar', { maxJobCreationAttempts: 5 }))).code, 0);
+    await until(() => t.vvp.deployment('default', 'orders').spec.maxJobCreationAttempts === 5, 5000, 'the PATCH');
+    assert.equal(t.vvp.deployment('default', 'orders').spec.maxSavepointCreationAttempts, 42, 'PATCH keeps fields the CR does not set');
+    const put = cr2('orders', 's3://jars/orders-2.jar', { maxJobCreationAttempts: 5 }, { spec: { syncingMode: 'PUT' } });
     assert.equal((await t.apply(put)).code, 0);
     await until(() => t.op.log.some((e) => e.method === 'PUT' && e.status === 200), 5000, 'the PUT');
-    assert.equal(t.vvp.deployment('default', 'orders').spec.maxSavepointCreationAttempts, 4, 'back to the platform default');
-    assert.equal(t.vvp.deployment('default', 'orders').spec.template.spec.artifact.jarUri, 's3://jars/orders-2.jar');
-    assert.equal(t.vvp.savepoints(id).filter((s) => s.metadata.origin === 'USER_REQUEST').length, 1, 'one nonce change, one savepoint');
+    const dep = t.vvp.deployment('default', 'orders');
+    assert.equal(dep.spec.template.spec.artifact.jarUri, 's3://jars/orders-2.jar');
+    assert.equal(dep.spec.maxSavepointCreationAttempts, 4, 'PUT: back to the platform default');
   } finally { await t.close(); }
 });
