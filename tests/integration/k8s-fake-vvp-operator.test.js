@@ -73,8 +73,10 @@ test('2.x: the CR creates the deployment in the platform; status mirrors it and 
     const rv = o.status.deploymentSystemMetadata.resourceVersion;
 
     // A new jar: right after the apply the CR still says RUNNING, with the old job and resourceVersion.
+    let atChange;
+    t.k8s.controller('VvpDeployment', (x) => { if (x.metadata.generation === 2 && !atChange) atChange = x; });
     assert.equal((await t.apply(cr2('orders', 's3://jars/orders-2.jar'))).code, 0);
-    o = t.k8s.get('VvpDeployment', 'default', 'orders');
+    o = await until(() => atChange, 2000, 'the change');
     assert.equal(o.metadata.generation, 2);
     assert.equal(o.status.observedGeneration, undefined);
     assert.equal(o.status.deploymentStatus.state, 'RUNNING', 'stale: the previous state');
