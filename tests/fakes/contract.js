@@ -417,6 +417,8 @@ function fromAjv(errors, where, data) {
     } else if (e.keyword === 'required') {
       place += `/${e.params.missingProperty}`;
       rule = 'is required by the description';
+    } else if (e.keyword === 'type' && atPointer(data, e.instancePath) === null) {
+      rule = `is null, which the description does not allow (no x-nullable; Swagger 2.0 cannot say nullable): it must be ${e.params.type}`;
     } else if (e.keyword === 'type') {
       rule = `must be ${e.params.type}, as the description says`;
     } else if (e.keyword === 'enum') {

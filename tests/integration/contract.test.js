@@ -39,7 +39,7 @@ test('VVP: a body the platform coerces is carried out and recorded; one it canno
 
     const nulls = await fetch(`${f.url}/api/v1/namespaces/default/deployments/c`, { method: 'PATCH', headers: auth, body: JSON.stringify({ spec: { template: { spec: { parallelism: null } } } }) });
     assert.equal(nulls.status, 200);
-    assert.deepEqual(f.violations().map((v) => [v.where, v.rule, v.value]), [['body.spec.template.spec.parallelism', 'must be integer, as the description says', null]]);
+    assert.deepEqual(f.violations().map((v) => [v.where, v.rule, v.value]), [['body.spec.template.spec.parallelism', 'is null, which the description does not allow (no x-nullable; Swagger 2.0 cannot say nullable): it must be integer', null]]);
 
     await fetch(`${f.url}/api/v1/namespaces/default/jobs?deploymentId=not-a-uuid&limit=5`, { headers: auth });
     assert.deepEqual(f.violations().map((v) => [v.where, v.rule]), [
@@ -91,7 +91,7 @@ test('every other contract catches its own rules', () => {
   ]);
   const list = checkRequest('keyvault', { method: 'GET', url: '/secrets?api-version=2025-07-01&maxresults=26', headers: {} });
   assert.deepEqual(list.violations.map((v) => `${v.where} ${v.rule}`), ['query parameter maxresults must be <= 25']);
-  assert.deepEqual(checkAnswer(list, 200, { 'content-type': 'application/json' }, json({ value: [], nextLink: null })).map((v) => `${v.where} ${v.rule}`), ['body.nextLink must be string, as the description says']);
+  assert.deepEqual(checkAnswer(list, 200, { 'content-type': 'application/json' }, json({ value: [], nextLink: null })).map((v) => `${v.where} ${v.rule}`), ['body.nextLink is null, which the description does not allow (no x-nullable; Swagger 2.0 cannot say nullable): it must be string']);
   assert.deepEqual(rules('imds', { method: 'GET', url: '/metadata/identity/oauth2/token?api-version=2019-08-01&resource=https%3A%2F%2Fvault.azure.net', headers: {} }), ['header Metadata is required by the description']);
   assert.deepEqual(rules('entra', {
     method: 'POST', url: '/t/oauth2/v2.0/token', headers: { 'content-type': 'application/json' },

@@ -17,7 +17,7 @@ class ContractViolation extends Error {
   constructor(list, what) {
     super(`${what} broke the API description ${list.length === 1 ? 'once' : `${list.length} times`}:\n${formatViolations(list)}`);
     this.name = 'ContractViolation';
-    this.violations = list;
+    Object.defineProperty(this, 'violations', { value: list });
   }
 }
 
@@ -69,7 +69,7 @@ async function run(opts = {}) {
   if (r.contractViolations.length && opts.contract !== 'report') {
     const errors = r.issues.filter((i) => i.type === 'error').map((i) => i.message);
     const e = new ContractViolation(r.contractViolations, `This run of the task (it ended ${r.result}${errors.length ? `: ${errors[0].slice(0, 300)}` : ''})`);
-    e.result = r;
+    Object.defineProperty(e, 'result', { value: r });
     throw e;
   }
   r.cwd = cwd;
