@@ -18,10 +18,16 @@
 // (IN_PROGRESS while an action runs, then SUCCESS or FAILED) and lastSavePoint, as in seed 003.
 // Where the documents are silent (conflicting actions, unknown jobs, the LIST_SAVEPOINT output
 // format) the fake picks plausible ARM behaviour; tests that depend on it say so.
+//
+// Every request and answer is checked against Microsoft's hdinsight.json (2023-06-01-preview,
+// with the ARM common types it refers to; the operation status URL as ARM's async contract
+// documents it) by tests/fakes/contract.js. A runJob body ARM could not bind gets 400
+// InvalidRequestContent; injected faults are not checked.
 'use strict';
 const https = require('https');
 const crypto = require('crypto');
 const { makeTestCa } = require('./tls');
+const { contractFor } = require('./contract');
 
 const ACTIONS = ['NEW', 'UPDATE', 'STATELESS_UPDATE', 'STOP', 'START', 'SAVEPOINT', 'LIST_SAVEPOINT', 'CANCEL', 'DELETE'];
 const API_VERSIONS = ['2023-06-01-preview', '2023-11-01-preview', '2024-05-01-preview'];
@@ -58,6 +64,7 @@ function startArmHdinsight(opts = {}) {
     ...opts,
   };
   const state = { requests: [], jobs: new Map(), operations: new Map(), faults: [] };
+  const contract = contractFor('arm');
   let base = '';
   const jobId = (name) => `/subscriptions/${cfg.subscriptionId}/resourceGroups/${cfg.resourceGroup}/providers/Microsoft.HDInsight/clusterPools/${cfg.clusterPool}/clusters/${cfg.clusterName}/jobs/${name}`;
   const savepointDir = (job) => (job.properties.flinkConfiguration || {})['savepoint.directory']
@@ -189,12 +196,17 @@ function startArmHdinsight(opts = {}) {
   }
 
   const server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
-    let raw = '';
-    req.on('data', (d) => (raw += d));
-    req.on('end', () => handle(req, res, raw));
+    const chunks = [];
+    req.on('data', (d) => chunks.push(d));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const ctx = contract.check(req, body);
+      contract.watch(res, ctx);
+      handle(req, res, body.toString('utf8'), ctx);
+    });
   });
 
-  function handle(req, res, raw) {
+  function handle(req, res, raw, ctx) {
     const url = new URL(req.url, 'https://localhost');
     const entry = { method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), time: Date.now(), auth: 'missing' };
     state.requests.push(entry);
@@ -208,6 +220,7 @@ function startArmHdinsight(opts = {}) {
     if (fi >= 0) {
       const f = state.faults[fi];
       if (--f.times <= 0) state.faults.splice(fi, 1);
+      res.contractSkip = true;
       if (f.reset) { entry.status = 'reset'; entry.fault = 'reset'; req.socket.destroy(); return undefined; }
       if (f.resetMidBody) {
         entry.status = 'reset mid-body'; entry.fault = 'reset mid-body';
@@ -269,13 +282,17 @@ function startArmHdinsight(opts = {}) {
       return reply(200, body);
     }
     if (req.method !== 'POST') return fail(405, 'MethodNotAllowed', `The requested method ${req.method} is not allowed.`);
-    return runJob(req, entry, apiVersion, reply, fail);
+    return runJob(req, entry, apiVersion, reply, fail, ctx);
   }
 
-  function runJob(req, entry, apiVersion, reply, fail) {
+  function runJob(req, entry, apiVersion, reply, fail, ctx) {
     if (!/^application\/json/i.test(req.headers['content-type'] || '')) return fail(415, 'UnsupportedMediaType', "The content media type '" + (req.headers['content-type'] || '') + "' is not supported. Only 'application/json' is supported.");
     const body = entry.body;
     if (!body || typeof body !== 'object') return fail(400, 'InvalidRequestContent', 'The request content was invalid and could not be deserialized.');
+    if (ctx.unbindable.length) {
+      const u = ctx.unbindable[0];
+      return fail(400, 'InvalidRequestContent', `The request content was invalid and could not be deserialized: ${u.where.replace(/^body\./, '')} ${u.rule}.`);
+    }
     const p = body.properties;
     if (!p || typeof p !== 'object') return fail(400, 'InvalidRequestContent', "The request content is missing the required property 'properties'.");
     if (p.jobType !== 'FlinkJob') return fail(400, 'InvalidRequestContent', `The value '${p.jobType}' of property 'jobType' is not valid; expected 'FlinkJob'.`);
@@ -333,6 +350,8 @@ function startArmHdinsight(opts = {}) {
       caFile: tls.caFile,
       state,
       config: cfg,
+      /** This fake's contract violations not yet taken (taking removes them from the ledger). */
+      violations: (pred) => contract.take(pred),
       /** The job's current list entry (read-only fields included), or undefined. */
       job: (name) => (state.jobs.has(name) ? render(state.jobs.get(name)) : undefined),
       /** Requests that could change something (anything but GET). */

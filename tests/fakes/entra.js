@@ -10,10 +10,16 @@
 // `verifyCertificateAssertion` checks a certificate client assertion the way Entra does
 // (RFC 7523: RS256 signature by the registered certificate's key, x5t = its SHA-1 thumbprint,
 // aud = the token endpoint, iss = sub = client id, within nbf/exp).
+//
+// Microsoft publishes no machine-readable description of this endpoint; requests and answers are
+// checked against tests/contracts/documented/entra-token.json, written from the documented
+// behaviour (form fields, grant type, content type, answer and error shapes), plus the rules
+// Swagger cannot state (a secret or an assertion, not both) in tests/fakes/contract.js.
 'use strict';
 const https = require('https');
 const crypto = require('crypto');
 const { makeTestCa } = require('./tls');
+const { contractFor } = require('./contract');
 
 /**
  * Start the fake. `clients` maps client id -> {secret?, assertion?(value)->bool, tenant}.
@@ -23,10 +29,13 @@ const { makeTestCa } = require('./tls');
 function startEntra({ clients = {}, tokenLifetime = 3599, jwt = false } = {}) {
   const tls = makeTestCa();
   const state = { requests: [], tokens: [], counter: 0, failNext: [] };
+  const contract = contractFor('entra');
   const server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
+    const chunks = [];
+    req.on('data', (d) => chunks.push(d));
     req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      contract.watch(res, contract.check(req, Buffer.concat(chunks)));
       const url = new URL(req.url, 'https://localhost');
       const form = Object.fromEntries(new URLSearchParams(body));
       const digest = (v) => (v ? crypto.createHash('sha256').update(v).digest('hex').slice(0, 16) : undefined);
@@ -40,6 +49,7 @@ function startEntra({ clients = {}, tokenLifetime = 3599, jwt = false } = {}) {
         res.end(JSON.stringify(obj));
       };
       const fail = state.failNext.shift();
+      if (fail) res.contractSkip = !!fail.body;
       if (fail) return send(fail.status, fail.body || { error: 'temporarily_unavailable', error_description: 'AADSTS90033: A transient error has occurred.' });
       const m = url.pathname.match(/^\/([^/]+)\/oauth2\/v2\.0\/token$/);
       if (req.method !== 'POST' || !m) return send(404, { error: 'not_found' });
@@ -80,6 +90,8 @@ function startEntra({ clients = {}, tokenLifetime = 3599, jwt = false } = {}) {
       url: `https://127.0.0.1:${port}/`,
       caFile: tls.caFile,
       state,
+      /** This fake's contract violations not yet taken (taking removes them from the ledger). */
+      violations: (pred) => contract.take(pred),
       /** True if `token` was issued for `scope`. */
       valid: (token, scope) => state.tokens.some((t) => t.token === token && (!scope || t.scope === scope)),
       close: () => new Promise((r) => server.close(r)),

@@ -13,15 +13,23 @@
 //           "resource","token_type":"Bearer"}   (numbers as strings, as IMDS sends them)
 //   -> 400 {"error":"invalid_request","error_description":"Identity not found"} for an unknown
 //      or unassigned identity; 400 without the Metadata header.
+//
+// Requests and answers are checked against Microsoft's IMDS description (Identity_GetToken,
+// 2023-07-01: Metadata header, resource and api-version, the token answer with its numbers as
+// strings, the error codes) by tests/fakes/contract.js. The IDENTITY_ENDPOINT form adds the
+// X-IDENTITY-HEADER secret (App Service's documented protocol, not in that description); the
+// fake checks it itself.
 'use strict';
 const https = require('https');
 const crypto = require('crypto');
 const { makeTestCa } = require('./tls');
+const { contractFor } = require('./contract');
 
 /** `identities`: client ids assigned to the "VM"; `systemAssigned`: whether it has one too. */
 function startImds({ identities = [], systemAssigned = true, header = crypto.randomBytes(12).toString('hex') } = {}) {
   const tls = makeTestCa();
   const state = { requests: [], tokens: [] };
+  const contract = contractFor('imds');
   const server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
     const url = new URL(req.url, 'https://x');
     const q = Object.fromEntries(url.searchParams);
@@ -33,11 +41,13 @@ function startImds({ identities = [], systemAssigned = true, header = crypto.ran
       res.end(JSON.stringify(obj));
     };
     const bad = (d) => send(400, { error: 'invalid_request', error_description: d });
-    req.resume();
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
+      contract.watch(res, contract.check(req, Buffer.concat(chunks)));
       if (req.method !== 'GET' || url.pathname !== '/metadata/identity/oauth2/token') return send(404, { error: 'not_found' });
       if (String(req.headers.metadata).toLowerCase() !== 'true') return bad('Required metadata header not specified');
-      if (!entry.identityHeaderOk) return send(401, { error: 'unauthorized', error_description: 'X-IDENTITY-HEADER is missing or wrong' });
+      if (!entry.identityHeaderOk) return send(401, { error: 'unauthorized_client', error_description: 'X-IDENTITY-HEADER is missing or wrong' });
       if (!q['api-version']) return bad('Required query variable \'api-version\' is missing');
       if (!q.resource) return bad('Required query variable \'resource\' is missing');
       const id = q.client_id || (systemAssigned ? 'system-assigned' : null);
@@ -54,6 +64,8 @@ function startImds({ identities = [], systemAssigned = true, header = crypto.ran
       endpoint: `https://127.0.0.1:${port}/metadata/identity/oauth2/token`,
       header,
       state,
+      /** This fake's contract violations not yet taken (taking removes them from the ledger). */
+      violations: (pred) => contract.take(pred),
       valid: (token, scope) => state.tokens.some((t) => t.token === token && (!scope || scope === t.resource || scope === `${t.resource}/.default`)),
       close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }),
     });

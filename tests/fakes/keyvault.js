@@ -20,11 +20,14 @@
 // an error status (500/503 bursts), an answer held back for `delayMs`, a connection closed before
 // any answer, a connection closed after half of a 200 body, or a complete 200 whose JSON is cut.
 //
-// Every request is logged in `state.requests` (without the Authorization value).
+// Every request is logged in `state.requests` (without the Authorization value), and checked,
+// with its answer, against Microsoft's description of the secrets API (2025-07-01, the version
+// the Azure SDK asks for) by tests/fakes/contract.js; injected faults are not checked.
 'use strict';
 const https = require('https');
 const crypto = require('crypto');
 const { serverCert } = require('./tls');
+const { contractFor } = require('./contract');
 
 const RESOURCE = 'https://vault.azure.net';
 const SUFFIX = 'vault.azure.net';
@@ -39,6 +42,7 @@ function startKeyVault({ vaults = {}, validToken = () => false, tenant = 'tenant
   const tls = serverCert([`*.${SUFFIX}`]);
   const state = { requests: [], vaults, faults: [] };
   const timers = new Set();
+  const contract = contractFor('keyvault');
   const server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
     const url = new URL(req.url, 'https://x');
     const host = String(req.headers.host || '').replace(/:443$/, '');
@@ -59,8 +63,10 @@ function startKeyVault({ vaults = {}, validToken = () => false, tenant = 'tenant
     };
     const error = (status, code, message, inner, headers) =>
       send(status, { error: { code, message, ...(inner ? { innererror: { code: inner } } : {}) } }, headers);
-    req.resume();
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
+      contract.watch(res, contract.check(req, Buffer.concat(chunks)));
       const vault = vaultName && vaults[vaultName];
       if (!vault) return error(404, 'VaultNotFound', `The vault ${host} does not exist.`);
       if (!url.searchParams.get('api-version')) return error(400, 'BadParameter', 'The request URI contains an invalid api-version: missing');
@@ -71,6 +77,7 @@ function startKeyVault({ vaults = {}, validToken = () => false, tenant = 'tenant
       if (fi >= 0) {
         const f = state.faults[fi];
         if (--f.times <= 0) state.faults.splice(fi, 1);
+        res.contractSkip = true;
         const inject = () => {
           if (f.reset) { entry.status = 'reset'; entry.fault = 'reset'; req.socket.destroy(); return; }
           if (f.resetMidBody) {
@@ -128,7 +135,8 @@ function startKeyVault({ vaults = {}, validToken = () => false, tenant = 'tenant
         });
         const more = skip + max < names.length;
         const next = more ? `${base}:443/secrets?api-version=${url.searchParams.get('api-version')}&$skiptoken=${encodeURIComponent(Buffer.from(String(skip + max)).toString('base64'))}&maxresults=${max}` : null;
-        return send(200, { value: page, nextLink: next });
+        // The description has nextLink as a string and no x-nullable: the last page has none.
+        return send(200, { value: page, ...(next ? { nextLink: next } : {}) });
       }
       const name = Object.keys(vault.secrets).find((k) => k.toLowerCase() === decodeURIComponent(m[1]).toLowerCase());
       if (!name) return error(404, 'SecretNotFound', `A secret with (name/id) ${m[1]} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`);
@@ -146,6 +154,8 @@ function startKeyVault({ vaults = {}, validToken = () => false, tenant = 'tenant
       caFile: tls.caFile,
       /** Requests that reached a vault's secrets (not the unauthenticated challenge). */
       authorized: (vault) => state.requests.filter((r) => r.bearer && r.host.startsWith(`${vault}.`)),
+      /** This fake's contract violations not yet taken (taking removes them from the ledger). */
+      violations: (pred) => contract.take(pred),
       /** The next matching requests fail; see the header. */
       fault: (f) => state.faults.push({ times: 1, ...f }),
       close: () => new Promise((r) => { for (const t of timers) clearTimeout(t); server.closeAllConnections(); server.close(r); }),

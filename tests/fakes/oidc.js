@@ -9,16 +9,22 @@
 // an unknown service connection, 400 without api-version; headers x-vss-e2eid and x-msedge-ref
 // as the service sends them. `verify(token)` tells the fake Entra whether a token came from here
 // and is still valid; `state.issued` lists every token handed out.
+//
+// No machine-readable description of this endpoint is published: requests and answers are
+// checked against tests/contracts/documented/devops-oidc.json (documented behaviour) by
+// tests/fakes/contract.js.
 'use strict';
 const https = require('https');
 const crypto = require('crypto');
 const { makeTestCa } = require('./tls');
+const { contractFor } = require('./contract');
 
 function startOidc({ jobToken, connections = [], lifetime = 600 } = {}) {
   const tls = makeTestCa();
   const key = crypto.randomBytes(32);
   const state = { requests: [], issued: [] };
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const contract = contractFor('oidc');
   const server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
     const url = new URL(req.url, 'https://x');
     const auth = String(req.headers.authorization || '');
@@ -29,8 +35,10 @@ function startOidc({ jobToken, connections = [], lifetime = 600 } = {}) {
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-vss-e2eid': crypto.randomUUID(), 'x-msedge-ref': `Ref A: ${crypto.randomBytes(8).toString('hex')}` });
       res.end(JSON.stringify(obj));
     };
-    req.resume();
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
+      contract.watch(res, contract.check(req, Buffer.concat(chunks)));
       if (req.method !== 'POST' || url.pathname !== '/oidc') return send(404, { message: 'not found' });
       if (url.searchParams.get('api-version') !== '7.1') return send(400, { message: 'The requested REST API version is not supported.', typeKey: 'VssVersionOutOfRangeException' });
       if (!entry.bearerOk) return send(401, { message: "TF400813: The user '' is not authorized to access this resource.", typeKey: 'UnauthorizedRequestException' });
@@ -49,6 +57,8 @@ function startOidc({ jobToken, connections = [], lifetime = 600 } = {}) {
     resolve({
       url: `https://127.0.0.1:${port}/oidc`,
       state,
+      /** This fake's contract violations not yet taken (taking removes them from the ledger). */
+      violations: (pred) => contract.take(pred),
       verify(token) {
         const [h, c, sig] = String(token).split('.');
         if (!sig || crypto.createHmac('sha256', key).update(`${h}.${c}`).digest('base64url') !== sig) return false;

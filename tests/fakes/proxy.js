@@ -14,9 +14,13 @@
 // With `auth: {user, password}` the proxy wants Basic credentials (RFC 9110 section 11.7.1):
 // a request without the right `Proxy-Authorization` gets 407 with `Proxy-Authenticate`, and is
 // logged in `state.denied`.
+//
+// Each tunnel tells the contract ledger (tests/fakes/contract.js) which client connection it
+// carries, so a violation a fake behind the proxy records is charged to the run that sent it.
 'use strict';
 const http = require('http');
 const net = require('net');
+const { linkPorts, unlinkPorts } = require('./contract');
 
 /** `routes`: {'*.vault.azure.net:443': port, 'login.microsoftonline.com:443': port, ...}. */
 function startProxy({ routes = {}, auth = null } = {}) {
@@ -60,10 +64,15 @@ function startProxy({ routes = {}, auth = null } = {}) {
     const headers = { ...req.headers };
     delete headers['proxy-connection'];
     delete headers['proxy-authorization'];
-    const upstream = http.request({ host: '127.0.0.1', port: Number(port), method: req.method, path: target.pathname + target.search, headers }, (up) => {
+    const upstream = http.request({ host: '127.0.0.1', port: Number(port), method: req.method, path: target.pathname + target.search, headers, agent: false }, (up) => {
       res.writeHead(up.statusCode, up.headers);
       up.pipe(res);
     });
+    upstream.on('socket', (sock) => sock.on('connect', () => {
+      const local = sock.localPort;
+      linkPorts(local, req.socket.remotePort);
+      sock.on('close', () => unlinkPorts(local));
+    }));
     upstream.on('error', () => {
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
       res.end();
@@ -87,6 +96,9 @@ function startProxy({ routes = {}, auth = null } = {}) {
     sockets.add(client);
     client.on('close', () => sockets.delete(client));
     const upstream = net.connect(target, '127.0.0.1', () => {
+      const local = upstream.localPort;
+      linkPorts(local, client.remotePort);
+      upstream.on('close', () => unlinkPorts(local));
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head && head.length) upstream.write(head);
       upstream.pipe(client);

@@ -30,10 +30,19 @@
 // For tests: a request log (`log`, `writes()`), fault injection (`fault()`: status with
 // headers/body, delay, reset connection, reset after half a body, truncated JSON), and `transitions` with the time each
 // status was entered.
+//
+// Every request and every answer is checked against the descriptions (tests/fakes/contract.js):
+// the Application Manager swagger 2.4.3, the Platform API's namespace operation, and the
+// artifacts upload as documented. A body the platform could not bind (an object where the
+// description says string, a value outside an enum, a malformed uuid) gets VVP's 400
+// {"message"}; what it would coerce is stored coerced (1.2 becomes "1.2", as Jackson binds it)
+// and null in a PATCH deletes (merge patch); either way the violation is recorded and fails the
+// test.
+// Injected faults are deliberately off-contract and their answers are not checked.
 'use strict';
 const http = require('http');
 const crypto = require('crypto');
-const { execFileSync } = require('child_process');
+const { asBound, contractFor, parseYaml } = require('./contract');
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -65,20 +74,6 @@ function mergePatch(target, patch) {
   return out;
 }
 
-let pyYaml;
-function parseYaml(text) {
-  if (pyYaml === false) return { unsupported: true };
-  try {
-    const out = execFileSync('python3', ['-c', 'import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] });
-    pyYaml = true;
-    return { value: JSON.parse(out.toString()) };
-  } catch (e) {
-    const err = String(e.stderr || e.message);
-    if (/No module named|not found|ENOENT/.test(err)) { pyYaml = false; return { unsupported: true }; }
-    return { error: err.split('\n').filter(Boolean).pop() };
-  }
-}
-
 /**
  * Start the fake. Options:
  *   token: the API token required as `Authorization: Bearer <token>` (null: authentication off)
@@ -91,6 +86,7 @@ function parseYaml(text) {
 function startVvp(opts = {}) {
   const timing = { startMs: 300, stopMs: 200, savepointMs: 200, reactMs: 0, ...(opts.timing || {}) };
   const t0 = Date.now();
+  const contract = contractFor('vvp');
   const st = {
     timing,
     token: opts.token === undefined ? 'vvp-test-token' : opts.token,
@@ -474,8 +470,13 @@ function startVvp(opts = {}) {
     if (write && method !== 'DELETE') {
       const p = parseBody(req, raw);
       if (p.status) return msg(res, p.status, p.message);
-      body = p.value;
-      entry.body = body;
+      entry.body = p.value;
+      const unbindable = entry.contract && entry.contract.unbindable;
+      if (unbindable && unbindable.length) {
+        const u = unbindable[0];
+        return msg(res, 400, `Could not read the request body: ${u.where} ${u.rule}; found ${JSON.stringify(u.value)}`);
+      }
+      body = entry.contract ? asBound(p.value, entry.contract) : p.value;
     }
 
     if (rest === 'deployments') {
@@ -626,7 +627,10 @@ function startVvp(opts = {}) {
         contentType: req.headers['content-type'], accept: req.headers.accept,
       };
       st.log.push(entry);
+      Object.defineProperty(entry, 'contract', { value: contract.check(req, raw) });
+      contract.watch(res, entry.contract);
       const fault = takeFault(req.method, url.pathname);
+      if (fault) res.contractSkip = true;
       const go = () => {
         if (fault && fault.reset) { entry.status = 'reset'; entry.fault = true; req.socket.destroy(); return; }
         if (fault && fault.resetMidBody) {
@@ -661,6 +665,7 @@ function startVvp(opts = {}) {
           entry.status = handle(req, res, raw, entry);
         } catch (e) {
           entry.status = 500;
+          res.contractSkip = true;
           msg(res, 500, `fake error: ${e.stack}`);
         }
       };
@@ -725,6 +730,8 @@ function startVvp(opts = {}) {
         }
         return clone(d.resource);
       },
+      /** This fake's contract violations not yet taken (taking removes them from the ledger). */
+      violations: (pred) => contract.take(pred),
       /** When a deployment entered `state` (ms since the fake started; `wall` is Date.now()). */
       reached: (idOrName, state) => st.transitions.filter((t) => (t.id === idOrName || t.deployment === idOrName) && t.state === state),
       close: () => new Promise((r) => {

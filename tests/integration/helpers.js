@@ -1,14 +1,41 @@
 // Shared helpers for the integration tests: run the packaged task through the agent emulator,
-// make scratch directories, scan outputs for secrets.
+// make scratch directories, scan outputs for secrets, and fail a test whose requests (or whose
+// fakes' answers) break the vendor's API description (tests/fakes/contract.js).
 'use strict';
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { execFileSync } = require('child_process');
 const { runTask } = require('../../scripts/run-task.js');
+const { takeViolations, formatViolations, RUN_VARIABLE } = require('../fakes/contract');
 
 const repo = path.resolve(__dirname, '../..');
 const taskDir = process.env.FLINK_DEPLOY_TASK_DIR || path.join(repo, 'dist/task');
+
+/** The error a test fails with when requests or answers broke an API description. */
+class ContractViolation extends Error {
+  constructor(list, what) {
+    super(`${what} broke the API description ${list.length === 1 ? 'once' : `${list.length} times`}:\n${formatViolations(list)}`);
+    this.name = 'ContractViolation';
+    Object.defineProperty(this, 'violations', { value: list });
+  }
+}
+
+// Under the test runner: after each test, what its own requests to a fake broke (requests the
+// task sent are charged to its run, see run()); after the file, anything left.
+const underTest = !!process.env.NODE_TEST_CONTEXT || /\.test\.js$/.test((require.main && require.main.filename) || '');
+if (underTest) {
+  const nodeTest = require('node:test');
+  nodeTest.afterEach(() => {
+    const left = takeViolations((v) => v.run === undefined);
+    if (left.length) throw new ContractViolation(left, 'Requests made while this test ran (not by a task run)');
+  });
+  nodeTest.after(() => {
+    const left = takeViolations();
+    if (left.length) throw new ContractViolation(left, 'Requests recorded after the tests of this file');
+  });
+}
+let runs = 0;
 
 function scratch(prefix = 'fd-test-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -17,22 +44,34 @@ function scratch(prefix = 'fd-test-') {
 /**
  * Run the packaged task. `opts` = {inputs, variables, secrets, endpoints, env, cwd, cancel};
  * `cancel` = {when: (seconds) => boolean, sigintMs?, sigtermMs?} cancels the run as the agent does.
+ *
+ * Rejects with a ContractViolation when a request the run sent, or an answer a fake gave it,
+ * broke an API description; `contract: 'report'` (benchmarks only) leaves them in
+ * `r.contractViolations` instead.
  */
 async function run(opts = {}) {
   const cwd = opts.cwd || scratch();
   const tmp = scratch('fd-agent-tmp-');
+  const key = `${process.pid}-${++runs}`;
   const r = await runTask({
     task: taskDir,
     inputs: opts.inputs || {},
     variables: opts.variables || {},
     secrets: opts.secrets || {},
     endpoints: opts.endpoints || {},
-    env: { AGENT_TEMPDIRECTORY: tmp, ...(opts.env || {}) },
+    env: { AGENT_TEMPDIRECTORY: tmp, [RUN_VARIABLE]: key, ...(opts.env || {}) },
     cwd,
     quiet: !process.env.VERBOSE,
     accessToken: opts.accessToken,
     cancel: opts.cancel,
   });
+  r.contractViolations = takeViolations((v) => v.run === key);
+  if (r.contractViolations.length && opts.contract !== 'report') {
+    const errors = r.issues.filter((i) => i.type === 'error').map((i) => i.message);
+    const e = new ContractViolation(r.contractViolations, `This run of the task (it ended ${r.result}${errors.length ? `: ${errors[0].slice(0, 300)}` : ''})`);
+    Object.defineProperty(e, 'result', { value: r });
+    throw e;
+  }
   r.cwd = cwd;
   r.tmp = tmp;
   r.errors = r.issues.filter((i) => i.type === 'error');
@@ -138,4 +177,4 @@ function childrenOf(pid) {
   return out;
 }
 
-module.exports = { repo, taskDir, scratch, run, parseXml, artifacts, assertNoSecrets, vvpDeployment, childrenOf, junit, caseNamed };
+module.exports = { repo, taskDir, scratch, run, parseXml, artifacts, assertNoSecrets, vvpDeployment, childrenOf, junit, caseNamed, ContractViolation };

@@ -5,6 +5,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { startVvp, mergePatch } = require('../fakes/vvp');
+require('./helpers'); // fails a test whose requests break the API description
 
 const TOKEN = 'fake-self-test-token';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -55,6 +56,7 @@ test("seed 000's curl calls: PATCH by id with a YAML body, then the list filtere
     const bad = await call(f, 'PATCH', `/api/v1/namespaces/default/deployments/${d.metadata.id}`, { yaml: 'spec: [unclosed\n' });
     assert.equal(bad.status, 400);
     assert.match(bad.body.message, /YAML/);
+    assert.deepEqual(f.violations().map((v) => `${v.method} ${v.where}`), ['PATCH body'], 'a body that is not YAML is outside the description');
     assert.deepEqual(f.writes().map((e) => e.status), [200, 400]);
   } finally { await f.close(); }
 });

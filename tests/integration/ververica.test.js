@@ -343,6 +343,38 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
     } finally { await f.close(); }
   });
 
+  test('a spec file reaches the platform as written: YAML scalars stay text where the description says string, and a rollback restores the previous spec within the description', async () => {
+    // Every request is checked against the VVP description: run() fails on a number sent for a
+    // string, or on a null (which Swagger 2.0 cannot allow).
+    const f = await fake();
+    try {
+      const v1 = 's3://vvp/artifacts/namespaces/default/job-1.jar';
+      f.seed('default', deployment('orders', v1));
+      f.nextJobs({ outcome: 'FAILED', failure: { reason: 'JobFailed', message: 'NoSuchMethodError in v2' } });
+      const cwd = scratch();
+      fs.writeFileSync(path.join(cwd, 'orders.yml'), [
+        'kind: Deployment', 'apiVersion: v1',
+        'metadata:', '  name: orders', '  labels:', '    team: 42',
+        'spec:', '  state: RUNNING', '  deploymentTargetName: vvp-jobs', '  template:', '    spec:',
+        '      artifact:', '        kind: JAR', '        jarUri: s3://vvp/artifacts/namespaces/default/job-2.jar',
+        '        flinkVersion: 1.20', '        mainArgs: 7',
+        '      flinkConfiguration:', '        taskmanager.numberOfTaskSlots: 2', '        pipeline.object-reuse: true', '',
+      ].join('\n'));
+      const r = await run({ cwd, inputs: inputs(f, { specFile: 'orders.yml', rollbackOnFailure: 'true', settleSeconds: '1' }), secrets });
+      assert.equal(r.exitCode, 1, r.log);
+      const sent = f.writes()[0].body;
+      assert.equal(sent.metadata.labels.team, '42');
+      assert.deepEqual(sent.spec.template.spec.artifact, { kind: 'JAR', jarUri: 's3://vvp/artifacts/namespaces/default/job-2.jar', flinkVersion: '1.20', mainArgs: '7' });
+      assert.deepEqual(sent.spec.template.spec.flinkConfiguration, { 'taskmanager.numberOfTaskSlots': '2', 'pipeline.object-reuse': 'true' });
+      assert.match(r.errors[0].message, /rolled back: deployment `orders` is RUNNING \(job [0-9a-f-]+\) again with the previous spec/);
+      const after = f.deployment('default', 'orders');
+      assert.equal(after.spec.template.spec.artifact.jarUri, v1);
+      assert.equal(after.spec.template.spec.artifact.flinkVersion, undefined);
+      assert.equal(after.metadata.labels.team, undefined);
+      assert.deepEqual(Object.keys(after.spec.template.spec.flinkConfiguration || {}).filter((k) => k !== 'execution.checkpointing.interval'), []);
+    } finally { await f.close(); }
+  });
+
   test('rollback has nothing to return to for a new deployment', async () => {
     const f = await fake();
     try {
