@@ -13,6 +13,7 @@ pub mod report;
 pub mod rollback;
 pub mod run;
 pub mod secret;
+pub mod spec;
 pub mod targets;
 pub mod wait;
 

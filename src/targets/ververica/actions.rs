@@ -29,15 +29,7 @@ fn lifecycle_address(cfg: Cfg<'_>) -> Result<DeploymentRef> {
     if let Some(n) = &cfg.job.deployment_name {
         return Ok(DeploymentRef::Name(n.clone()));
     }
-    if let Some(file) = super::parse_spec_file(cfg)? {
-        let mut meta = file.get("metadata").cloned().unwrap_or_else(|| json!({}));
-        let subs = spec::Substitutions {
-            deployment_target_id: cfg.own.deployment_target_id.as_deref(),
-            jar_uri: None,
-            variable: &|n| cfg.vars.public(n).map(str::to_owned),
-            is_secret: &|n| cfg.vars.is_secret(n),
-        };
-        spec::substitute(&mut meta, &subs, "metadata")?;
+    if let Some(meta) = super::spec_file_metadata(cfg)? {
         if let Some(n) = meta.get("name").and_then(Value::as_str) {
             return Ok(DeploymentRef::Name(n.to_owned()));
         }

@@ -107,35 +107,91 @@ impl Target for Ververica {
     }
 }
 
-/// Read the spec file, if any, and substitute placeholders. Reading a file changes nothing, so
-/// this belongs to the plan.
-pub fn load_spec_file(cfg: Cfg<'_>, jar_uri: Option<&str>) -> Result<Option<Value>> {
-    let Some(mut v) = parse_spec_file(cfg)? else {
-        return Ok(None);
-    };
-    let subs = spec::Substitutions {
+/// A spec file as read, before anything is substituted: its tree and its name.
+pub struct SpecFile {
+    pub doc: crate::spec::Node,
+    pub file: String,
+}
+
+fn substitutions<'a>(
+    cfg: Cfg<'a>,
+    jar_uri: Option<&'a str>,
+    variable: &'a dyn Fn(&str) -> Option<String>,
+    is_secret: &'a dyn Fn(&str) -> bool,
+) -> spec::Substitutions<'a> {
+    spec::Substitutions {
         deployment_target_id: cfg.own.deployment_target_id.as_deref(),
         jar_uri,
-        variable: &|n| cfg.vars.public(n).map(str::to_owned),
-        is_secret: &|n| cfg.vars.is_secret(n),
+        variable,
+        is_secret,
+    }
+}
+
+/// Read the spec file, if any: substitute placeholders, check the namespace it names, and type
+/// its values as the platform takes them. Reading a file changes nothing, so this belongs to
+/// the plan.
+pub fn load_spec_file(cfg: Cfg<'_>, jar_uri: Option<&str>) -> Result<Option<Value>> {
+    let Some(f) = parse_spec_file(cfg)? else {
+        return Ok(None);
     };
-    spec::substitute(&mut v, &subs, "")?;
-    Ok(Some(v))
+    let variable = |n: &str| cfg.vars.public(n).map(str::to_owned);
+    let is_secret = |n: &str| cfg.vars.is_secret(n);
+    let subs = substitutions(cfg, jar_uri, &variable, &is_secret);
+    let SpecFile { mut doc, file } = f;
+    let origin = crate::spec::Origin {
+        input: i::SPEC_FILE,
+        file: &file,
+    };
+    spec::substitute(&mut doc, &subs, &origin)?;
+    spec::check_namespace(&doc, &cfg.own.namespace, &origin)?;
+    let types = spec::file_types(cfg.action == Action::RenderCustomResource);
+    spec::to_json(doc, &types, &origin).map(Some)
+}
+
+/// The spec file's `metadata` alone, substituted and typed (a lifecycle action needs only the
+/// deployment's name, and placeholders elsewhere, such as a JARURI with no jar, do not matter).
+pub fn spec_file_metadata(cfg: Cfg<'_>) -> Result<Option<Value>> {
+    let Some(mut f) = parse_spec_file(cfg)? else {
+        return Ok(None);
+    };
+    if let crate::spec::NodeKind::Map(entries) = &mut f.doc.kind {
+        entries.retain(|e| e.key == "metadata");
+    }
+    let variable = |n: &str| cfg.vars.public(n).map(str::to_owned);
+    let is_secret = |n: &str| cfg.vars.is_secret(n);
+    let subs = substitutions(cfg, None, &variable, &is_secret);
+    let SpecFile { mut doc, file } = f;
+    let origin = crate::spec::Origin {
+        input: i::SPEC_FILE,
+        file: &file,
+    };
+    spec::substitute(&mut doc, &subs, &origin)?;
+    spec::check_namespace(&doc, &cfg.own.namespace, &origin)?;
+    let v = spec::to_json(doc, &spec::file_types(false), &origin)?;
+    Ok(v.get("metadata").cloned())
 }
 
 /// Read and parse the spec file (before any substitution), if one is given.
-fn parse_spec_file(cfg: Cfg<'_>) -> Result<Option<Value>> {
+fn parse_spec_file(cfg: Cfg<'_>) -> Result<Option<SpecFile>> {
     let Some(path) = &cfg.job.spec_file else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| {
         Error::input(
             i::SPEC_FILE,
             format!("`{}` cannot be read: {e}", path.display()),
         )
         .with_hint("check the path; relative paths start at System.DefaultWorkingDirectory")
     })?;
-    spec::parse(&text, &path.display().to_string()).map(Some)
+    let file = path.display().to_string();
+    let origin = crate::spec::Origin {
+        input: i::SPEC_FILE,
+        file: &file,
+    };
+    let text = crate::spec::decode(&bytes, &origin)?;
+    drop(bytes);
+    let doc = spec::read(&text, &origin)?;
+    Ok(Some(SpecFile { doc, file }))
 }
 
 /// A jar this run puts in Blob Storage, against what the deployment runs now.
