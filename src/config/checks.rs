@@ -194,11 +194,27 @@ pub fn split_args(input: &str) -> std::result::Result<Vec<String>, String> {
     Ok(args)
 }
 
+/// A value in one pair of matching quotes, without them; anything else as written. Only whole
+/// quoting is taken off: `"a" and "b"` keeps its quotes, and nothing inside is unescaped.
+fn unquote(value: &str) -> &str {
+    for q in ['"', '\''] {
+        if let Some(inner) = value.strip_prefix(q).and_then(|v| v.strip_suffix(q)) {
+            if !inner.contains(q) {
+                return inner;
+            }
+        }
+    }
+    value
+}
+
 /// Multi-line `key: value` (or `key=value`) pairs; blank lines and `#` comments are skipped.
+/// Values are text, sent as written (Flink's configuration values are strings): `1.20` stays
+/// `1.20`. A key given twice is refused, naming both lines.
 pub fn parse_flink_configuration(
     text: &str,
 ) -> std::result::Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
+    let mut lines_of: BTreeMap<String, usize> = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -218,14 +234,16 @@ pub fn parse_flink_configuration(
             ));
         };
         let key = line[..at].trim();
-        let value = line[at..].trim_start_matches([':', '=']).trim();
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-            .unwrap_or(value);
+        let value = unquote(line[at..].trim_start_matches([':', '=']).trim());
         if key.is_empty() {
             return Err(format!("line {}: empty key", n + 1));
+        }
+        if let Some(first) = lines_of.insert(key.to_owned(), n + 1) {
+            return Err(format!(
+                "line {}: `{}` is already set on line {first}; give each key once",
+                n + 1,
+                shorten(key)
+            ));
         }
         out.insert(key.to_owned(), value.to_owned());
     }
@@ -285,4 +303,33 @@ pub fn check_transport(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod flink_configuration_tests {
+    use super::parse_flink_configuration as parse;
+
+    #[test]
+    fn values_are_sent_as_written() {
+        let c = parse("flink.version: 1.20\na: 0x1F\nb: yes\nc=1e3\nd: \"quoted: x\"\ne: 'single'\nf: \"a\" and \"b\"\ng: '\nh: \"\"\ni: it's\n").unwrap();
+        assert_eq!(c["flink.version"], "1.20");
+        assert_eq!(c["a"], "0x1F");
+        assert_eq!(c["b"], "yes");
+        assert_eq!(c["c"], "1e3");
+        assert_eq!(c["d"], "quoted: x");
+        assert_eq!(c["e"], "single");
+        assert_eq!(c["f"], "\"a\" and \"b\"", "only whole quoting is taken off");
+        assert_eq!(c["g"], "'");
+        assert_eq!(c["h"], "");
+        assert_eq!(c["i"], "it's");
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused() {
+        let e = parse("a: 1\n# c\na: 2\n").unwrap_err();
+        assert_eq!(
+            e,
+            "line 3: `a` is already set on line 1; give each key once"
+        );
+    }
 }

@@ -16,7 +16,7 @@ pub fn to_yaml(v: &Value) -> String {
         Value::Object(m) if !m.is_empty() => map(&mut out, m, 0),
         Value::Array(a) if !a.is_empty() => seq(&mut out, a, 0),
         _ => {
-            out.push_str(&inline(v, 0));
+            out.push_str(&inline(v, 2));
             out.push('\n');
         }
     }
@@ -42,7 +42,16 @@ fn map(out: &mut String, m: &serde_json::Map<String, Value>, indent: usize) {
             pad(out, indent);
         }
         first = false;
-        out.push_str(&key(k));
+        // YAML limits an implicit key to 1024 characters; a longer one is written explicitly.
+        let explicit = k.chars().count() > 1000;
+        if explicit {
+            out.push_str("? ");
+            out.push_str(&key(k));
+            out.push('\n');
+            pad(out, indent);
+        } else {
+            out.push_str(&key(k));
+        }
         out.push(':');
         match v {
             Value::Object(c) if !c.is_empty() => {
@@ -52,9 +61,10 @@ fn map(out: &mut String, m: &serde_json::Map<String, Value>, indent: usize) {
             }
             // Lists under a key sit at the key's column, as libyaml writes them.
             Value::Array(a) if !a.is_empty() => {
+                let at = if explicit { indent + 2 } else { indent };
                 out.push('\n');
-                pad(out, indent);
-                seq(out, a, indent);
+                pad(out, at);
+                seq(out, a, at);
             }
             _ => {
                 out.push(' ');

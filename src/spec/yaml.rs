@@ -192,15 +192,17 @@ pub fn parse(text: &str, origin: &Origin, limits: Limits) -> Result<Node> {
     for ev in Parser::new_from_str(text) {
         let (ev, span) = ev.map_err(|e| {
             let m = e.marker();
-            origin
-                .error(
-                    Some(Mark {
-                        line: m.line() as u32,
-                        col: m.col() as u32 + 1,
-                    }),
-                    format!("is not valid YAML or JSON: {}", e.info()),
-                )
-                .with_hint(syntax_hint(text))
+            Error::input(
+                origin.input,
+                format!(
+                    "{} is not valid YAML or JSON, at line {}, column {}: {}",
+                    origin.file,
+                    m.line(),
+                    m.col() + 1,
+                    e.info()
+                ),
+            )
+            .with_hint(syntax_hint(text))
         })?;
         b.event(ev, &span)?;
     }
@@ -640,10 +642,10 @@ mod tests {
     fn syntax_errors_name_the_place() {
         let e = p("a:\n  b: [c\n").unwrap_err();
         assert!(
-            e.message.starts_with("input `specFile`: d.yml, line "),
+            e.message
+                .starts_with("input `specFile`: d.yml is not valid YAML or JSON, at line "),
             "{e}"
         );
-        assert!(e.message.contains("is not valid YAML or JSON"), "{e}");
         assert!(p("{\"a\": }x")
             .unwrap_err()
             .hint

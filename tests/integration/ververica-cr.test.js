@@ -128,3 +128,28 @@ test('what the operator would reject is refused before anything is written', asy
   assert.match(local.errors[0].message, /`artifactPath`: cannot be used with `renderCustomResource`/);
   assert.equal(fs.existsSync(path.join(cwd, out)), false);
 });
+
+test('the VvpDeployment keeps the text the spec file has, read back by a YAML 1.1 reader, and still passes seed 002\'s schema', async () => {
+  const cwd = scratch();
+  fs.writeFileSync(path.join(cwd, 'deployment.yml'), [
+    'kind: Deployment', 'metadata:', '  name: text-cr', '  labels:', '    enabled: yes', '    cost-center: 0x1F', '    since: 2024-01-01',
+    'spec:', '  deploymentTargetName: test-target', '  template:', '    spec:', '      parallelism: "2"', '      latestCheckpointFetchInterval: "5000"',
+    '      artifact:', '        kind: JAR', '        jarUri: JARURI', '        flinkVersion: 1.20', '        mainArgs: 1_000',
+    '      flinkConfiguration:', '        pipeline.max-parallelism: 1e3', '        taskmanager.numberOfTaskSlots: 2', '        state.ttl: 1:20',
+    '      logging:', '        log4jLoggers:', '          org.apache.flink: 0.10', '',
+  ].join('\n'));
+  const out = 'k8s/vvpdeployment.yaml';
+  const r = await run({ cwd, inputs: { action: 'renderCustomResource', specFile: 'deployment.yml', customResourcePath: out, jarUri: 's3://b/j.jar' } });
+  assert.equal(r.exitCode, 0, r.log);
+  const cr = readYaml(path.join(cwd, out));
+  const validate = validator();
+  assert.ok(validate(cr), JSON.stringify(validate.errors, null, 2));
+  assert.deepEqual(cr.spec.deployment.userMetadata.labels, { enabled: 'yes', 'cost-center': '0x1F', since: '2024-01-01' });
+  const t = cr.spec.deployment.spec.template.spec;
+  assert.equal(t.parallelism, 2);
+  assert.equal(t.latestCheckpointFetchInterval, 5000, 'typed by the operator\'s schema');
+  assert.equal(t.artifact.flinkVersion, '1.20');
+  assert.equal(t.artifact.mainArgs, '1_000');
+  assert.deepEqual(t.flinkConfiguration, { 'pipeline.max-parallelism': '1e3', 'taskmanager.numberOfTaskSlots': '2', 'state.ttl': '1:20' });
+  assert.deepEqual(t.logging.log4jLoggers, { 'org.apache.flink': '0.10' });
+});

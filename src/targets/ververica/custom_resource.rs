@@ -177,10 +177,19 @@ impl crate::targets::Plan for CrPlan {
         rec.begin("render custom resource");
         let r = super::write_file(&self.path, &yaml);
         rec.end(r)?;
-        rec.group("VvpDeployment", &yaml);
+        // A large spec is printed once, in the rendered deployment spec the resource carries.
+        let large = yaml.len() > super::spec::LARGE_TEXT;
+        if !large {
+            rec.group("VvpDeployment", &yaml);
+        }
         rec.log(&format!(
-            "wrote the VvpDeployment to {}",
-            self.path.display()
+            "wrote the VvpDeployment to {}{}",
+            self.path.display(),
+            if large {
+                format!(" ({})", super::spec::digest(&yaml))
+            } else {
+                String::new()
+            }
         ));
         if let Some(n) = get_str(&self.resource, &["metadata", "name"]) {
             rec.output("deploymentName", n);
@@ -192,8 +201,16 @@ impl crate::targets::Plan for CrPlan {
             rec.output("jarUri", u);
         }
         rec.summary.heading(4, "VvpDeployment");
-        rec.summary
-            .details(&self.path.display().to_string(), "yaml", &yaml);
+        if large {
+            rec.summary.paragraph(&format!(
+                "Written to `{}` ({}).",
+                self.path.display(),
+                super::spec::digest(&yaml)
+            ));
+        } else {
+            rec.summary
+                .details(&self.path.display().to_string(), "yaml", &yaml);
+        }
         Ok(())
     }
 }

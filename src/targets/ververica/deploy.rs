@@ -136,22 +136,45 @@ fn check_rename(
     Ok(())
 }
 
-/// Show the change in the log and the summary.
+/// A diff too large to print, named by its size and what it adds and removes.
+fn large_change(d: &str) -> String {
+    let count = |p: char| {
+        d.lines()
+            .filter(|l| l.starts_with(p) && !l.starts_with("+++") && !l.starts_with("---"))
+            .count()
+    };
+    format!(
+        "The change is too large to print ({}: {} lines added, {} removed); the whole spec is printed once, under \"Rendered deployment spec\".",
+        spec::digest(d),
+        count('+'),
+        count('-')
+    )
+}
+
+/// Show the change in the log and the summary. A large spec is printed once, in the rendered
+/// spec: its diff (all of it, for a new deployment) is named by a digest.
 fn show_change(cx: &mut Context<'_>, change: Option<&String>) {
-    match change {
-        Some(d) => cx.rec.group("Changes to the deployed spec", d),
-        None => cx
+    let large = change
+        .filter(|d| d.len() > spec::LARGE_TEXT)
+        .map(|d| large_change(d));
+    match (change, &large) {
+        (_, Some(l)) => cx.rec.log(l),
+        (Some(d), None) => cx.rec.group("Changes to the deployed spec", d),
+        (None, _) => cx
             .rec
             .log("The deployed spec already matches: nothing to change."),
     }
     cx.rec.summary.heading(4, "Spec diff");
-    match change {
-        Some(d) => {
+    match (change, large) {
+        (_, Some(l)) => {
+            cx.rec.summary.paragraph(&l);
+        }
+        (Some(d), None) => {
             cx.rec
                 .summary
                 .details("deployed → after this run", "diff", d);
         }
-        None => {
+        (None, _) => {
             cx.rec.summary.paragraph("No change to the deployed spec.");
         }
     }
@@ -329,7 +352,25 @@ impl Plan for DeployPlan {
         facts(rec, &client, addr, on.current.as_ref());
         let desired = self.final_spec(cfg, &client, rec, on).await?;
         rec.begin("render spec");
-        rec.log(&spec::to_yaml(&desired));
+        let yaml = spec::to_yaml(&desired);
+        if yaml.len() > spec::LARGE_TEXT {
+            let uploaded = if desired == self.rendered.desired {
+                String::new()
+            } else {
+                spec::get_str(
+                    &desired,
+                    &["spec", "template", "spec", "artifact", "jarUri"],
+                )
+                .map(|u| format!(", with the uploaded jar's URI {}", display_url(u)))
+                .unwrap_or_default()
+            };
+            rec.log(&format!(
+                "The spec is large ({}); it is printed once, under \"Rendered deployment spec\" above{uploaded}.",
+                spec::digest(&yaml)
+            ));
+        } else {
+            rec.log(&yaml);
+        }
         rec.pass();
         if let Some(u) = spec::get_str(
             &desired,

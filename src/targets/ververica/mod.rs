@@ -113,62 +113,59 @@ pub struct SpecFile {
     pub file: String,
 }
 
-fn substitutions<'a>(
-    cfg: Cfg<'a>,
-    jar_uri: Option<&'a str>,
-    variable: &'a dyn Fn(&str) -> Option<String>,
-    is_secret: &'a dyn Fn(&str) -> bool,
-) -> spec::Substitutions<'a> {
-    spec::Substitutions {
-        deployment_target_id: cfg.own.deployment_target_id.as_deref(),
-        jar_uri,
-        variable,
-        is_secret,
-    }
+/// Which part of the spec file a run reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Whole,
+    /// A lifecycle action needs only the deployment's name: placeholders elsewhere (a JARURI
+    /// with no jar) do not matter.
+    Metadata,
 }
 
 /// Read the spec file, if any: substitute placeholders, check the namespace it names, and type
 /// its values as the platform takes them. Reading a file changes nothing, so this belongs to
 /// the plan.
-pub fn load_spec_file(cfg: Cfg<'_>, jar_uri: Option<&str>) -> Result<Option<Value>> {
-    let Some(f) = parse_spec_file(cfg)? else {
+fn read_spec_file(
+    cfg: Cfg<'_>,
+    jar_uri: Option<&str>,
+    part: Part,
+) -> Result<Option<(Value, spec::Places)>> {
+    let Some(SpecFile { mut doc, file }) = parse_spec_file(cfg)? else {
         return Ok(None);
     };
-    let variable = |n: &str| cfg.vars.public(n).map(str::to_owned);
-    let is_secret = |n: &str| cfg.vars.is_secret(n);
-    let subs = substitutions(cfg, jar_uri, &variable, &is_secret);
-    let SpecFile { mut doc, file } = f;
-    let origin = crate::spec::Origin {
-        input: i::SPEC_FILE,
-        file: &file,
-    };
-    spec::substitute(&mut doc, &subs, &origin)?;
-    spec::check_namespace(&doc, &cfg.own.namespace, &origin)?;
-    let types = spec::file_types(cfg.action == Action::RenderCustomResource);
-    spec::to_json(doc, &types, &origin).map(Some)
-}
-
-/// The spec file's `metadata` alone, substituted and typed (a lifecycle action needs only the
-/// deployment's name, and placeholders elsewhere, such as a JARURI with no jar, do not matter).
-pub fn spec_file_metadata(cfg: Cfg<'_>) -> Result<Option<Value>> {
-    let Some(mut f) = parse_spec_file(cfg)? else {
-        return Ok(None);
-    };
-    if let crate::spec::NodeKind::Map(entries) = &mut f.doc.kind {
+    if let (Part::Metadata, crate::spec::NodeKind::Map(entries)) = (part, &mut doc.kind) {
         entries.retain(|e| e.key == "metadata");
     }
     let variable = |n: &str| cfg.vars.public(n).map(str::to_owned);
     let is_secret = |n: &str| cfg.vars.is_secret(n);
-    let subs = substitutions(cfg, None, &variable, &is_secret);
-    let SpecFile { mut doc, file } = f;
+    let subs = spec::Substitutions {
+        deployment_target_id: cfg.own.deployment_target_id.as_deref(),
+        jar_uri,
+        variable: &variable,
+        is_secret: &is_secret,
+    };
     let origin = crate::spec::Origin {
         input: i::SPEC_FILE,
         file: &file,
     };
     spec::substitute(&mut doc, &subs, &origin)?;
     spec::check_namespace(&doc, &cfg.own.namespace, &origin)?;
-    let v = spec::to_json(doc, &spec::file_types(false), &origin)?;
-    Ok(v.get("metadata").cloned())
+    let places = spec::Places::of(&doc, &file);
+    let types = spec::file_types(cfg.action == Action::RenderCustomResource);
+    Ok(Some((spec::to_json(doc, &types, &origin)?, places)))
+}
+
+/// The spec file, substituted and typed, and where its checked fields were written.
+pub fn load_spec_file(
+    cfg: Cfg<'_>,
+    jar_uri: Option<&str>,
+) -> Result<Option<(Value, spec::Places)>> {
+    read_spec_file(cfg, jar_uri, Part::Whole)
+}
+
+/// The spec file's `metadata` alone, substituted and typed.
+pub fn spec_file_metadata(cfg: Cfg<'_>) -> Result<Option<Value>> {
+    Ok(read_spec_file(cfg, None, Part::Metadata)?.and_then(|(v, _)| v.get("metadata").cloned()))
 }
 
 /// Read and parse the spec file (before any substitution), if one is given.
@@ -252,15 +249,14 @@ fn prepare_file_spec(mut file: Value) -> (Value, Option<Value>) {
 
 /// Render the Deployment for this run with `jar_uri` as the jar.
 fn render_desired(cfg: Cfg<'_>, jar_uri: Option<&str>) -> Result<(Value, Option<Value>)> {
-    let file = load_spec_file(cfg, jar_uri)?;
-    let (file, init) = match file {
-        Some(f) => {
+    let (file, places, init) = match load_spec_file(cfg, jar_uri)? {
+        Some((f, places)) => {
             let (f, init) = prepare_file_spec(f);
-            (Some(f), init)
+            (Some(f), Some(places), init)
         }
-        None => (None, None),
+        None => (None, None, None),
     };
-    let desired = spec::render(cfg, file, jar_uri)?;
+    let desired = spec::render(cfg, file, places.as_ref(), jar_uri)?;
     Ok((desired, init))
 }
 

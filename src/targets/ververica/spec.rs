@@ -336,8 +336,64 @@ pub fn with_query(uri: &str, key: &str, value: &str) -> String {
     format!("{base}?{params}{key}={value}")
 }
 
+/// Where in the spec file the fields [`check`] judges were written, for its errors.
+#[derive(Clone, Debug, Default)]
+pub struct Places {
+    file: String,
+    marks: Vec<(&'static str, Mark)>,
+}
+
+/// The fields [`check`] judges, as dotted paths.
+const CHECKED: &[&str] = &[
+    "kind",
+    "metadata.name",
+    "metadata.id",
+    "spec.upgradeStrategy.kind",
+    "spec.restoreStrategy.kind",
+    "spec.state",
+    "spec.template.spec.parallelism",
+];
+
+impl Places {
+    pub fn of(doc: &Node, file: &str) -> Places {
+        let marks = CHECKED
+            .iter()
+            .filter_map(|p| {
+                let path: Vec<&str> = p.split('.').collect();
+                doc.at(&path).map(|n| (*p, n.mark))
+            })
+            .collect();
+        Places {
+            file: file.to_owned(),
+            marks,
+        }
+    }
+
+    /// An error about the spec file's field at `path`, naming the place it was written.
+    fn error(places: Option<&Places>, path: &str, what: String) -> Error {
+        let at = places.and_then(|p| {
+            p.marks.iter().find(|(k, _)| *k == path).map(|(_, m)| {
+                Origin {
+                    input: i::SPEC_FILE,
+                    file: &p.file,
+                }
+                .at(Some(*m))
+            })
+        });
+        match at {
+            Some(at) => Error::input(i::SPEC_FILE, format!("{at}: {what}")),
+            None => Error::input(i::SPEC_FILE, what),
+        }
+    }
+}
+
 /// Render the final Deployment: the spec file (if any) with inputs laid over it.
-pub fn render(cfg: Cfg<'_>, file_spec: Option<Value>, jar_uri: Option<&str>) -> Result<Value> {
+pub fn render(
+    cfg: Cfg<'_>,
+    file_spec: Option<Value>,
+    places: Option<&Places>,
+    jar_uri: Option<&str>,
+) -> Result<Value> {
     let mut d = file_spec.unwrap_or_else(|| json!({}));
     let root = d.as_object_mut().expect("spec is an object");
     root.entry("kind").or_insert_with(|| json!("Deployment"));
@@ -348,7 +404,7 @@ pub fn render(cfg: Cfg<'_>, file_spec: Option<Value>, jar_uri: Option<&str>) -> 
     if cfg.own.restart == Restart::Always {
         force_restart(cfg, &mut d);
     }
-    check(&d)?;
+    check(&d, places)?;
     Ok(d)
 }
 
@@ -472,11 +528,12 @@ fn force_restart(cfg: Cfg<'_>, d: &mut Value) {
 }
 
 /// What VVP would reject anyway, caught before any request.
-pub fn check(d: &Value) -> Result<()> {
+pub fn check(d: &Value, places: Option<&Places>) -> Result<()> {
+    let err = |path: &str, what: String| Places::error(places, path, what);
     if let Some(k) = get_str(d, &["kind"]) {
         if k != "Deployment" {
-            return Err(Error::input(
-                i::SPEC_FILE,
+            return Err(err(
+                "kind",
                 format!("`kind` is `{k}`, expected `Deployment`"),
             ));
         }
@@ -492,15 +549,15 @@ pub fn check(d: &Value) -> Result<()> {
             .with_hint("set deploymentName (or deploymentId), or metadata.name in the spec file"))
         }
         (Some(n), _) if !crate::config::checks::valid_resource_name(n) => {
-            return Err(Error::input(
-                i::SPEC_FILE,
+            return Err(err(
+                "metadata.name",
                 format!("metadata.name `{n}` is not a valid deployment name"),
             )
             .with_hint("lower-case letters, digits and hyphens, at most 63 characters"))
         }
         (_, Some(id)) if !crate::config::checks::valid_uuid(id) => {
-            return Err(Error::input(
-                i::SPEC_FILE,
+            return Err(err(
+                "metadata.id",
                 format!("metadata.id `{id}` is not a UUID"),
             ))
         }
@@ -515,8 +572,8 @@ pub fn check(d: &Value) -> Result<()> {
     ] {
         if let Some(k) = get_str(d, &["spec", field, "kind"]) {
             if !allowed.contains(&k) {
-                return Err(Error::input(
-                    i::SPEC_FILE,
+                return Err(err(
+                    &format!("spec.{field}.kind"),
                     format!(
                         "spec.{field}.kind `{k}` is not one of {}",
                         allowed.join(", ")
@@ -536,16 +593,16 @@ pub fn check(d: &Value) -> Result<()> {
     }
     if let Some(s) = get_str(d, &["spec", "state"]) {
         if !["RUNNING", "SUSPENDED", "CANCELLED"].contains(&s) {
-            return Err(Error::input(
-                i::SPEC_FILE,
+            return Err(err(
+                "spec.state",
                 format!("spec.state `{s}` is not RUNNING, SUSPENDED or CANCELLED"),
             ));
         }
     }
     if let Some(p) = get(d, &["spec", "template", "spec", "parallelism"]) {
         if p.as_u64().is_none_or(|n| n < 1) {
-            return Err(Error::input(
-                i::SPEC_FILE,
+            return Err(err(
+                "spec.template.spec.parallelism",
                 format!("spec.template.spec.parallelism `{p}` is not a positive number"),
             ));
         }
@@ -716,7 +773,8 @@ mod tests {
     fn malformed_files_say_what_and_where() {
         let e = parse("{\"a\": [}", "x.json").unwrap_err();
         assert!(
-            e.message.contains("x.json, line 1") && e.message.contains("not valid YAML or JSON"),
+            e.message
+                .contains("x.json is not valid YAML or JSON, at line 1"),
             "{e}"
         );
         assert!(parse("a: [b", "x.yaml")
@@ -744,6 +802,34 @@ mod tests {
             &O,
         )
         .unwrap();
+    }
+
+    #[test]
+    fn checks_name_the_line_of_what_they_refuse() {
+        let doc = read(
+            "kind: Pod\nmetadata:\n  name: a\nspec:\n  state: GONE\n",
+            &O,
+        )
+        .unwrap();
+        let places = Places::of(&doc, "spec.yaml");
+        let d = json!({"kind": "Pod", "metadata": {"name": "a"}});
+        let e = check(&d, Some(&places)).unwrap_err();
+        assert_eq!(
+            e.message,
+            "input `specFile`: spec.yaml, line 1, column 7: `kind` is `Pod`, expected `Deployment`"
+        );
+        let d = json!({"kind": "Deployment", "metadata": {"name": "a"}, "spec": {"state": "GONE"}});
+        let e = check(&d, Some(&places)).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("input `specFile`: spec.yaml, line 5, column 10: spec.state `GONE`"),
+            "{e}"
+        );
+        // A value that came from an input has no place in the file.
+        assert!(check(&d, None)
+            .unwrap_err()
+            .message
+            .starts_with("input `specFile`: spec.state"));
     }
 
     #[test]
