@@ -123,6 +123,16 @@ impl Node {
     }
 }
 
+/// A tag as it is written (`!!binary`, `!Ref`, `!<tag:example.com,2000:x>`).
+fn tag_text(t: &Tag) -> String {
+    match (core_tag(t), t.handle.as_str()) {
+        (Some(c), _) => format!("!!{c}"),
+        (None, "") => format!("!<{}>", t.suffix),
+        (_, "!") => format!("!{}", t.suffix),
+        (_, h) => format!("{h}{}", t.suffix),
+    }
+}
+
 /// `!` alone: the value is text (YAML's non-specific tag).
 fn non_specific(t: &Tag) -> bool {
     (t.handle.is_empty() && t.suffix == "!") || (t.handle == "!" && t.suffix.is_empty())
@@ -238,23 +248,27 @@ impl Builder<'_> {
                 self.complete(node, anchor)?;
             }
             Event::SequenceStart(anchor, tag) => {
-                self.collection_tag(tag.as_deref(), "seq", m)?;
-                self.open(Open::Seq {
-                    mark: m,
-                    anchor,
-                    items: vec![],
-                })?;
+                let items = vec![];
+                self.open(
+                    tag.as_deref(),
+                    Open::Seq {
+                        mark: m,
+                        anchor,
+                        items,
+                    },
+                )?;
             }
             Event::MappingStart(anchor, tag) => {
-                self.collection_tag(tag.as_deref(), "map", m)?;
-                self.open(Open::Map {
+                let (entries, seen, merges) = (vec![], HashMap::new(), vec![]);
+                let c = Open::Map {
                     mark: m,
                     anchor,
-                    entries: vec![],
-                    seen: HashMap::new(),
+                    entries,
+                    seen,
                     key: None,
-                    merges: vec![],
-                })?;
+                    merges,
+                };
+                self.open(tag.as_deref(), c)?;
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
@@ -305,11 +319,13 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn open(&mut self, c: Open) -> Result<()> {
+    fn open(&mut self, tag: Option<&Tag>, c: Open) -> Result<()> {
+        let (m, want) = match &c {
+            Open::Seq { mark, .. } => (*mark, "seq"),
+            Open::Map { mark, .. } => (*mark, "map"),
+        };
+        self.collection_tag(tag, want, m)?;
         if self.stack.len() >= self.limits.max_depth {
-            let m = match &c {
-                Open::Seq { mark, .. } | Open::Map { mark, .. } => *mark,
-            };
             return Err(self.err(
                 m,
                 format!("nests deeper than {} levels", self.limits.max_depth),
@@ -329,7 +345,10 @@ impl Builder<'_> {
     }
 
     fn unknown_tag(&self, t: &Tag, m: Mark) -> Error {
-        self.err(m, format!("has the tag `{t}`, which the task does not know"))
+        self.err(
+            m,
+            format!("has the tag `{}`, which the task does not know", tag_text(t)),
+        )
             .with_hint("remove the tag; spec files use plain YAML values (`!!str` to keep a value as text is fine)")
     }
 
@@ -512,6 +531,13 @@ mod tests {
         parse(t, &O, Limits::default())
     }
 
+    /// The error for `text`, which must name `want` in its message or hint.
+    fn refused(text: &str, want: &str) -> Error {
+        let e = p(text).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
+        e
+    }
+
     fn text_at<'a>(n: &'a Node, path: &[&str]) -> &'a str {
         &n.at(path).unwrap().scalar().unwrap().text
     }
@@ -549,8 +575,10 @@ mod tests {
 
     #[test]
     fn duplicate_keys_are_refused_naming_both_lines() {
-        let e = p("metadata:\n  name: a\n  labels: {}\n  name: b\n").unwrap_err();
-        assert!(e.message.contains("d.yml, line 4, column 3: key `name` appears twice in this mapping (first on line 2)"), "{e}");
+        refused(
+            "metadata:\n  name: a\n  labels: {}\n  name: b\n",
+            "d.yml, line 4, column 3: key `name` appears twice in this mapping (first on line 2)",
+        );
         // The same text in different mappings is fine; a quoted and a plain key are one key.
         p("a:\n  x: 1\nb:\n  x: 2\n").unwrap();
         assert!(p("a: 1\n'a': 2\n").is_err());
@@ -577,16 +605,11 @@ mod tests {
         // A quoted `<<` is a key like any other.
         let n = p("m:\n  '<<': x\n").unwrap();
         assert_eq!(text_at(&n, &["m", "<<"]), "x");
-        let e = p("m:\n  <<: x\n").unwrap_err();
-        assert!(
-            e.message
-                .contains("line 2, column 7: the merge key `<<` takes a mapping"),
-            "{e}"
+        refused(
+            "m:\n  <<: x\n",
+            "line 2, column 7: the merge key `<<` takes a mapping",
         );
-        assert!(p("m:\n  <<: {a: 1}\n  <<: {b: 1}\n")
-            .unwrap_err()
-            .message
-            .contains("appears twice"));
+        refused("m:\n  <<: {a: 1}\n  <<: {b: 1}\n", "appears twice");
     }
 
     #[test]
@@ -599,8 +622,7 @@ mod tests {
             bomb.push_str(&format!("l{i}: &l{i} [{refs}]\n"));
         }
         let started = std::time::Instant::now();
-        let e = p(&bomb).unwrap_err();
-        assert!(e.message.contains("alias bomb"), "{e}");
+        refused(&bomb, "alias bomb");
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
@@ -612,46 +634,33 @@ mod tests {
         assert_eq!(n.at(&["a"]).unwrap().scalar().unwrap().core, Core::Str);
         assert_eq!(n.at(&["b"]).unwrap().scalar().unwrap().core, Core::Int);
         assert_eq!(n.at(&["c"]).unwrap().scalar().unwrap().core, Core::Str);
-        assert!(p("a: !!int x\n")
-            .unwrap_err()
-            .message
-            .contains("not a valid `!!int`"));
-        let e = p("a: !Ref x\n").unwrap_err();
-        assert!(
-            e.message.contains("line 1, column 4: has the tag `!Ref`"),
-            "{e}"
-        );
-        assert!(p("a: !!binary aGk=\n").is_err());
-        let e = p("a: 1\n---\nb: 2\n").unwrap_err();
-        assert!(
-            e.message.contains("line 2") && e.message.contains("more than one YAML document"),
-            "{e}"
-        );
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-        let e = p(&deep).unwrap_err();
-        assert!(e.message.contains("nests deeper than 128 levels"), "{e}");
-        assert!(p("? [a]\n: b\n")
-            .unwrap_err()
-            .message
-            .contains("a mapping key is a list"));
+        for (text, want) in [
+            ("a: !!int x\n", "not a valid `!!int`"),
+            ("a: !Ref x\n", "line 1, column 4: has the tag `!Ref`"),
+            ("a: !!binary aGk=\n", "has the tag `!!binary`"),
+            (
+                "a: 1\n---\nb: 2\n",
+                "line 2, column 1: holds more than one YAML document",
+            ),
+            (&deep, "nests deeper than 128 levels"),
+            ("? [a]\n: b\n", "a mapping key is a list"),
+        ] {
+            refused(text, want);
+        }
         assert_eq!(p("").unwrap(), Node::empty_map());
         assert_eq!(p("# only a comment\n").unwrap(), Node::empty_map());
     }
 
     #[test]
     fn syntax_errors_name_the_place() {
-        let e = p("a:\n  b: [c\n").unwrap_err();
+        let e = refused("a:\n  b: [c\n", "check the indentation");
         assert!(
             e.message
                 .starts_with("input `specFile`: d.yml is not valid YAML or JSON, at line "),
             "{e}"
         );
-        assert!(p("{\"a\": }x")
-            .unwrap_err()
-            .hint
-            .unwrap()
-            .contains("flow style"));
-        let e = p("a:\n\tb: 1\n").unwrap_err();
-        assert!(e.message.contains("line 2"), "{e}");
+        refused("{\"a\": }x", "flow style");
+        refused("a:\n\tb: 1\n", "at line 2");
     }
 }

@@ -715,31 +715,24 @@ mod tests {
             substitute_str("${V}", &tricky, "x", &O, None).unwrap(),
             "JARURI"
         );
-        // A value YAML reads as a number holds no placeholder and stays as written.
-        let v = load(
+        // A substituted value is typed where the schema says integer, and stays text where it
+        // says nothing.
+        let with = |text: &str, value: &'static str| {
+            load(
+                text,
+                &Substitutions {
+                    variable: &move |_| Some(value.into()),
+                    ..subs(None, None)
+                },
+            )
+            .unwrap()
+        };
+        let v = with(
             "spec:\n  template:\n    spec:\n      parallelism: ${P}\n",
-            &Substitutions {
-                variable: &|_| Some("4".into()),
-                ..subs(None, None)
-            },
-        )
-        .unwrap();
-        assert_eq!(
-            v["spec"]["template"]["spec"]["parallelism"], 4,
-            "a substituted value is typed where the schema says integer"
+            "4",
         );
-        let v = load(
-            "x: ${P}\n",
-            &Substitutions {
-                variable: &|_| Some("true".into()),
-                ..subs(None, None)
-            },
-        )
-        .unwrap();
-        assert_eq!(
-            v["x"], "true",
-            "and stays text where the schema says nothing"
-        );
+        assert_eq!(v["spec"]["template"]["spec"]["parallelism"], 4);
+        assert_eq!(with("x: ${P}\n", "true")["x"], "true");
     }
 
     #[test]
