@@ -4,7 +4,7 @@
 //! what it sends, duplicate keys are refused by line, and aliases cannot blow up. Bounded here;
 //! FLINK_DEPLOY_LONG=1 (scripts/test --long) runs many more cases.
 
-use flink_deploy::spec::{emit, typed, yaml, Limits, Origin, Ty};
+use flink_deploy::spec::{emit, read, typed, yaml, Limits, Origin, Ty};
 use flink_deploy::targets::ververica::spec;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -191,6 +191,34 @@ proptest! {
         let shown = emit::to_yaml(&v);
         let back = typed::to_json(&yaml::parse(&shown, &O, Limits::default()).unwrap(), &Ty::silent(), &O);
         prop_assert_eq!(back.unwrap(), v, "{}", shown);
+    }
+
+    #[test]
+    fn json_files_are_read_as_json(v in json_value(), tabs in any::<bool>(), ascii in any::<bool>()) {
+        // As other tools write JSON: indented with tabs, and with every character beyond ASCII
+        // escaped (Python's json.dump), surrogate pairs included.
+        let mut text = serde_json::to_string_pretty(&v).unwrap();
+        if tabs {
+            text = text.lines().map(|l| {
+                let body = l.trim_start_matches(' ');
+                format!("{}{body}\n", "\t".repeat((l.len() - body.len()) / 2))
+            }).collect();
+        }
+        if ascii {
+            let mut escaped = String::new();
+            for c in text.chars() {
+                if c.is_ascii() {
+                    escaped.push(c);
+                } else {
+                    for u in c.encode_utf16(&mut [0; 2]) {
+                        escaped.push_str(&format!("\\u{u:04x}"));
+                    }
+                }
+            }
+            text = escaped;
+        }
+        let back = typed::to_json(&read(&text, &O, Limits::default()).unwrap(), &Ty::silent(), &O).unwrap();
+        prop_assert_eq!(back, v, "{}", text);
     }
 
     #[test]

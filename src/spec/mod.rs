@@ -6,8 +6,9 @@
 //!
 //! 1. [`decode`]: bytes to text (a UTF-8 BOM is dropped, UTF-16/32 with or without a BOM is
 //!    read, anything else that is not UTF-8 is refused with the place of the first bad byte);
-//! 2. [`yaml::parse`]: text to a [`Node`] tree that keeps each scalar's text, style (plain,
-//!    quoted, block) and position. JSON is read as YAML's flow style. Anchors and aliases are
+//! 2. [`read`]: text to a [`Node`] tree that keeps each scalar's text, style (plain, quoted,
+//!    block) and position ([`yaml::parse`]; JSON through [`json::parse`], which reads what a
+//!    YAML parser cannot of JSON: tabs, surrogate pairs). Anchors and aliases are
 //!    expanded within a budget (an alias bomb is refused), YAML 1.1 merge keys (`<<: *base`)
 //!    are applied, duplicate keys, unknown tags and a second document are refused, each naming
 //!    the line;
@@ -27,6 +28,7 @@
 
 pub mod decode;
 pub mod emit;
+pub mod json;
 pub mod scalar;
 pub mod schema;
 pub mod typed;
@@ -85,6 +87,21 @@ impl Default for Limits {
             alias_nodes: 100_000,
         }
     }
+}
+
+/// A spec file's text as a tree: JSON read as JSON, anything else as YAML (flow-style YAML such
+/// as `{kind: Deployment}` included). A file named `.json` that is neither gets JSON's error.
+pub fn read(text: &str, origin: &Origin, limits: Limits) -> crate::error::Result<Node> {
+    if json::is_json(text) {
+        return json::parse(text, origin, limits);
+    }
+    yaml::parse(text, origin, limits).map_err(|e| {
+        let named_json = origin.file.to_ascii_lowercase().ends_with(".json");
+        match json::syntax_error(text, origin) {
+            Some(j) if named_json => j,
+            _ => e,
+        }
+    })
 }
 
 /// A dotted path for messages (`spec.template.spec.parallelism`, `args[2]`).

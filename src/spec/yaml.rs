@@ -435,15 +435,7 @@ impl Builder<'_> {
                 }
                 Some((k, km, is_merge)) => {
                     if let Some(first) = seen.get(&k) {
-                        return Err(origin
-                            .error(
-                                Some(km),
-                                format!(
-                                    "key `{k}` appears twice in this mapping (first on line {})",
-                                    first.line
-                                ),
-                            )
-                            .with_hint("YAML keys are unique: remove one of them (a YAML reader would silently keep only the last)"));
+                        return Err(duplicate_key(origin, &k, km, *first));
                     }
                     seen.insert(k.clone(), km);
                     if is_merge {
@@ -460,6 +452,19 @@ impl Builder<'_> {
             },
         }
     }
+}
+
+/// A key written twice in one mapping.
+pub(super) fn duplicate_key(origin: &Origin, key: &str, at: Mark, first: Mark) -> Error {
+    origin
+        .error(
+            Some(at),
+            format!(
+                "key `{key}` appears twice in this mapping (first on line {})",
+                first.line
+            ),
+        )
+        .with_hint("keys are unique: remove one of them (a YAML or JSON reader would silently keep only the last)")
 }
 
 /// The mappings a `<<` value names: one mapping, or a list of them.

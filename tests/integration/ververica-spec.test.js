@@ -96,16 +96,19 @@ describe('spec files reach Ververica Platform as written', { concurrency: 4 }, (
     } finally { await f.close(); }
   });
 
-  test('a JSON spec file: a number where the description says string is sent as its digits', async () => {
+  test('a JSON spec file is read as JSON (tabs, surrogate pairs); a number where the description says string is sent as its digits', async () => {
     const f = await fake();
     try {
-      const spec = `{"kind": "Deployment", "metadata": {"name": "orders", "labels": {"team": 42}},
+      // Indented with tabs, and non-ASCII escaped as Python's json.dump writes it (a surrogate
+      // pair): both are JSON a YAML parser does not read.
+      const spec = `{"kind": "Deployment", "metadata": {"name": "orders", "displayName":\t"Orders \\ud83d\\ude80", "labels": {"team": 42}},
         "spec": {"deploymentTargetName": "vvp-jobs", "template": {"spec": {"parallelism": 2,
         "artifact": {"kind": "JAR", "jarUri": "${JAR}", "flinkVersion": 1.20}, "flinkConfiguration": {"a": 1.50}}}}}`;
       const r = await runSpec(f, spec, {}, 'd.json');
       assert.equal(r.exitCode, 0, r.log);
       const sent = f.writes()[0].body;
       assert.equal(sent.metadata.labels.team, '42');
+      assert.equal(sent.metadata.displayName, 'Orders \u{1F680}');
       assert.equal(sent.spec.template.spec.artifact.flinkVersion, '1.20');
       assert.equal(sent.spec.template.spec.flinkConfiguration.a, '1.50');
       assert.equal(sent.spec.template.spec.parallelism, 2);
@@ -202,7 +205,7 @@ describe('odd or hostile spec files are refused before anything is written', { c
   test('a key written twice, naming its line', async () => {
     const r = await refused(SPEC(['      flinkConfiguration:', '        a.b: 1', '        c.d: 2', '        a.b: 3']),
       /d\.yml, line 16, column 9: key `a\.b` appears twice in this mapping \(first on line 14\)/);
-    assert.match(r.errors[0].message, /hint: YAML keys are unique/);
+    assert.match(r.errors[0].message, /hint: keys are unique: remove one of them/);
   });
 
   test('metadata.namespace other than vvpNamespace, for deploy and for a lifecycle action', async () => {

@@ -60,7 +60,7 @@ pub fn file_types(for_operator: bool) -> Ty<'static> {
 
 /// Read a spec file's text into a tree. The top must be a mapping (an empty file is one).
 pub fn read(text: &str, origin: &Origin) -> Result<Node> {
-    let doc = crate::spec::yaml::parse(text, origin, crate::spec::Limits::default())?;
+    let doc = crate::spec::read(text, origin, crate::spec::Limits::default())?;
     match &doc.kind {
         NodeKind::Map(_) => Ok(doc),
         NodeKind::Scalar(s) if s.core == crate::spec::scalar::Core::Null => Ok(Node::empty_map()),
@@ -767,7 +767,13 @@ mod tests {
         let e = parse("{\"a\": [}", "x.json").unwrap_err();
         assert!(
             e.message
-                .contains("x.json is not valid YAML or JSON, at line 1"),
+                .contains("x.json is not valid JSON, at line 1, column 8: expected value"),
+            "{e}"
+        );
+        let e = parse("{\"a\": [}", "x.yaml").unwrap_err();
+        assert!(
+            e.message
+                .contains("x.yaml is not valid YAML or JSON, at line 1"),
             "{e}"
         );
         assert!(parse("a: [b", "x.yaml")
@@ -779,6 +785,11 @@ mod tests {
             .message
             .contains("Deployment object"));
         assert_eq!(parse("", "x.yaml").unwrap(), json!({}));
+        // Flow-style YAML in a file named .json is read (JSON's error is for what neither reads).
+        assert_eq!(
+            parse("{kind: Deployment}", "x.json").unwrap(),
+            json!({"kind": "Deployment"})
+        );
         assert_eq!(parse("~\n", "x.yaml").unwrap(), json!({}));
     }
 
