@@ -40,10 +40,11 @@ pub struct Arm<'a> {
     connection: String,
 }
 
-/// The scope of Resource Manager tokens for a cloud: the ARM resource, not the URL the calls go
-/// to (which may be an override such as a test endpoint).
-pub fn arm_scope(cloud_arm_endpoint: &str) -> String {
-    format!("{}/.default", cloud_arm_endpoint.trim_end_matches('/'))
+/// The scope of Resource Manager tokens: the audience (see
+/// [`crate::azure::connection::Cloud::arm_audience`]) with `/.default`, as Microsoft's tasks ask
+/// for it; not the URL the calls go to (which may be an override such as a test endpoint).
+pub fn arm_scope(audience: &str) -> String {
+    format!("{audience}/.default")
 }
 
 impl<'a> Arm<'a> {
@@ -299,8 +300,8 @@ impl<'a> Arm<'a> {
         }
         match resp.status {
             401 => e.with_hint(format!(
-                "Resource Manager rejected the token of service connection `{}`; check that the connection is for the cluster's tenant and cloud",
-                self.connection
+                "Resource Manager rejected the token of service connection `{}` (issued for `{}`); check that the connection is for the cluster's tenant and cloud, and its activeDirectoryServiceEndpointResourceId",
+                self.connection, self.scope
             )),
             403 => e.with_hint(format!(
                 "give the service principal of connection `{}` a role on cluster `{}` (or its pool or resource group `{}`) that allows Microsoft.HDInsight/clusterpools/clusters/runJob/action and jobs/read, e.g. Contributor",
@@ -343,12 +344,17 @@ mod tests {
     #[test]
     fn the_scope_is_the_resource_not_the_url() {
         assert_eq!(
-            arm_scope("https://management.azure.com/"),
+            arm_scope("https://management.azure.com"),
             "https://management.azure.com/.default"
         );
+        // A resource id with its trailing slash keeps it, as Microsoft's tasks ask for it.
         assert_eq!(
-            arm_scope("https://management.usgovcloudapi.net"),
-            "https://management.usgovcloudapi.net/.default"
+            arm_scope("https://management.core.windows.net/"),
+            "https://management.core.windows.net//.default"
+        );
+        assert_eq!(
+            arm_scope("https://management.adfs.azurestack.local/4de154de-f8a8-4017-af41-df619da68155"),
+            "https://management.adfs.azurestack.local/4de154de-f8a8-4017-af41-df619da68155/.default"
         );
     }
 
