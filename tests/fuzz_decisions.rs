@@ -272,6 +272,7 @@ proptest! {
         let _ = fl::jars_from_list(&v);
         let _ = fl::uploaded_jar_id(&v);
         let _ = fl::root_causes(&v, 3);
+        let _ = fl::root_cause(&v);
         let _ = fl::max_parallelism(&v);
         let _ = fl::default_savepoint_dir(&v);
         let _ = fl::cache_ttl(&v);
