@@ -44,6 +44,7 @@ pub const REGISTRATION: Registration = Registration {
     name: "flink",
     actions: Action::ON_JOBS,
     configure: super::configure::<FlinkConfig>,
+    notice: None,
 };
 
 /// The target with its configuration.

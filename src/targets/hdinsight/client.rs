@@ -16,6 +16,9 @@ use crate::report::Recorder;
 use crate::secret::Secret;
 use crate::wait::{self, Backoff, End, Verdict, Wait};
 
+/// Where to go now that the service is retired.
+const RETIRED_MOVE: &str = "move the job to Ververica Platform (target: ververica) or to a Flink cluster of your own, e.g. on AKS with the Apache Flink Kubernetes Operator (target: flink)";
+
 /// Resource Manager counts reads against a quota per principal: at most one a second.
 pub const PACE: Backoff = Backoff::with_floor(Duration::from_secs(1));
 
@@ -279,16 +282,35 @@ impl<'a> Arm<'a> {
     pub fn error(&self, resp: &Response, what: &str) -> Error {
         let (code, message) = arm_error(resp);
         let h = self.hdi;
+        if let Some(c) = code
+            .as_deref()
+            .filter(|c| model::service_gone(c, &message, &h.api_version))
+        {
+            return Error::platform(format!(
+                "{what}: HDInsight on AKS no longer answers: Resource Manager does not serve its clusters any more ({} answered HTTP {}: {c}: {message}); Microsoft retired the service on 2025-01-31",
+                display_url(&resp.url),
+                resp.status
+            ))
+            .with_details(resp.request_id().map(|id| format!("request id: {id}")))
+            .with_hint(RETIRED_MOVE);
+        }
         let mut e = match (resp.status, code.as_deref()) {
             (404, Some(c)) => match model::missing_resource(c, &message, h) {
                 Some((missing, input)) => Error::platform(format!(
                     "{what}: {missing} does not exist ({} answered HTTP 404: {c}: {message})",
                     display_url(&resp.url)
                 ))
-                .with_hint(format!(
-                    "check the input `{input}` (and that service connection `{}` is for the right subscription)",
-                    self.connection
-                )),
+                .with_hint(match input {
+                    crate::pipeline::inputs::HDI_CLUSTER_NAME
+                    | crate::pipeline::inputs::HDI_CLUSTER_POOL => format!(
+                        "check the input `{input}` (and that service connection `{}` is for the right subscription); if it is right, the cluster was removed when Microsoft retired HDInsight on AKS (2025-01-31): {RETIRED_MOVE}",
+                        self.connection
+                    ),
+                    _ => format!(
+                        "check the input `{input}` (and that service connection `{}` is for the right subscription)",
+                        self.connection
+                    ),
+                }),
                 None => resp.error(what),
             },
             _ => resp.error(what),

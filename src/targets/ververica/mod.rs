@@ -34,6 +34,7 @@ pub const REGISTRATION: Registration = Registration {
     name: "ververica",
     actions: &Action::ALL,
     configure: super::configure::<VvpConfig>,
+    notice: None,
 };
 
 /// The target with its configuration.
