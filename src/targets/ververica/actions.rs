@@ -362,8 +362,10 @@ async fn change_state(
             true,
             SyncingMode::Patch,
             &json!({"spec": {"state": target}}),
+            &[],
         )
-        .await;
+        .await
+        .map_err(Error::from);
         rec.end(r)?
     };
     rec.begin(&format!("reach {target}"));
@@ -442,7 +444,9 @@ async fn resume(
     } else {
         rec.begin("apply");
         rec.timeline("desired state RUNNING sent");
-        let r = super::write(client, rec, addr, true, SyncingMode::Patch, &patch).await;
+        let r = super::write(client, rec, addr, true, SyncingMode::Patch, &patch, &[])
+            .await
+            .map_err(Error::from);
         rec.end(r)?
     };
     let r = super::reach(
