@@ -356,9 +356,8 @@ async fn change_state(
         rec.begin("apply");
         rec.timeline(&format!("desired state {target} sent"));
         let r = super::write(
-            client,
+            on,
             rec,
-            addr,
             true,
             SyncingMode::Patch,
             &json!({"spec": {"state": target}}),
@@ -444,7 +443,7 @@ async fn resume(
     } else {
         rec.begin("apply");
         rec.timeline("desired state RUNNING sent");
-        let r = super::write(client, rec, addr, true, SyncingMode::Patch, &patch, &[])
+        let r = super::write(on, rec, true, SyncingMode::Patch, &patch, &[])
             .await
             .map_err(Error::from);
         rec.end(r)?

@@ -432,16 +432,8 @@ impl DeployPlan {
             } else {
                 "create sent"
             });
-            let r = write(
-                client,
-                rec,
-                addr,
-                current.is_some(),
-                cfg.own.syncing_mode,
-                body,
-                &[],
-            )
-            .await;
+            let on = super::On { cfg, client, addr };
+            let r = write(on, rec, current.is_some(), cfg.own.syncing_mode, body, &[]).await;
             if let Err(WriteError::Refused(e) | WriteError::StoredOtherwise(e)) = &r {
                 rec.fail(e);
             } else {

@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::http::display_url;
 use crate::pipeline::inputs as i;
 use crate::report::Recorder;
+use crate::wait;
 
 pub const REGISTRATION: Registration = Registration {
     name: "ververica",
@@ -323,14 +324,14 @@ impl From<Error> for WriteError {
 /// and check that the platform stored what was written (see [`judge::unmet`]); `removed` lists
 /// fields (JSON pointers) the write must have taken away. Returns the deployment as read back.
 async fn write(
-    client: &Client<'_>,
+    on: On<'_>,
     rec: &mut Recorder,
-    addr: &DeploymentRef,
     mut exists: bool,
     mode: SyncingMode,
     body: &Value,
     removed: &[String],
 ) -> std::result::Result<Value, WriteError> {
+    let On { cfg, client, addr } = on;
     let mut tried_again = false;
     let verb = loop {
         let (verb, w) = match (exists, mode) {
@@ -354,13 +355,31 @@ async fn write(
             Written::Conflict(e) => return Err(e.into()),
         }
     };
-    // The answer may be the request echoed or computed; what counts is what a read returns.
-    let stored = client.get_deployment(addr).await?.ok_or_else(|| {
-        Error::platform(format!(
-            "deployment {addr} in namespace `{}` is missing right after {verb}",
-            client.ns
+    // The answer may be the request echoed or computed; what counts is what a read returns. The
+    // write was taken, so a read that fails is tried again, as in any wait.
+    let w = wait::Wait::new("the deployment as written", cfg.timeout, probe::PACE);
+    let mut read = probe::DeploymentProbe { client, addr };
+    let missing = format!(
+        "deployment {addr} in namespace `{}` is missing right after {verb}",
+        client.ns
+    );
+    let stored = match wait::until(rec, &w, &mut read, |r, _| match r.0 {
+        Some(_) => wait::Verdict::Done,
+        None => wait::Verdict::Failed(missing.clone()),
+    })
+    .await?
+    {
+        wait::End::Reached(probe::Read(Some((d, _)))) => d,
+        wait::End::Reached(_) | wait::End::Failed { .. } => {
+            return Err(Error::platform(missing).into())
+        }
+        wait::End::TimedOut { .. } => return Err(Error::timeout(format!(
+            "deployment {addr} in namespace `{}` could not be read back within {}s after {verb}",
+            client.ns,
+            cfg.timeout.as_secs()
         ))
-    })?;
+        .into()),
+    };
     let merge = verb == "PATCH";
     let differs = judge::unmet(body, merge, removed, &stored);
     let Some(first) = differs.first() else {

@@ -64,7 +64,7 @@ async fn attempt(on: On<'_>, rec: &mut Recorder, previous: &Value) -> Result<Str
         Some(body) => {
             let removed = judge::removed_fields(&now, previous);
             rec.log("replacing the deployment with the previous spec (PUT)");
-            super::write(client, rec, addr, true, SyncingMode::Put, &body, &removed).await?
+            super::write(on, rec, true, SyncingMode::Put, &body, &removed).await?
         }
         None => {
             rec.log("the deployed spec already equals the previous one; waiting for it");
