@@ -33,6 +33,10 @@ pub fn main_with_env(env: AgentEnv, vso_out: Option<Vso>) -> Exit {
         vso.mask_known_secret(s);
     }
     let raw = config::RawInputs::from_env(env);
+    // A constant, so it may come before the masking: the first line of the run.
+    if let Some(n) = targets::notice(&raw) {
+        vso.info(n);
+    }
     // Mask first: nothing below may print a secret the agent has not been told about.
     for s in raw.secrets() {
         vso.set_secret(&s);

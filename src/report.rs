@@ -456,8 +456,14 @@ pub fn conclude(vso: &Vso, result: Result<(), Error>, warnings: usize) -> Exit {
             Exit::Succeeded
         }
         Err(e) => {
-            for d in &e.details {
-                vso.error_line(d);
+            // The full account, as ordinary lines: the issue below carries the headline, and what
+            // explains the failure was shown as errors where it happened.
+            if !e.details.is_empty() {
+                vso.group("Details of the error");
+                for d in &e.details {
+                    vso.info(d);
+                }
+                vso.endgroup();
             }
             vso.log_issue(IssueType::Error, &e.headline(), &IssueSource::default());
             let (result, exit) = match e.kind {
@@ -524,6 +530,41 @@ mod tests {
         log.lines()
             .filter(|l| l.starts_with("##vso[task.complete"))
             .collect()
+    }
+
+    #[test]
+    fn the_details_of_an_error_are_its_full_account_not_red_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rec, out) = recorder();
+        rec.begin("reach RUNNING");
+        rec.log("event STATE_TRANSITION_IS_NEEDED: Transitioning to RUNNING.");
+        rec.error_line("event FAILED_CREATING_A_NEW_JOB: Job failed: java.lang.Oops");
+        let err = Error::deployment("deployment `a` did not reach RUNNING: java.lang.Oops")
+            .with_details([
+                "event STATE_TRANSITION_IS_NEEDED: Transitioning to RUNNING.".to_owned(),
+                "event FAILED_CREATING_A_NEW_JOB: Job failed: java.lang.Oops".to_owned(),
+            ]);
+        let exit = rec.finish(Err(err), &reports(&dir));
+        assert_eq!(exit, Exit::Failed);
+        let log = out.text();
+        let red: Vec<&str> = log.lines().filter(|l| l.starts_with("##[error]")).collect();
+        assert_eq!(
+            red,
+            ["##[error]event FAILED_CREATING_A_NEW_JOB: Job failed: java.lang.Oops"],
+            "{log}"
+        );
+        let group = log
+            .split("##[group]Details of the error\n")
+            .nth(1)
+            .and_then(|g| g.split("##[endgroup]").next())
+            .unwrap_or_else(|| panic!("no group of details: {log}"));
+        assert!(group.contains("event STATE_TRANSITION_IS_NEEDED: Transitioning to RUNNING.\n"));
+        assert!(group.contains("event FAILED_CREATING_A_NEW_JOB"));
+        assert!(log.contains(
+            "##vso[task.logissue type=error]deployment `a` did not reach RUNNING: java.lang.Oops"
+        ));
+        let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+        assert!(summary.contains("Transitioning to RUNNING."), "{summary}");
     }
 
     #[test]

@@ -219,8 +219,10 @@ proptest! {
         let _ = vvp::savepoint(&v);
         let _ = vvp::failure_text(Some(&v));
         prop_assert!(vvp::failure_events(&v, since.as_deref(), max).len() <= max);
-        let _ = vvp::job_failure(&v);
-        let _ = vvp::job_failure(&json!({"items": [v]}));
+        let _ = vvp::job_failure(&v, since.as_deref());
+        let _ = vvp::job_failure(&json!({"items": [v.clone()]}), since.as_deref());
+        let _ = vvp::root_cause(&v, &json!({"items": [v.clone()]}), since.as_deref());
+        let _ = vvp::root_cause(&json!({"items": [v.clone()]}), &v, since.as_deref());
     }
 
     /// A Flink job that ended, is failing, has a failed task or any exception is never up.
@@ -272,6 +274,7 @@ proptest! {
         let _ = fl::jars_from_list(&v);
         let _ = fl::uploaded_jar_id(&v);
         let _ = fl::root_causes(&v, 3);
+        let _ = fl::root_cause(&v);
         let _ = fl::max_parallelism(&v);
         let _ = fl::default_savepoint_dir(&v);
         let _ = fl::cache_ttl(&v);

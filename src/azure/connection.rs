@@ -43,6 +43,11 @@ pub struct Cloud {
     pub storage_suffix: String,
     /// Resource Manager endpoint, e.g. `https://management.azure.com/`.
     pub arm_endpoint: String,
+    /// The audience of Resource Manager tokens (scope `<audience>/.default`): the connection's
+    /// `activeDirectoryServiceEndpointResourceId`, as Microsoft's own tasks use it, else the
+    /// cloud's Resource Manager resource. On Azure Stack Hub and some sovereign clouds it is not
+    /// the Resource Manager URL.
+    pub arm_audience: String,
 }
 
 impl Cloud {
@@ -79,6 +84,7 @@ impl Cloud {
             key_vault_suffix: kv.into(),
             storage_suffix: storage.into(),
             arm_endpoint: arm.into(),
+            arm_audience: arm.trim_end_matches('/').into(),
         }
     }
 }
@@ -206,6 +212,16 @@ impl AzureConnection {
             } else {
                 format!("{u}/")
             };
+            cloud.arm_audience = u.trim_end_matches('/').to_owned();
+        }
+        // Taken as given: Microsoft's tasks append `/.default` to it unchanged (so the public
+        // cloud's `https://management.core.windows.net/` becomes `…windows.net//.default`).
+        if let Some(a) = ep
+            .data("activeDirectoryServiceEndpointResourceId")
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            cloud.arm_audience = a.to_owned();
         }
         Ok(AzureConnection {
             id: ep.id.clone(),
@@ -261,6 +277,77 @@ mod tests {
         assert_eq!(c.cloud.key_vault_suffix, "vault.example");
         assert_eq!(c.subscription_id.as_deref(), Some("sub"));
         assert_eq!(c.secrets(), vec!["k"]);
+    }
+
+    #[test]
+    fn the_resource_manager_audience_is_the_connections_else_the_clouds() {
+        let base = [
+            ("ENDPOINT_AUTH_SCHEME_{id}", "ServicePrincipal"),
+            ("ENDPOINT_AUTH_PARAMETER_{id}_TENANTID", "t"),
+            ("ENDPOINT_AUTH_PARAMETER_{id}_SERVICEPRINCIPALID", "c"),
+            ("ENDPOINT_AUTH_PARAMETER_{id}_SERVICEPRINCIPALKEY", "k"),
+        ];
+        let conn = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            let e = env(&pairs);
+            AzureConnection::from_endpoint(&e, &e.endpoint(ID).unwrap()).unwrap()
+        };
+        // Azure Stack Hub: the audience is an AD FS resource, not the ARM URL.
+        let stack = conn(&[
+            (
+                "ENDPOINT_URL_{id}",
+                "https://management.local.azurestack.external",
+            ),
+            ("ENDPOINT_DATA_{id}_ENVIRONMENT", "AzureStack"),
+            (
+                "ENDPOINT_DATA_{id}_ACTIVEDIRECTORYSERVICEENDPOINTRESOURCEID",
+                "https://management.adfs.azurestack.local/4de154de-f8a8-4017-af41-df619da68155",
+            ),
+        ]);
+        assert_eq!(
+            stack.cloud.arm_endpoint,
+            "https://management.local.azurestack.external/"
+        );
+        assert_eq!(
+            stack.cloud.arm_audience,
+            "https://management.adfs.azurestack.local/4de154de-f8a8-4017-af41-df619da68155"
+        );
+        // As the service fills it in for the public cloud: kept as given.
+        let public = conn(&[
+            ("ENDPOINT_URL_{id}", "https://management.azure.com/"),
+            (
+                "ENDPOINT_DATA_{id}_ACTIVEDIRECTORYSERVICEENDPOINTRESOURCEID",
+                "https://management.core.windows.net/",
+            ),
+        ]);
+        assert_eq!(
+            public.cloud.arm_audience,
+            "https://management.core.windows.net/"
+        );
+        // Without it: the cloud's Resource Manager resource (the connection's URL, else the
+        // named cloud's).
+        assert_eq!(
+            conn(&[("ENDPOINT_DATA_{id}_ENVIRONMENT", "AzureChinaCloud")])
+                .cloud
+                .arm_audience,
+            "https://management.chinacloudapi.cn"
+        );
+        assert_eq!(
+            conn(&[("ENDPOINT_URL_{id}", "https://management.usgovcloudapi.net/")])
+                .cloud
+                .arm_audience,
+            "https://management.usgovcloudapi.net"
+        );
+        assert_eq!(
+            conn(&[(
+                "ENDPOINT_DATA_{id}_ACTIVEDIRECTORYSERVICEENDPOINTRESOURCEID",
+                " "
+            )])
+            .cloud
+            .arm_audience,
+            "https://management.azure.com"
+        );
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct Registration {
     pub actions: &'static [Action],
     /// Reads the target's own inputs into the target. No I/O.
     pub configure: fn(&RawInputs, &Shared<'_>) -> Result<Box<dyn Target>>,
+    /// Said in the first line of every run of the target, before its inputs are checked (e.g.
+    /// that the service is retired and where to go instead).
+    pub notice: Option<&'static str>,
 }
 
 /// Every target, in the order of the `target` pick list.
@@ -45,6 +48,12 @@ pub const TARGETS: &[Registration] = &[
 
 pub fn registration(name: &str) -> Option<&'static Registration> {
     TARGETS.iter().find(|r| r.name == name)
+}
+
+/// The notice of the target the raw inputs choose, if it has one.
+pub fn notice(raw: &RawInputs) -> Option<&'static str> {
+    let name = raw.pick(crate::pipeline::inputs::TARGET).ok().flatten()?;
+    registration(name).and_then(|r| r.notice)
 }
 
 /// A credential the target needs, resolved by the run before the plan: the value from the

@@ -46,7 +46,13 @@ const eq = (a, b) => String(a).toLowerCase() === String(b).toLowerCase();
  *        inProgressReads: job-list reads that still show IN_PROGRESS after the operation (default 1),
  *        pageSize: jobs per list page (default all),
  *        outcomes: {ACTION: props | (job, body) => props|undefined}  overrides of the default result,
- *        forbidden: true -> 403 AuthorizationFailed for every request}
+ *        forbidden: true -> 403 AuthorizationFailed for every request,
+ *        retired: 'provider' -> the resource provider no longer serves clusterpools (404
+ *                 InvalidResourceType, as for any type a namespace does not have), 'cluster' ->
+ *                 the cluster was removed (404 ResourceNotFound): HDInsight on AKS after
+ *                 2025-01-31,
+ *        audience: the token audience this Resource Manager accepts (default the public cloud's
+ *                  https://management.azure.com; Azure Stack Hub has an AD FS resource id)}
  */
 function startArmHdinsight(opts = {}) {
   const tls = makeTestCa();
@@ -244,7 +250,7 @@ function startArmHdinsight(opts = {}) {
     const authz = req.headers.authorization || '';
     if (!authz) return fail(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.", { 'www-authenticate': 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token"' });
     const m = authz.match(/^Bearer (.+)$/);
-    if (!m || !cfg.entra.valid(m[1], ARM_SCOPE)) {
+    if (!m || !cfg.entra.valid(m[1], cfg.audience ? `${cfg.audience}/.default` : ARM_SCOPE)) {
       entry.auth = 'invalid';
       return fail(401, 'InvalidAuthenticationToken', 'The access token is invalid.');
     }
@@ -259,6 +265,9 @@ function startArmHdinsight(opts = {}) {
     const r = url.pathname.match(/^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.HDInsight\/clusterpools\/([^/]+)\/clusters\/([^/]+)\/(runJob|jobs)$/i);
     if (!r) return fail(404, 'InvalidResourceType', `The resource type could not be found for path '${url.pathname}'.`);
     const [, sub, rg, pool, cluster, what] = r.map(decodeURIComponent);
+    if (cfg.retired === 'provider') {
+      return fail(404, 'InvalidResourceType', `The resource type 'clusterpools' could not be found in the namespace 'Microsoft.HDInsight' for api version '${apiVersion}'. The supported api-versions are ''.`);
+    }
     if (!API_VERSIONS.includes(apiVersion)) {
       return fail(400, 'NoRegisteredProviderFound', `No registered resource provider found for location 'westus3' and API version '${apiVersion}' for type 'clusterpools'. The supported api-versions are '${API_VERSIONS.join(', ')}'.`);
     }
@@ -268,7 +277,7 @@ function startArmHdinsight(opts = {}) {
       return fail(403, 'AuthorizationFailed', `The client 'fake-client' with object id '00000000-0000-0000-0000-000000000001' does not have authorization to perform action 'Microsoft.HDInsight/clusterpools/clusters/${what === 'jobs' ? 'jobs/read' : 'runJob/action'}' over scope '/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.HDInsight/clusterpools/${pool}/clusters/${cluster}' or the scope is invalid. If access was recently granted, please refresh your credentials.`);
     }
     if (!eq(pool, cfg.clusterPool)) return fail(404, 'ParentResourceNotFound', `Can not perform requested operation on nested resource. Parent resource '${pool}' not found.`);
-    if (!eq(cluster, cfg.clusterName)) return fail(404, 'ResourceNotFound', `The Resource 'Microsoft.HDInsight/clusterpools/${pool}/clusters/${cluster}' under resource group '${rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`);
+    if (!eq(cluster, cfg.clusterName) || cfg.retired === 'cluster') return fail(404, 'ResourceNotFound', `The Resource 'Microsoft.HDInsight/clusterpools/${pool}/clusters/${cluster}' under resource group '${rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`);
 
     if (what.toLowerCase() === 'jobs') {
       if (req.method !== 'GET') return fail(405, 'MethodNotAllowed', `The requested method ${req.method} is not allowed.`);

@@ -63,13 +63,17 @@ function canon(v) {
   return v;
 }
 
-/** RFC 7386 JSON merge patch. */
-function mergePatch(target, patch) {
+/**
+ * RFC 7386 JSON merge patch. With `keepNulls` a `null` is stored as a value instead of deleting
+ * the key: what a platform does that binds the body to typed objects and copies every field it
+ * was given (the VVP description promises neither).
+ */
+function mergePatch(target, patch, keepNulls = false) {
   if (!isObj(patch)) return clone(patch);
   const out = isObj(target) ? clone(target) : {};
   for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
+    if (v === null && !keepNulls) delete out[k];
+    else out[k] = v === null ? null : mergePatch(out[k], v, keepNulls);
   }
   return out;
 }
@@ -82,6 +86,14 @@ function mergePatch(target, patch) {
  *   deploymentTargets: [{name, id?, namespace?}]   sessionClusters: [{name, namespace?}]
  *   timing: {startMs, stopMs, savepointMs, reactMs}  (reactMs: delay before the controller
  *           acts on a change; 0 acts at once)
+ *   routes: path prefixes the ingress in front of the platform routes (default all), e.g.
+ *           ['/api'] for an installation that exposes only the Application Manager; any other
+ *           path gets the ingress's own HTML 404 (not the platform's answer, so not checked
+ *           against its description)
+ *   nulls: 'delete' (default: a null in a PATCH deletes the key, as a merge patch does) or
+ *          'literal' (a null in a PATCH or PUT body is stored as null: the description has no
+ *          null at all, so a platform may do either; the answers then carry the null, outside
+ *          the description too)
  */
 function startVvp(opts = {}) {
   const timing = { startMs: 300, stopMs: 200, savepointMs: 200, reactMs: 0, ...(opts.timing || {}) };
@@ -104,7 +116,10 @@ function startVvp(opts = {}) {
     nextJobs: [],
     transitions: [],
     timers: new Set(),
+    keepNulls: opts.nulls === 'literal',
+    routes: opts.routes || null,
   };
+  if (opts.nulls !== undefined && !['delete', 'literal'].includes(opts.nulls)) throw new Error(`nulls: 'delete' or 'literal', not ${opts.nulls}`);
   for (const t of opts.deploymentTargets || [{ name: 'vvp-jobs' }]) {
     st.targets.push({
       kind: 'DeploymentTarget', apiVersion: 'v1',
@@ -371,7 +386,7 @@ function startVvp(opts = {}) {
       maxJobCreationAttempts: 4,
       maxSavepointCreationAttempts: 4,
       ...clone(spec),
-      template: mergePatch({ spec: { parallelism: 1, resources: { jobmanager: { cpu: 1, memory: '1G' }, taskmanager: { cpu: 1, memory: '2G' } }, flinkConfiguration: { 'execution.checkpointing.interval': '10s' } } }, clone(spec.template || {})),
+      template: mergePatch({ spec: { parallelism: 1, resources: { jobmanager: { cpu: 1, memory: '1G' }, taskmanager: { cpu: 1, memory: '2G' } }, flinkConfiguration: { 'execution.checkpointing.interval': '10s' } } }, clone(spec.template || {}), st.keepNulls),
     };
   }
 
@@ -499,7 +514,7 @@ function startVvp(opts = {}) {
         if (!isObj(body)) return msg(res, 400, 'the body must be a (partial) Deployment object');
         const patch = {};
         for (const k of ['metadata', 'spec']) if (body[k] !== undefined) patch[k] = body[k];
-        const merged = mergePatch({ metadata: d.resource.metadata, spec: d.resource.spec }, patch);
+        const merged = mergePatch({ metadata: d.resource.metadata, spec: d.resource.spec }, patch, st.keepNulls);
         if (merged.metadata.name !== d.resource.metadata.name) return msg(res, 400, `metadata.name is immutable ('${d.resource.metadata.name}')`);
         if (merged.metadata.id !== d.resource.metadata.id) return msg(res, 400, 'metadata.id is immutable');
         const bad = validateDeployment(merged, ns);
@@ -629,6 +644,13 @@ function startVvp(opts = {}) {
       st.log.push(entry);
       Object.defineProperty(entry, 'contract', { value: contract.check(req, raw) });
       contract.watch(res, entry.contract);
+      if (st.routes && !st.routes.some((p) => url.pathname === p || url.pathname.startsWith(`${p}/`))) {
+        res.contractSkip = true;
+        entry.status = 404; entry.ingress = true;
+        res.writeHead(404, { 'content-type': 'text/html' });
+        res.end('<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n');
+        return;
+      }
       const fault = takeFault(req.method, url.pathname);
       if (fault) res.contractSkip = true;
       const go = () => {

@@ -166,6 +166,12 @@ test('a failed upgrade without rollback keeps the savepoint and the old jar; the
   assert.deepEqual((await f.jobsNamed(url, jobName)).filter((j) => j.state === 'RUNNING'), []);
   assert.deepEqual(await ownJars(jobName), v1Jars, 'the old jar is kept, the failed one removed');
   assert.ok(v3.errors.some((e) => /did not come up/.test(e) && /deploy again/.test(e)), v3.errors.join('\n'));
+  // The error issue names Flink's root exception, first line only; the log holds the account,
+  // and only Flink's exceptions are red.
+  assert.ok(v3.errors.some((e) => /^job `it-repair` \([0-9a-f]{32}\) did not come up: [^\n]*: java\.lang\.IllegalStateException: test job v3 fails on start: the summing operator refuses to open( \(hint: |$)/.test(e)), v3.errors.join('\n'));
+  const red = v3.log.split('\n').filter((l) => l.startsWith('##[error]'));
+  assert.ok(red.length > 0, v3.log);
+  for (const l of red) assert.match(l, /^##\[error\](exception in `[^`]*`: |  root cause: )/);
   assert.ok(v3.log.includes(`the previous state is in savepoint ${sp}`));
 
   const fixed = await deploy({ jobName, version: 'v2' });

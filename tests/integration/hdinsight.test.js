@@ -45,7 +45,7 @@ function runHdi({ entra, arm }, inputs = {}, opts = {}) {
         url: opts.armResource || 'https://management.azure.com/',
         scheme: 'ServicePrincipal',
         parameters: { tenantid: TENANT, serviceprincipalid: CLIENT, serviceprincipalkey: opts.secret || SECRET, authenticationType: 'spnKey' },
-        data: { subscriptionid: SUB, environment: 'AzureCloud', environmentAuthorityUrl: entra.url },
+        data: { subscriptionid: SUB, environment: opts.environment || 'AzureCloud', environmentAuthorityUrl: entra.url, ...(opts.data || {}) },
       },
     },
     env: { AGENT_CAINFO: arm.caFile },
@@ -269,6 +269,37 @@ test('a failed action fails the task and quotes jobOutput', async (t) => {
   assert.match(summary(r), /jobOutput/);
 });
 
+test('the error issue carries the root cause of jobOutput; the whole output is in the log and the summary', async (t) => {
+  const trace = [
+    'Job submission failed.',
+    'org.apache.flink.client.program.ProgramInvocationException: The main method caused an error: Could not build the job graph',
+    '\tat org.apache.flink.client.program.PackagedProgram.callMainMethod(PackagedProgram.java:372)',
+    "Caused by: java.lang.NoSuchMethodError: 'void com.example.orders.Codec.decode(java.lang.String)'",
+    '\tat com.example.orders.OrdersJob.main(OrdersJob.java:42)',
+  ].join('\n');
+  const cause = "java.lang.NoSuchMethodError: 'void com.example.orders.Codec.decode(java.lang.String)'";
+  const f = await fakes(t, { outcomes: { NEW: { actionResult: 'FAILED', status: 'FAILED', jobOutput: trace } } });
+  const r = await runHdi(f, { jobName: 'orders', jarUri: `${JARS}/orders-2.0.0.jar`, entryClass: 'com.example.orders.OrdersJob' });
+  assert.equal(r.exitCode, 1, r.log);
+  assert.equal(r.errors.length, 1, JSON.stringify(r.issues));
+  assert.ok(r.errors[0].message.startsWith(`NEW of job \`orders\` on HDInsight cluster \`clusterpool1/cluster1\` failed: ${cause}`), r.errors[0].message);
+  assert.ok(!r.errors[0].message.includes('PackagedProgram'), 'the headline is one line');
+  // The whole output is red in the log (it is the service's account of the failure) and in the summary.
+  for (const line of trace.split('\n')) assert.ok(r.stdout.includes(`##[error]jobOutput: ${line}`), line);
+  const md = summary(r);
+  assert.ok(md.includes('PackagedProgram.callMainMethod'), md);
+  assert.ok(md.includes(`**Error:** NEW of job \`orders\``), md);
+
+  // A job that goes down while settling: the headline names the cause, not the whole output.
+  const g = await fakes(t, {
+    outcomes: { NEW: { later: { afterReads: 1, status: 'FAILED', jobOutput: trace } } },
+  });
+  const s = await runHdi(g, { jobName: 'orders', jarUri: `${JARS}/orders-2.0.0.jar`, entryClass: 'com.example.orders.OrdersJob', settleSeconds: '5' });
+  assert.equal(s.exitCode, 1, s.log);
+  assert.match(s.errors[0].message, /^job `orders` on HDInsight cluster `clusterpool1\/cluster1` did not stay up after NEW: job status became FAILED: java\.lang\.NoSuchMethodError: 'void com\.example\.orders\.Codec\.decode\(java\.lang\.String\)'$/);
+  assert.ok(summary(s).includes('PackagedProgram.callMainMethod'), 'the full output is in the summary');
+});
+
 test('rollbackOnFailure runs UPDATE again with the previous jar and still fails the task', async (t) => {
   const f = await fakes(t, {
     jobs: [runningOrders()],
@@ -413,6 +444,64 @@ test('Resource Manager errors name the missing resource or the role, with the re
   assert.match(denied.errors[0].message, /HTTP 403: AuthorizationFailed/);
   assert.match(denied.errors[0].message, /hint: give the service principal of connection .* a role on cluster `cluster1`/);
   assert.deepEqual(f.arm.writes(), []);
+});
+
+test('the Resource Manager token is for the connection\'s activeDirectoryServiceEndpointResourceId, as on Azure Stack Hub', async (t) => {
+  const audience = 'https://management.adfs.azurestack.local/4de154de-f8a8-4017-af41-df619da68155';
+  const f = await fakes(t, { jobs: [runningOrders()], audience });
+  const r = await runHdi(f, { jobName: 'orders', action: 'savepoint' }, {
+    armResource: 'https://management.local.azurestack.external/',
+    environment: 'AzureStack',
+    data: { activeDirectoryServiceEndpointResourceId: audience },
+  });
+  assert.equal(r.exitCode, 0, r.log);
+  assert.deepEqual([...new Set(f.entra.state.tokens.map((x) => x.scope))], [`${audience}/.default`]);
+  assert.ok(f.arm.state.requests.length > 0 && f.arm.state.requests.every((q) => q.auth === 'valid'));
+
+  // The public cloud's connections carry https://management.core.windows.net/, which Microsoft's
+  // tasks ask for as ...//.default; a Resource Manager for that audience takes the token.
+  const g = await fakes(t, { jobs: [runningOrders()], audience: 'https://management.core.windows.net/' });
+  const p = await runHdi(g, { jobName: 'orders', action: 'savepoint' }, { data: { activeDirectoryServiceEndpointResourceId: 'https://management.core.windows.net/' } });
+  assert.equal(p.exitCode, 0, p.log);
+  assert.deepEqual([...new Set(g.entra.state.tokens.map((x) => x.scope))], ['https://management.core.windows.net//.default']);
+
+  // Without it, the cloud's Resource Manager resource, as before; a token for it is refused by
+  // the Azure Stack Hub Resource Manager, and the error names the audience asked for.
+  const h = await fakes(t, { jobs: [runningOrders()], audience });
+  const old = await runHdi(h, { jobName: 'orders', action: 'savepoint' }, { armResource: 'https://management.local.azurestack.external/', environment: 'AzureStack' });
+  assert.equal(old.exitCode, 1, old.log);
+  assert.match(old.errors[0].message, /HTTP 401: InvalidAuthenticationToken.*issued for `https:\/\/management\.local\.azurestack\.external\/\.default`/);
+});
+
+test('every HDInsight run says first that the service is retired and where to go; a provider or cluster that is gone is a clear error', async (t) => {
+  const notice = /^Microsoft retired HDInsight on AKS on 2025-01-31: .*works only with clusters that still answer\. Move the job to Ververica Platform \(target: ververica\) or to a Flink cluster of your own.*\(target: flink\)/;
+  const firstLine = (r) => r.stdout.split('\n')[0];
+  const f = await fakes(t, { jobs: [runningOrders()] });
+  const ok = await runHdi(f, { jobName: 'orders', action: 'savepoint' });
+  assert.equal(ok.exitCode, 0, ok.log);
+  assert.match(firstLine(ok), notice);
+  assert.equal(ok.result, 'Succeeded', 'a notice, not a warning');
+  assert.match(summary(ok), /\*\*Note:\*\* Microsoft retired HDInsight on AKS/);
+  const bad = await runHdi(f, { jobName: 'orders', hdiClusterName: '' });
+  assert.equal(bad.exitCode, 2, bad.log);
+  assert.match(firstLine(bad), notice, 'even when the inputs are wrong');
+
+  // The resource provider no longer serves HDInsight on AKS clusters.
+  const gone = await fakes(t, { jobs: [runningOrders()], retired: 'provider' });
+  const p = await runHdi(gone, { jobName: 'orders', action: 'suspend' });
+  assert.equal(p.exitCode, 1, p.log);
+  assert.match(firstLine(p), notice);
+  assert.equal(p.errors.length, 1, JSON.stringify(p.issues));
+  assert.match(p.errors[0].message, /^list the jobs of HDInsight cluster `clusterpool1\/cluster1`: HDInsight on AKS no longer answers: Resource Manager does not serve its clusters any more \(.* answered HTTP 404: InvalidResourceType: The resource type 'clusterpools' could not be found.*\); Microsoft retired the service on 2025-01-31/);
+  assert.match(p.errors[0].message, /hint: move the job to Ververica Platform \(target: ververica\)/);
+  assert.deepEqual(gone.arm.writes(), []);
+
+  // The cluster was removed.
+  const removed = await fakes(t, { jobs: [runningOrders()], retired: 'cluster' });
+  const c = await runHdi(removed, { jobName: 'orders', action: 'suspend' });
+  assert.equal(c.exitCode, 1, c.log);
+  assert.match(c.errors[0].message, /cluster `cluster1` in pool `clusterpool1` does not exist .*ResourceNotFound/);
+  assert.match(c.errors[0].message, /hint: check the input `hdiClusterName`.*; if it is right, the cluster was removed when Microsoft retired HDInsight on AKS \(2025-01-31\): move the job to Ververica Platform/);
 });
 
 test('validate reads the job list, prints the request body and changes nothing', async (t) => {

@@ -41,6 +41,46 @@ test('merge patch is RFC 7386', () => {
   assert.deepEqual(mergePatch({ a: [1, 2] }, { a: [3] }), { a: [3] });
 });
 
+test('a null in a PATCH deletes by default; with nulls: literal it is stored as null; either way it is outside the description', async () => {
+  for (const nulls of ['delete', 'literal']) {
+    const f = await startVvp({ token: TOKEN, nulls, timing: { startMs: 20, stopMs: 20 } });
+    try {
+      f.seed('default', dep('n', 's3://x/a.jar', { template: { spec: { artifact: { kind: 'JAR', jarUri: 's3://x/a.jar', mainArgs: '--a' } } } }));
+      const p = await call(f, 'PATCH', '/api/v1/namespaces/default/deployments/n', { body: { metadata: { labels: { team: null } }, spec: { template: { spec: { artifact: { mainArgs: null } } } } } });
+      assert.equal(p.status, 200);
+      const d = f.deployment('default', 'n');
+      if (nulls === 'delete') {
+        assert.equal('mainArgs' in d.spec.template.spec.artifact, false);
+        assert.equal('team' in d.metadata.labels, false);
+      } else {
+        assert.equal(d.spec.template.spec.artifact.mainArgs, null);
+        assert.equal(d.metadata.labels.team, null);
+      }
+      const v = f.violations();
+      assert.ok(v.some((x) => x.direction === 'request' && /is null/.test(x.rule) && /mainArgs/.test(x.where)), JSON.stringify(v));
+      // Storing null literally puts it into the answers too, outside the description as well.
+      assert.equal(v.some((x) => x.direction === 'answer'), nulls === 'literal', JSON.stringify(v));
+      // A replace without the field: gone in both modes.
+      const put = await call(f, 'PUT', '/api/v1/namespaces/default/deployments/n', { body: dep('n', 's3://x/a.jar') });
+      assert.equal(put.status, 200);
+      assert.equal('mainArgs' in f.deployment('default', 'n').spec.template.spec.artifact, false);
+      assert.deepEqual(f.violations(), [], 'a replace without null is within the description');
+    } finally { await f.close(); }
+  }
+});
+
+test('an ingress that routes only /api answers other paths with its own 404', async () => {
+  const f = await startVvp({ token: TOKEN, routes: ['/api'] });
+  try {
+    const r = await fetch(`${f.url}/namespaces/v1/namespaces/default`, { headers: auth });
+    assert.equal(r.status, 404);
+    assert.match(r.headers.get('content-type'), /text\/html/);
+    assert.match(await r.text(), /nginx/);
+    assert.equal((await call(f, 'GET', '/api/v1/namespaces/default/deployment-targets/vvp-jobs')).status, 200);
+    assert.equal(f.log[0].ingress, true);
+  } finally { await f.close(); }
+});
+
 test("seed 000's curl calls: PATCH by id with a YAML body, then the list filtered by id", async () => {
   const f = await startVvp({ token: TOKEN, deploymentTargets: [{ name: 'vvp-jobs', id: '6232cc84-7aa3-4524-b3a8-36cab7203c47' }], timing: { startMs: 50, stopMs: 20 } });
   try {

@@ -229,13 +229,42 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
     } finally { await f.close(); }
   });
 
+  test('the error issue says why: the headline carries the job\'s failure, the log and summary the full account, and only what explains it is red', async () => {
+    const f = await fake();
+    try {
+      f.nextJobs({ outcome: 'FAILED', failure: { reason: 'JobFailed', message: 'java.lang.ClassNotFoundException: com.example.Missing\n\tat java.net.URLClassLoader.findClass(URLClassLoader.java:382)' } });
+      const r = await run({ inputs: inputs(f, { deploymentName: 'why', deploymentTargetName: 'vvp-jobs', jarUri: JAR }), secrets });
+      assert.equal(r.exitCode, 1, r.log);
+      assert.equal(r.errors.length, 1, JSON.stringify(r.issues));
+      // The one line people read on the run's summary page names the root cause, first line only.
+      assert.match(r.errors[0].message, /^deployment `why` in namespace `default` did not reach RUNNING: the deployment is FAILED: java\.lang\.ClassNotFoundException: com\.example\.Missing( \(hint: .*\))?$/);
+      assert.ok(!r.errors[0].message.includes('URLClassLoader'), r.errors[0].message);
+      // Red: the failure events and the job's failure, nothing else.
+      const red = r.stdout.split('\n').filter((l) => l.startsWith('##[error]'));
+      assert.ok(red.length >= 2, r.stdout);
+      for (const l of red) assert.match(l, /^##\[error\](event \S+ (FAILED_CREATING_A_NEW_JOB|TOO_MANY_FAILED_JOB_CREATION_ATTEMPTS): |job [0-9a-f-]+ failed: |\tat )/);
+      assert.ok(red.some((l) => /FAILED_CREATING_A_NEW_JOB: Job failed: java\.lang\.ClassNotFoundException/.test(l)), red.join('\n'));
+      // Ordinary events are in the log as ordinary lines.
+      for (const name of ['STATE_TRANSITION_IS_NEEDED', 'CREATING_A_NEW_JOB', 'AWAITING_A_JOB_TO_START']) {
+        assert.match(r.stdout, new RegExp(`^event \\S+ ${name}: `, 'm'), name);
+        assert.ok(!red.some((l) => l.includes(` ${name}: `)), `${name} is not red`);
+      }
+      // The summary carries the headline and the whole account.
+      const md = summary(r);
+      assert.match(md, /\*\*Error:\*\* deployment `why` .*ClassNotFoundException: com\.example\.Missing/);
+      assert.match(md, /AWAITING_A_JOB_TO_START/);
+      assert.match(md, /JobFailed: java\.lang\.ClassNotFoundException/);
+      assert.match(caseNamed(junit(r), 'reach RUNNING').failure, /did not reach RUNNING: the deployment is FAILED: java\.lang\.ClassNotFoundException/);
+    } finally { await f.close(); }
+  });
+
   test('a job that reaches RUNNING and fails inside the settle window fails the run', async () => {
     const f = await fake();
     try {
       f.nextJobs({ failAfterMs: 1500, failure: { reason: 'JobFailed', message: 'java.lang.OutOfMemoryError: Java heap space' } });
       const r = await run({ inputs: inputs(f, { deploymentName: 'flaky', deploymentTargetName: 'vvp-jobs', jarUri: JAR, settleSeconds: '4' }), secrets });
       assert.equal(r.exitCode, 1, r.log);
-      assert.match(r.errors[0].message, /deployment `flaky` in namespace `default` reached RUNNING but did not stay up for 4s \(settleSeconds\): the deployment fell from RUNNING to FAILED/);
+      assert.match(r.errors[0].message, /deployment `flaky` in namespace `default` reached RUNNING but did not stay up for 4s \(settleSeconds\): the deployment fell from RUNNING to FAILED: java\.lang\.OutOfMemoryError: Java heap space/);
       assert.match(r.stdout, /OutOfMemoryError/);
       const cases = junit(r);
       assert.equal(caseNamed(cases, 'reach RUNNING').failed, false);
@@ -304,8 +333,13 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
       assert.equal(after.spec.template.spec.artifact.jarUri, v1);
       assert.equal(after.status.state, 'RUNNING');
       assert.notEqual(after.status.running.jobId, before.status.running.jobId);
-      assert.deepEqual(f.writes().map((e) => e.method), ['PATCH', 'PATCH']);
-      assert.deepEqual(f.writes()[1].body, { spec: { template: { spec: { artifact: { jarUri: v1 } } } } });
+      // The rollback replaces the deployment with the spec it had (PUT: "create or replace").
+      assert.deepEqual(f.writes().map((e) => e.method), ['PATCH', 'PUT']);
+      const put = f.writes()[1].body;
+      assert.equal(put.metadata.name, 'payments');
+      assert.equal(put.spec.template.spec.artifact.jarUri, v1);
+      assert.deepEqual(put.spec.template, before.spec.template);
+      assert.equal(put.status, undefined, 'what the platform owns is not sent');
       const cases = junit(r);
       assert.equal(caseNamed(cases, 'reach RUNNING').failed, true);
       assert.equal(caseNamed(cases, 'rollback').failed, false);
@@ -373,6 +407,101 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
       assert.equal(after.metadata.labels.team, undefined);
       assert.deepEqual(Object.keys(after.spec.template.spec.flinkConfiguration || {}).filter((k) => k !== 'execution.checkpointing.interval'), []);
     } finally { await f.close(); }
+  });
+
+  test('a rollback replaces the deployment with the previous spec and reads it back: no null is sent, and a platform that stores null literally is no trap', async () => {
+    for (const nulls of ['delete', 'literal']) {
+      const f = await fake({ nulls });
+      try {
+        const v1 = 's3://vvp/artifacts/namespaces/default/job-1.jar';
+        const before = f.seed('default', deployment('orders', v1));
+        f.nextJobs({ outcome: 'FAILED', failure: { reason: 'JobFailed', message: 'NoSuchMethodError in v2' } });
+        const cwd = scratch();
+        // Quoted: text in YAML and in the description alike.
+        fs.writeFileSync(path.join(cwd, 'orders.yml'), [
+          'kind: Deployment', 'apiVersion: v1',
+          'metadata:', '  name: orders', '  labels:', '    team: "data"',
+          'spec:', '  state: RUNNING', '  deploymentTargetName: vvp-jobs', '  template:', '    spec:',
+          '      artifact:', '        kind: JAR', '        jarUri: s3://vvp/artifacts/namespaces/default/job-2.jar',
+          '        mainArgs: "--window 10s"',
+          '      flinkConfiguration:', '        state.backend: "rocksdb"', '',
+        ].join('\n'));
+        const r = await run({ cwd, inputs: inputs(f, { specFile: 'orders.yml', rollbackOnFailure: 'true' }), secrets });
+        assert.equal(r.exitCode, 1, `${nulls}: ${r.log}`);
+        assert.match(r.errors[0].message, /rolled back: deployment `orders` is RUNNING \(job [0-9a-f-]+\) again with the previous spec/, nulls);
+        const writes = f.writes();
+        assert.deepEqual(writes.map((e) => e.method), ['PATCH', 'PUT'], nulls);
+        for (const w of writes) assert.ok(!JSON.stringify(w.body).includes('null'), `${nulls}: no null sent: ${JSON.stringify(w.body)}`);
+        // What the change added is gone, not stored as null.
+        const after = f.deployment('default', 'orders');
+        assert.equal('mainArgs' in after.spec.template.spec.artifact, false, `${nulls}: ${JSON.stringify(after.spec.template.spec.artifact)}`);
+        assert.equal('team' in (after.metadata.labels || {}), false, nulls);
+        assert.equal('state.backend' in (after.spec.template.spec.flinkConfiguration || {}), false, nulls);
+        assert.deepEqual(after.spec.template, before.spec.template, nulls);
+        assert.equal(after.status.state, 'RUNNING');
+        // Both writes were read back and found as written.
+        assert.equal((r.stdout.match(/^read back: Ververica Platform stored what was written$/mg) || []).length, 2, r.stdout);
+      } finally { await f.close(); }
+    }
+  });
+
+  test('a platform that stores something else than the write meant fails the apply step with the difference shown', async () => {
+    // A spec file's `null` asks a merge patch to delete the field; the description promises no
+    // such thing (it has no null at all), and a platform that stores it literally must be noticed.
+    const cwd = scratch();
+    const specFile = (name) => {
+      fs.writeFileSync(path.join(cwd, `${name}.yml`), [
+        'kind: Deployment', 'apiVersion: v1', 'metadata:', `  name: ${name}`,
+        'spec:', '  state: RUNNING', '  deploymentTargetName: vvp-jobs', '  template:', '    spec:',
+        '      artifact:', '        kind: JAR', '        jarUri: s3://vvp/a/v2.jar',
+        '      flinkConfiguration:', '        state.backend: null', '',
+      ].join('\n'));
+      return `${name}.yml`;
+    };
+    const seeded = (f, name) => f.seed('default', deployment(name, 's3://vvp/a/v1.jar', {
+      spec: { template: { spec: { artifact: { kind: 'JAR', jarUri: 's3://vvp/a/v1.jar' }, flinkConfiguration: { 'state.backend': 'rocksdb' } } } },
+    }));
+    const nullViolations = (r) => {
+      // The user's null is sent as written, and it is outside the description; so is a stored null in an answer.
+      assert.ok(r.contractViolations.length > 0);
+      for (const v of r.contractViolations) assert.match(`${v.where} ${v.rule}`, /state\.backend is null/, JSON.stringify(v));
+    };
+
+    const f = await fake({ nulls: 'literal' });
+    try {
+      seeded(f, 'tuned');
+      const r = await run({ cwd, inputs: inputs(f, { specFile: specFile('tuned') }), secrets, contract: 'report' });
+      assert.equal(r.exitCode, 1, r.log);
+      assert.equal(r.errors.length, 1, JSON.stringify(r.issues));
+      assert.match(r.errors[0].message, /^deployment `tuned` in namespace `default` does not hold what the PATCH wrote: `spec\.template\.spec\.flinkConfiguration\["state\.backend"\]`: meant to be removed, stored null/);
+      assert.match(r.errors[0].message, /hint: .*does not promise/);
+      assert.match(r.stdout, /^##\[error\]read back: `spec\.template\.spec\.flinkConfiguration\["state\.backend"\]`: meant to be removed, stored null$/m);
+      const cases = junit(r);
+      assert.equal(caseNamed(cases, 'apply').failed, true);
+      assert.ok(!cases.some((c) => c.name === 'reach RUNNING'), 'no wait after a write that did not hold');
+      assert.match(summary(r), /meant to be removed, stored null/);
+      nullViolations(r);
+
+      // With rollbackOnFailure the previous spec is put back, with a replace that needs no null.
+      seeded(f, 'tuned-back');
+      const back = await run({ cwd, inputs: inputs(f, { specFile: specFile('tuned-back'), rollbackOnFailure: 'true' }), secrets, contract: 'report' });
+      assert.equal(back.exitCode, 1, back.log);
+      assert.match(back.errors[0].message, /does not hold what the PATCH wrote: .*; rolled back: deployment `tuned-back` is RUNNING/);
+      assert.equal(f.deployment('default', 'tuned-back').spec.template.spec.flinkConfiguration['state.backend'], 'rocksdb');
+      assert.equal(f.writes().at(-1).method, 'PUT');
+      nullViolations(back);
+    } finally { await f.close(); }
+
+    // A platform that deletes on null: the write holds, the deploy goes on.
+    const g = await fake();
+    try {
+      seeded(g, 'tuned');
+      const r = await run({ cwd, inputs: inputs(g, { specFile: specFile('tuned') }), secrets, contract: 'report' });
+      assert.equal(r.exitCode, 0, r.log);
+      assert.equal('state.backend' in g.deployment('default', 'tuned').spec.template.spec.flinkConfiguration, false);
+      assert.match(r.stdout, /^read back: Ververica Platform stored what was written$/m);
+      nullViolations(r);
+    } finally { await g.close(); }
   });
 
   test('rollback has nothing to return to for a new deployment', async () => {
@@ -605,6 +734,29 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
         assert.match(r.errors[0].message, /`vvpNamespace`: namespace `staging` does not exist on http:\/\/127\.0\.0\.1:\d+/);
         noWrites(f);
       } finally { await f.close(); }
+    });
+
+    test('a 404 from the namespaces API is not taken as a missing namespace unless the platform says so', async () => {
+      // Many installations route only /api through their ingress.
+      const f = await fake({ routes: ['/api', '/artifacts'] });
+      try {
+        const r = await run({ inputs: inputs(f, { deploymentName: 'fresh', deploymentTargetName: 'vvp-jobs', jarUri: JAR }), secrets });
+        assert.equal(r.exitCode, 0, r.log);
+        assert.ok(f.log.some((e) => e.ingress && e.path === '/namespaces/v1/namespaces/default'), 'the namespaces API was asked and the ingress answered');
+        assert.equal(f.deployment('default', 'fresh').status.state, 'RUNNING');
+        // A namespace that is missing: the Application Manager says so, naming the input.
+        const missing = await run({ inputs: inputs(f, { vvpNamespace: 'staging', deploymentName: 'fresh', deploymentTargetName: 'vvp-jobs', jarUri: JAR }), secrets });
+        assert.equal(missing.exitCode, 2, missing.log);
+        assert.match(missing.errors[0].message, /`vvpNamespace`: namespace `staging` does not exist on http:\/\/127\.0\.0\.1:\d+\/? \(Ververica Platform: Namespace 'staging' not found\)/);
+      } finally { await f.close(); }
+      // A token that may not read the namespaces API.
+      const g = await fake();
+      try {
+        g.fault({ method: 'GET', path: /^\/namespaces\//, status: 403, body: { message: "Access is denied: the token may not read namespaces" }, times: 5 });
+        const r = await run({ inputs: inputs(g, { action: 'delete', deploymentName: 'never-was' }), secrets });
+        assert.equal(r.exitCode, 0, r.log);
+        assert.match(r.stdout, /does not exist in namespace `default`: nothing to delete/);
+      } finally { await g.close(); }
     });
 
     test('unknown deployment target, by name and by id', async () => {

@@ -222,6 +222,25 @@ pub fn root_causes(exceptions: &Value, max: usize) -> Vec<String> {
     out
 }
 
+/// Why the job failed, in one line: the innermost cause of the newest failure in the exception
+/// history (Flink lists it newest first), or of Flink's `root-exception` where there is no
+/// history.
+pub fn root_cause(exceptions: &Value) -> Option<String> {
+    let newest = exceptions
+        .pointer("/exceptionHistory/entries")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first());
+    let trace = newest
+        .and_then(|e| s(e, "stacktrace"))
+        .or_else(|| s(exceptions, "root-exception"))
+        .unwrap_or("");
+    message_chain(trace).pop().or_else(|| {
+        newest
+            .and_then(|e| s(e, "exceptionName"))
+            .map(str::to_owned)
+    })
+}
+
 /// The message lines of a Java stack trace: the first line and each `Caused by:`, without
 /// frames, consecutive repeats removed.
 pub fn message_chain(trace: &str) -> Vec<String> {
@@ -873,6 +892,31 @@ mod tests {
                 "  root cause: java.io.IOException: disk full"
             ]
         );
+    }
+
+    #[test]
+    fn the_root_cause_is_the_innermost_cause_of_the_newest_failure() {
+        assert_eq!(
+            root_cause(&fx("exceptions-v3")).as_deref(),
+            Some("java.lang.IllegalStateException: test job v3 fails on start: the summing operator refuses to open")
+        );
+        assert_eq!(root_cause(&fx("exceptions-none")), None);
+        let nested = json!({"exceptionHistory": {"entries": [
+            {"exceptionName": "org.apache.flink.runtime.JobException", "stacktrace": "org.apache.flink.runtime.JobException: Recovery is suppressed by NoRestartBackoffTimeStrategy\n\tat a.b(C.java:1)\nCaused by: java.io.IOException: disk full\n\tat d.e(F.java:2)\n"},
+            {"exceptionName": "java.lang.RuntimeException", "stacktrace": "java.lang.RuntimeException: an older failure\n"}
+        ]}});
+        assert_eq!(
+            root_cause(&nested).as_deref(),
+            Some("java.io.IOException: disk full")
+        );
+        // Older Flink: only the root exception.
+        let legacy = json!({"root-exception": "java.lang.ClassCastException: a cannot be cast to b\n\tat x.y(Z.java:3)\n", "all-exceptions": []});
+        assert_eq!(
+            root_cause(&legacy).as_deref(),
+            Some("java.lang.ClassCastException: a cannot be cast to b")
+        );
+        let unnamed = json!({"exceptionHistory": {"entries": [{"exceptionName": "java.lang.Error", "stacktrace": ""}]}});
+        assert_eq!(root_cause(&unnamed).as_deref(), Some("java.lang.Error"));
     }
 
     #[test]

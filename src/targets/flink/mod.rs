@@ -31,7 +31,7 @@ use crate::rollback::Outcome;
 use crate::wait::{self, End, Hold, Observed, Probe, Settled, Verdict, Wait};
 
 use self::judge::{Health, Trigger};
-use self::probe::{CausesProbe, EndProbe, JobProbe, State, TriggerLook, TriggerProbe};
+use self::probe::{Causes, CausesProbe, EndProbe, JobProbe, State, TriggerLook, TriggerProbe};
 
 /// How many ended jobs with the name are looked at for their savepoints.
 const HISTORY_DEPTH: usize = 5;
@@ -44,6 +44,7 @@ pub const REGISTRATION: Registration = Registration {
     name: "flink",
     actions: Action::ON_JOBS,
     configure: super::configure::<FlinkConfig>,
+    notice: None,
 };
 
 /// The target with its configuration.
@@ -1279,22 +1280,27 @@ impl Runner<'_> {
             client: &self.client,
             job_id,
         };
-        let causes = match wait::until(rec, &w, &mut probe, |c, _| match c.0.is_empty() {
-            true => Verdict::Pending,
-            false => Verdict::Done,
-        })
-        .await
-        {
-            Ok(End::Reached(c)) => c.0,
-            Ok(End::TimedOut { last }) => last.map(|c| c.0).unwrap_or_default(),
-            _ => vec![],
-        };
+        let Causes(causes, root) =
+            match wait::until(rec, &w, &mut probe, |c, _| match c.0.is_empty() {
+                true => Verdict::Pending,
+                false => Verdict::Done,
+            })
+            .await
+            {
+                Ok(End::Reached(c)) => c,
+                Ok(End::TimedOut { last: Some(c) }) => c,
+                _ => Causes(vec![], None),
+            };
         for c in &causes {
             rec.error_line(c);
         }
         rec.timeline(&format!("job {job_id} failed"));
-        Error::deployment(format!("job `{}` ({job_id}) {phase}: {why}", self.name))
-            .with_details(causes)
+        let message = format!("job `{}` ({job_id}) {phase}: {why}", self.name);
+        Error::deployment(match root {
+            Some(r) => format!("{message}: {r}"),
+            None => message,
+        })
+        .with_details(causes)
     }
 
     fn wait(&self, subject: &'static str, limit: Duration) -> Wait<'static> {

@@ -151,8 +151,9 @@ impl Probe for EndProbe<'_> {
     }
 }
 
-/// The root causes in a job's exception history, as far as the cache shows them yet.
-pub struct Causes(pub Vec<String>);
+/// The root causes in a job's exception history, as far as the cache shows them yet: the lines
+/// that explain the failure, and the one that says why.
+pub struct Causes(pub Vec<String>, pub Option<String>);
 
 impl Observed for Causes {
     fn shown(&self) -> String {
@@ -173,6 +174,6 @@ impl Probe for CausesProbe<'_> {
     type Obs = Causes;
     async fn probe(&mut self) -> Result<Causes> {
         let v = self.client.exceptions(self.job_id).await?;
-        Ok(Causes(judge::root_causes(&v, 3)))
+        Ok(Causes(judge::root_causes(&v, 3), judge::root_cause(&v)))
     }
 }

@@ -16,6 +16,9 @@ use crate::report::Recorder;
 use crate::secret::Secret;
 use crate::wait::{self, Backoff, End, Verdict, Wait};
 
+/// Where to go now that the service is retired.
+const RETIRED_MOVE: &str = "move the job to Ververica Platform (target: ververica) or to a Flink cluster of your own, e.g. on AKS with the Apache Flink Kubernetes Operator (target: flink)";
+
 /// Resource Manager counts reads against a quota per principal: at most one a second.
 pub const PACE: Backoff = Backoff::with_floor(Duration::from_secs(1));
 
@@ -40,10 +43,11 @@ pub struct Arm<'a> {
     connection: String,
 }
 
-/// The scope of Resource Manager tokens for a cloud: the ARM resource, not the URL the calls go
-/// to (which may be an override such as a test endpoint).
-pub fn arm_scope(cloud_arm_endpoint: &str) -> String {
-    format!("{}/.default", cloud_arm_endpoint.trim_end_matches('/'))
+/// The scope of Resource Manager tokens: the audience (see
+/// [`crate::azure::connection::Cloud::arm_audience`]) with `/.default`, as Microsoft's tasks ask
+/// for it; not the URL the calls go to (which may be an override such as a test endpoint).
+pub fn arm_scope(audience: &str) -> String {
+    format!("{audience}/.default")
 }
 
 impl<'a> Arm<'a> {
@@ -278,16 +282,35 @@ impl<'a> Arm<'a> {
     pub fn error(&self, resp: &Response, what: &str) -> Error {
         let (code, message) = arm_error(resp);
         let h = self.hdi;
+        if let Some(c) = code
+            .as_deref()
+            .filter(|c| model::service_gone(c, &message, &h.api_version))
+        {
+            return Error::platform(format!(
+                "{what}: HDInsight on AKS no longer answers: Resource Manager does not serve its clusters any more ({} answered HTTP {}: {c}: {message}); Microsoft retired the service on 2025-01-31",
+                display_url(&resp.url),
+                resp.status
+            ))
+            .with_details(resp.request_id().map(|id| format!("request id: {id}")))
+            .with_hint(RETIRED_MOVE);
+        }
         let mut e = match (resp.status, code.as_deref()) {
             (404, Some(c)) => match model::missing_resource(c, &message, h) {
                 Some((missing, input)) => Error::platform(format!(
                     "{what}: {missing} does not exist ({} answered HTTP 404: {c}: {message})",
                     display_url(&resp.url)
                 ))
-                .with_hint(format!(
-                    "check the input `{input}` (and that service connection `{}` is for the right subscription)",
-                    self.connection
-                )),
+                .with_hint(match input {
+                    crate::pipeline::inputs::HDI_CLUSTER_NAME
+                    | crate::pipeline::inputs::HDI_CLUSTER_POOL => format!(
+                        "check the input `{input}` (and that service connection `{}` is for the right subscription); if it is right, the cluster was removed when Microsoft retired HDInsight on AKS (2025-01-31): {RETIRED_MOVE}",
+                        self.connection
+                    ),
+                    _ => format!(
+                        "check the input `{input}` (and that service connection `{}` is for the right subscription)",
+                        self.connection
+                    ),
+                }),
                 None => resp.error(what),
             },
             _ => resp.error(what),
@@ -299,8 +322,8 @@ impl<'a> Arm<'a> {
         }
         match resp.status {
             401 => e.with_hint(format!(
-                "Resource Manager rejected the token of service connection `{}`; check that the connection is for the cluster's tenant and cloud",
-                self.connection
+                "Resource Manager rejected the token of service connection `{}` (issued for `{}`); check that the connection is for the cluster's tenant and cloud, and its activeDirectoryServiceEndpointResourceId",
+                self.connection, self.scope
             )),
             403 => e.with_hint(format!(
                 "give the service principal of connection `{}` a role on cluster `{}` (or its pool or resource group `{}`) that allows Microsoft.HDInsight/clusterpools/clusters/runJob/action and jobs/read, e.g. Contributor",
@@ -343,12 +366,17 @@ mod tests {
     #[test]
     fn the_scope_is_the_resource_not_the_url() {
         assert_eq!(
-            arm_scope("https://management.azure.com/"),
+            arm_scope("https://management.azure.com"),
             "https://management.azure.com/.default"
         );
+        // A resource id with its trailing slash keeps it, as Microsoft's tasks ask for it.
         assert_eq!(
-            arm_scope("https://management.usgovcloudapi.net"),
-            "https://management.usgovcloudapi.net/.default"
+            arm_scope("https://management.core.windows.net/"),
+            "https://management.core.windows.net//.default"
+        );
+        assert_eq!(
+            arm_scope("https://management.adfs.azurestack.local/4de154de-f8a8-4017-af41-df619da68155"),
+            "https://management.adfs.azurestack.local/4de154de-f8a8-4017-af41-df619da68155/.default"
         );
     }
 

@@ -13,7 +13,8 @@ pub struct HdiConfig {
     pub cluster_name: String,
     pub api_version: String,
     pub arm_endpoint: String,
-    /// The audience of Resource Manager tokens (the ARM resource of the connection's cloud).
+    /// The audience of Resource Manager tokens: the connection's
+    /// `activeDirectoryServiceEndpointResourceId`, else the ARM resource of its cloud.
     pub arm_resource: String,
 }
 
@@ -95,7 +96,7 @@ impl crate::targets::FromInputs for HdiConfig {
             cluster_name: resource_name(raw, i::HDI_CLUSTER_NAME)?,
             api_version,
             arm_endpoint,
-            arm_resource: az.cloud.arm_endpoint.clone(),
+            arm_resource: az.cloud.arm_audience.clone(),
         })
     }
 }

@@ -353,8 +353,8 @@ pub fn judge(sent: JobAction, before: Option<&ClusterJob>, now: Option<&ClusterJ
             sent.as_str(),
             status_suffix(now.status())
         )),
-        "FAILED" => Verdict::Failed(match output {
-            Some(o) => o.to_owned(),
+        "FAILED" => Verdict::Failed(match output.and_then(root_cause) {
+            Some(o) => o,
             None => format!(
                 "{} failed without output{}",
                 sent.as_str(),
@@ -369,7 +369,7 @@ pub fn judge(sent: JobAction, before: Option<&ClusterJob>, now: Option<&ClusterJ
                 return Verdict::Done;
             }
             if status_is_down(now.status()) {
-                return Verdict::Failed(match output {
+                return Verdict::Failed(match output.and_then(root_cause) {
                     Some(o) => format!(
                         "job status is {} after {}: {o}",
                         now.status(),
@@ -400,14 +400,32 @@ fn status_suffix(status: &str) -> String {
 pub fn settled(now: Option<&ClusterJob>) -> Result<(), String> {
     match now {
         None => Err("the job is no longer listed on the cluster".into()),
-        Some(j) if status_is_down(j.status()) => Err(match j.properties.job_output.as_deref() {
-            Some(o) if !o.trim().is_empty() => {
-                format!("job status became {}: {}", j.status(), o.trim())
-            }
-            _ => format!("job status became {}", j.status()),
-        }),
+        Some(j) if status_is_down(j.status()) => Err(
+            match j.properties.job_output.as_deref().and_then(root_cause) {
+                Some(cause) => format!("job status became {}: {cause}", j.status()),
+                None => format!("job status became {}", j.status()),
+            },
+        ),
         Some(_) => Ok(()),
     }
+}
+
+/// Why an action failed, in one line, from the job's `jobOutput` (the Flink client's output):
+/// the innermost `Caused by:` of a Java stack trace in it, else its first line.
+pub fn root_cause(output: &str) -> Option<String> {
+    if output
+        .lines()
+        .any(|l| l.trim_start().starts_with("Caused by:"))
+    {
+        if let Some(inner) = crate::targets::flink::judge::message_chain(output).pop() {
+            return Some(inner);
+        }
+    }
+    output
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_owned)
 }
 
 /// An action that would change nothing because the job is already where it would take it.
@@ -498,6 +516,42 @@ pub fn parse_savepoints(output: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The API versions of HDInsight on AKS that Microsoft published (azure-rest-api-specs): a
+/// Resource Manager that no longer serves one of them no longer serves the service.
+pub const PUBLISHED_API_VERSIONS: &[&str] = &[
+    "2023-06-01-preview",
+    "2023-11-01-preview",
+    "2024-05-01-preview",
+];
+
+/// Whether an ARM error says the resource provider no longer serves HDInsight on AKS clusters
+/// (the service was retired): the resource type is unknown (`InvalidResourceType`), or no
+/// provider is registered for it (`NoRegisteredProviderFound`) with a published API version, or
+/// with none supported at all. `NoRegisteredProviderFound` for an API version Microsoft never
+/// published, while others are supported, is a wrong version instead.
+pub fn service_gone(code: &str, message: &str, api_version: &str) -> bool {
+    let msg = message.to_ascii_lowercase();
+    match code {
+        "InvalidResourceType" => {
+            msg.contains("clusterpools") || msg.contains("microsoft.hdinsight") || msg.is_empty()
+        }
+        "NoRegisteredProviderFound" => {
+            let supported = msg
+                .split("supported api-versions are '")
+                .nth(1)
+                .and_then(|rest| rest.split('\'').next())
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .count()
+                });
+            PUBLISHED_API_VERSIONS.contains(&api_version) || supported == Some(0)
+        }
+        _ => false,
+    }
 }
 
 /// Which part of the cluster's address an ARM 404 says is missing, from the error code (and, for
@@ -673,6 +727,40 @@ mod tests {
             }
             v => panic!("{v:?}"),
         }
+    }
+
+    #[test]
+    fn the_root_cause_is_the_first_line_or_the_innermost_cause_of_job_output() {
+        let now = one("list-new-failed-trace.json", "orders");
+        let output = now.properties.job_output.clone().unwrap();
+        assert_eq!(
+            root_cause(&output).as_deref(),
+            Some("java.lang.NoSuchMethodError: 'void com.example.orders.Codec.decode(java.lang.String)'")
+        );
+        match judge(JobAction::New, None, Some(&now)) {
+            Verdict::Failed(why) => assert_eq!(
+                why,
+                "java.lang.NoSuchMethodError: 'void com.example.orders.Codec.decode(java.lang.String)'"
+            ),
+            v => panic!("{v:?}"),
+        }
+        let one_line = one("list-update-failed.json", "orders");
+        assert_eq!(
+            root_cause(one_line.properties.job_output.as_deref().unwrap()).as_deref(),
+            Some("Job submission failed: org.apache.flink.client.program.ProgramInvocationException: java.lang.ClassNotFoundException: com.example.orders.OrdersJobV2")
+        );
+        assert_eq!(
+            root_cause("\n  Savepoint failed.\n  see the logs\n").as_deref(),
+            Some("Savepoint failed.")
+        );
+        assert_eq!(root_cause(" \n"), None);
+        // A job that went down while settling names the cause, not the whole output.
+        let mut down = one("list-running.json", "orders");
+        down.properties.status = Some("FAILED".into());
+        down.properties.job_output = Some(output);
+        let why = settled(Some(&down)).unwrap_err();
+        assert!(why.ends_with("Codec.decode(java.lang.String)'"), "{why}");
+        assert!(!why.contains('\n'), "{why}");
     }
 
     #[test]
@@ -883,6 +971,38 @@ mod tests {
             vec![p1]
         );
         assert!(parse_savepoints("no savepoints found").is_empty());
+    }
+
+    #[test]
+    fn a_resource_provider_that_no_longer_serves_clusterpools_means_the_service_is_gone() {
+        let v = "2023-06-01-preview";
+        assert!(service_gone(
+            "InvalidResourceType",
+            "The resource type 'clusterpools' could not be found in the namespace 'Microsoft.HDInsight' for api version '2023-06-01-preview'.",
+            v
+        ));
+        assert!(service_gone(
+            "NoRegisteredProviderFound",
+            "No registered resource provider found for location 'westus3' and API version '2023-06-01-preview' for type 'clusterpools'. The supported api-versions are ''. The supported locations are ''.",
+            v
+        ));
+        // A version never published, while the provider still serves others: a wrong input.
+        assert!(!service_gone(
+            "NoRegisteredProviderFound",
+            "No registered resource provider found for location 'westus3' and API version '2021-01-01' for type 'clusterpools'. The supported api-versions are '2023-06-01-preview, 2023-11-01-preview'.",
+            "2021-01-01"
+        ));
+        assert!(service_gone(
+            "NoRegisteredProviderFound",
+            "No registered resource provider found for location 'westus3' and API version '2021-01-01' for type 'clusterpools'. The supported api-versions are ''.",
+            "2021-01-01"
+        ));
+        assert!(!service_gone(
+            "ResourceNotFound",
+            "The Resource 'Microsoft.HDInsight/clusterpools/p/clusters/c' was not found.",
+            v
+        ));
+        assert!(!service_gone("AuthorizationFailed", "", v));
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub const REGISTRATION: Registration = Registration {
     name: "hdinsight",
     actions: Action::ON_JOBS,
     configure: super::configure::<HdiConfig>,
+    notice: Some(RETIRED),
 };
 
 /// The target with its configuration.
@@ -77,7 +78,8 @@ enum Op {
     Nothing(String),
 }
 
-const RETIRED: &str = "note: Microsoft retired HDInsight on AKS on 2025-01-31 (clusters were stopped and removed); this target works only where the service still answers";
+/// The first line of every HDInsight run.
+pub const RETIRED: &str = "Microsoft retired HDInsight on AKS on 2025-01-31: its clusters were stopped and removed, and its API descriptions withdrawn. This target works only with clusters that still answer. Move the job to Ververica Platform (target: ververica) or to a Flink cluster of your own, e.g. on AKS with the Apache Flink Kubernetes Operator (target: flink); Microsoft points to Microsoft Fabric or an equivalent Azure service.";
 
 fn arm<'c>(
     http: &'c Http,
@@ -239,7 +241,7 @@ fn show_request(rec: &mut Recorder, op: &Op) {
 async fn plan(t: &HdInsight, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> {
     let cfg = t.settings(cx.run, cx.vars);
     let h = cfg.own;
-    cx.rec.log(RETIRED);
+    cx.rec.summary.paragraph(&format!("**Note:** {RETIRED}"));
     if let Some(n) = &cfg.job.job_name {
         if let Some(p) = model::job_name_problem(n) {
             return Err(Error::input(i::JOB_NAME, p));
@@ -723,21 +725,21 @@ async fn settle(
         }
         wait::Settled::Lost { last, why } => {
             let job = last.and_then(|s| s.0);
-            if let Some(o) = job
+            let output = job
                 .as_ref()
                 .and_then(|j| j.properties.job_output.as_deref())
-                .filter(|o| !o.trim().is_empty())
-            {
-                rec.error_line(&format!("jobOutput: {}", o.trim()));
+                .map(str::trim)
+                .filter(|o| !o.is_empty());
+            if let Some(o) = output {
+                rec.error_line(&format!("jobOutput: {o}"));
             }
-            Err((
-                job,
-                Error::deployment(format!(
-                    "job `{name}` on HDInsight cluster {} did not stay up after {}: {why}",
-                    arm.cluster_label(),
-                    action.as_str()
-                )),
+            let e = Error::deployment(format!(
+                "job `{name}` on HDInsight cluster {} did not stay up after {}: {why}",
+                arm.cluster_label(),
+                action.as_str()
             ))
+            .with_details(output.map(|o| format!("jobOutput: {o}")));
+            Err((job, e))
         }
     }
 }

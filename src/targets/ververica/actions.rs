@@ -348,14 +348,15 @@ async fn change_state(
         rec.begin("apply");
         rec.timeline(&format!("desired state {target} sent"));
         let r = super::write(
-            client,
+            on,
             rec,
-            addr,
             true,
             SyncingMode::Patch,
             &json!({"spec": {"state": target}}),
+            &[],
         )
-        .await;
+        .await
+        .map_err(Error::from);
         rec.end(r)?
     };
     rec.begin(&format!("reach {target}"));
@@ -434,7 +435,9 @@ async fn resume(
     } else {
         rec.begin("apply");
         rec.timeline("desired state RUNNING sent");
-        let r = super::write(client, rec, addr, true, SyncingMode::Patch, &patch).await;
+        let r = super::write(on, rec, true, SyncingMode::Patch, &patch, &[])
+            .await
+            .map_err(Error::from);
         rec.end(r)?
     };
     let r = super::reach(

@@ -208,9 +208,26 @@ impl<'a> Client<'a> {
             .await?;
         match r.status {
             200 => Ok(Some(r.json()?)),
+            // The Application Manager answers for the namespace too.
+            404 if super::judge::says_namespace_missing(&r.body, &self.ns) => {
+                Err(self.missing_namespace(&r.server_message()))
+            }
             404 => Ok(None),
             _ => Err(self.error(&Method::GET, &r, &object)),
         }
+    }
+
+    /// The error for a namespace the platform said does not exist (`said`: its words).
+    pub fn missing_namespace(&self, said: &str) -> Error {
+        Error::input(
+            crate::pipeline::inputs::VVP_NAMESPACE,
+            format!(
+                "namespace `{}` does not exist on {} (Ververica Platform: {said})",
+                self.ns,
+                display_url(&self.base)
+            ),
+        )
+        .with_hint("check the name under Administration > Namespaces (names are lower-case)")
     }
 
     async fn get_list(&self, url: String, object: Object) -> Result<Value> {
@@ -232,15 +249,16 @@ impl<'a> Client<'a> {
             .await
     }
 
-    /// Whether the namespace exists (platform API); `None` when the answer says neither.
-    pub async fn namespace_exists(&self) -> Result<Option<bool>> {
+    /// Ask the platform API whether the namespace exists: an error only when the platform itself
+    /// said it does not. Any other answer (the API is not routed through the ingress, the
+    /// token may not read it) leaves the Application Manager's own answers to tell.
+    pub async fn check_namespace(&self) -> Result<()> {
         let url = format!("{}/namespaces/v1/namespaces/{}", self.base, self.ns);
         let r = self.http.send(self.request(Method::GET, url)).await?;
-        Ok(match r.status {
-            200 => Some(true),
-            404 => Some(false),
-            _ => None,
-        })
+        if r.status == 404 && super::judge::says_namespace_missing(&r.body, &self.ns) {
+            return Err(self.missing_namespace(&r.server_message()));
+        }
+        Ok(())
     }
 
     pub async fn deployment_target_by_name(&self, name: &str) -> Result<Option<Value>> {

@@ -11,7 +11,7 @@ use super::judge::{self, Observation};
 use super::{
     address, address_input, blob_jar, check_namespace, check_references, diff, facts, facts_link,
     outputs_for, reach, render_desired, report_job, spec, subject, upload_placeholder, write,
-    write_body, Cfg, DeploymentRef, SyncingMode, Ververica,
+    write_body, Cfg, DeploymentRef, SyncingMode, Ververica, WriteError,
 };
 use crate::config::{Action, RunSettings};
 use crate::error::{Error, Result};
@@ -379,7 +379,14 @@ impl Plan for DeployPlan {
             rec.output("jarUri", u);
         }
         let (body, after) = self.body_and_after(cfg, &desired);
-        let (written, changed) = self.write(cfg, &client, rec, (&body, &after)).await?;
+        let (written, changed) = match self.write(cfg, &client, rec, (&body, &after)).await {
+            Ok(w) => w,
+            Err(WriteError::Refused(e)) => return Err(e),
+            // The change reached the platform, but not as meant: a failure like any other.
+            Err(WriteError::StoredOtherwise(e)) => {
+                return Err(self.recover(cfg, &client, rec, e).await)
+            }
+        };
         self.wait_and_recover(cfg, &client, rec, &after, &written, changed)
             .await
     }
@@ -447,7 +454,7 @@ impl DeployPlan {
         client: &Client<'_>,
         rec: &mut crate::report::Recorder,
         (body, after): (&Value, &Value),
-    ) -> Result<(Value, bool)> {
+    ) -> std::result::Result<(Value, bool), WriteError> {
         let current = self.current();
         let addr = &self.rendered.addr;
         let unchanged = current.is_some_and(|c| diff::same(&diff::clean(c), after));
@@ -466,16 +473,14 @@ impl DeployPlan {
             } else {
                 "create sent"
             });
-            let r = write(
-                client,
-                rec,
-                addr,
-                current.is_some(),
-                cfg.own.syncing_mode,
-                body,
-            )
-            .await;
-            rec.end(r)?
+            let on = super::On { cfg, client, addr };
+            let r = write(on, rec, current.is_some(), cfg.own.syncing_mode, body, &[]).await;
+            if let Err(WriteError::Refused(e) | WriteError::StoredOtherwise(e)) = &r {
+                rec.fail(e);
+            } else {
+                rec.pass();
+            }
+            r?
         };
         outputs_for(rec, &written);
         if current.is_none() {
@@ -514,9 +519,23 @@ impl DeployPlan {
             }
             Err(e) => e,
         };
+        Err(self.recover(cfg, client, rec, e).await)
+    }
+
+    /// After `e` failed the change: roll back when asked and possible; the run's error.
+    async fn recover(
+        &self,
+        cfg: Cfg<'_>,
+        client: &Client<'_>,
+        rec: &mut crate::report::Recorder,
+        e: Error,
+    ) -> Error {
+        let current = self.current();
+        let addr = &self.rendered.addr;
+        let on = super::On { cfg, client, addr };
         let rules = crate::targets::Target::needs(&self.target).rollback;
         if !crate::rollback::wanted(cfg.rollback_on_failure, rules, &e) {
-            return Err(e);
+            return e;
         }
         let blocked = self
             .online
@@ -530,6 +549,6 @@ impl DeployPlan {
             (Some(_), Some(why)) => crate::rollback::Outcome::Skipped(why.clone()),
             (Some(prev), None) => super::rollback::run(on, rec, prev).await,
         };
-        Err(crate::rollback::conclude(rec, e, outcome, &subject))
+        crate::rollback::conclude(rec, e, outcome, &subject)
     }
 }

@@ -172,26 +172,86 @@ pub fn baseline_grace(timeout: Duration) -> Duration {
     (timeout / 3).min(Duration::from_secs(30))
 }
 
-/// The events worth showing for a failure: those since `since` (the server's time of our
-/// change), oldest first, at most `max`; when none are that new, the last `max` overall.
-pub fn failure_events(events: &Value, since: Option<&str>, max: usize) -> Vec<String> {
-    let mut items: Vec<&Value> = events
+/// Event names (`EventMetadata.name`, 2.4.3) that say why something went wrong: the failure
+/// itself. Every other event (a transition needed, a job being created, awaited, started) is an
+/// ordinary step of the state machine.
+const CAUSE_EVENTS: &[&str] = &[
+    "FAILED_CREATING_A_NEW_JOB",
+    "TERMINATING_A_JOB_DUE_TO_AN_UNRECOVERABLE_FAILURE",
+    "RESOURCE_QUOTA_EXCEEDED",
+    "REFERENCED_DEPLOYMENT_TARGET_DOES_NOT_EXIST",
+    "GENERAL_FAILURE",
+    "FAILED_TO_CREATE_CLUSTER_FOR_JOB",
+    "MULTIPLE_NON_TERMINAL_JOBS",
+    "AN_UN_RECOVERABLE_FAILURE_WHILE_TRIGGERING_A_SAVEPOINT",
+    "AN_UNRECOVERABLE_FAILURE_WHILE_TAKING_A_SAVEPOINT",
+    "JOB_IS_NOT_CONFIGURED_WITH_SAVEPOINT_SUPPORT",
+    "COULD_NOT_FIND_A_JOB_TO_SUSPEND",
+    "FAILED_TO_STOP_SESSION_CLUSTER",
+    "TERMINATING_A_SESSION_CLUSTER_DUE_TO_AN_UNRECOVERABLE_FAILURE",
+];
+
+/// Event names that report the outcome of a failure (gave up, went to FAILED): they explain the
+/// state, but the cause events above name the reason.
+const OUTCOME_EVENTS: &[&str] = &[
+    "TOO_MANY_FAILED_SUSPENSION_ATTEMPTS",
+    "TOO_MANY_FAILED_JOB_CREATION_ATTEMPTS",
+    "TRANSITIONING_TO_FAILED_STATE_BECAUSE_OF_A_MISSING_JOB",
+    "TRANSITIONING_TO_FAILED_STATE_BECAUSE_JOB_NOT_STARTED",
+    "TRANSITIONING_TO_FAILED_STATE_BECAUSE_SAVEPOINT_FAILED_IN_FLINK",
+];
+
+/// How much an event explains a failure: 2 it names the cause, 1 it reports the failure, 0 it is
+/// an ordinary step. Names the 2.4.3 description does not list count by what they say.
+fn explains(name: &str) -> u8 {
+    if CAUSE_EVENTS.contains(&name) {
+        2
+    } else if OUTCOME_EVENTS.contains(&name) || name.contains("FAIL") {
+        1
+    } else {
+        0
+    }
+}
+
+/// One line of the platform's account of a failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    pub text: String,
+    /// The line explains the failure (shown as an error); otherwise it is an ordinary event.
+    pub explains: bool,
+}
+
+fn created(e: &Value) -> &str {
+    get_str(e, &["metadata", "createdAt"]).unwrap_or("")
+}
+
+/// The items of a list, oldest first. RFC 3339 timestamps from one server in one format sort as
+/// strings.
+fn oldest_first(list: &Value) -> Vec<&Value> {
+    let mut items: Vec<&Value> = list
         .get("items")
         .and_then(Value::as_array)
         .map(|a| a.iter().collect())
         .unwrap_or_default();
-    let created = |e: &Value| {
-        get_str(e, &["metadata", "createdAt"])
-            .unwrap_or("")
-            .to_owned()
-    };
-    // RFC 3339 timestamps from one server in one format sort as strings.
-    items.sort_by_key(|e| created(e));
+    items.sort_by_key(|e| created(e).to_owned());
+    items
+}
+
+/// Whether `e` happened at or after our change at `since` (the server's clock).
+fn since_change(e: &Value, since: Option<&str>) -> bool {
+    since.is_none_or(|s| created(e) >= s)
+}
+
+/// The events worth showing for a failure: those since `since` (the server's time of our
+/// change), oldest first, at most `max`; when none are that new, the last `max` overall. Only
+/// failure events since the change explain it.
+pub fn failure_events(events: &Value, since: Option<&str>, max: usize) -> Vec<Line> {
+    let items = oldest_first(events);
     let recent: Vec<&Value> = match since {
-        Some(s) => items
+        Some(_) => items
             .iter()
             .copied()
-            .filter(|e| created(e).as_str() >= s)
+            .filter(|e| since_change(e, since))
             .collect(),
         None => vec![],
     };
@@ -201,60 +261,259 @@ pub fn failure_events(events: &Value, since: Option<&str>, max: usize) -> Vec<St
         .into_iter()
         .skip(skip)
         .map(|e| {
-            format!(
-                "event {} {}: {}",
-                get_str(e, &["metadata", "createdAt"]).unwrap_or("?"),
-                get_str(e, &["metadata", "name"]).unwrap_or("?"),
-                get_str(e, &["spec", "message"]).unwrap_or("")
-            )
+            let name = get_str(e, &["metadata", "name"]).unwrap_or("?");
+            Line {
+                text: format!(
+                    "event {} {name}: {}",
+                    get_str(e, &["metadata", "createdAt"]).unwrap_or("?"),
+                    get_str(e, &["spec", "message"]).unwrap_or("")
+                ),
+                explains: explains(name) > 0 && since_change(e, since),
+            }
         })
         .collect()
 }
 
-/// The failure of the deployment's newest job that has one, as a line.
-pub fn job_failure(jobs: &Value) -> Option<String> {
-    let mut items: Vec<&Value> = jobs.get("items")?.as_array()?.iter().collect();
-    items.sort_by_key(|j| {
-        get_str(j, &["metadata", "createdAt"])
-            .unwrap_or("")
-            .to_owned()
-    });
-    items.iter().rev().find_map(|j| {
-        let failed = get_str(j, &["status", "state"]) == Some("FAILED");
-        let f = j.pointer("/status/failure");
-        if f.is_none() && !failed {
-            return None;
-        }
-        Some(format!(
+/// The newest job (created since `since`, when given) that failed, with its failure.
+fn failed_job<'a>(jobs: &'a Value, since: Option<&str>) -> Option<&'a Value> {
+    oldest_first(jobs).into_iter().rev().find(|j| {
+        since_change(j, since)
+            && (get_str(j, &["status", "state"]) == Some("FAILED")
+                || j.pointer("/status/failure").is_some())
+    })
+}
+
+/// The failure of the deployment's newest job that has one, as a line; it explains this failure
+/// when the job was started since the change.
+pub fn job_failure(jobs: &Value, since: Option<&str>) -> Option<Line> {
+    let j = failed_job(jobs, None)?;
+    Some(Line {
+        text: format!(
             "job {} failed: {}",
             get_str(j, &["metadata", "id"]).unwrap_or("?"),
-            failure_text(f)
-        ))
+            failure_text(j.pointer("/status/failure"))
+        ),
+        explains: since_change(j, since),
     })
+}
+
+/// The first line of a text, trimmed; `None` when there is none.
+pub fn first_line(text: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_owned)
+}
+
+/// Why a change failed, in one line, from the platform's own account: the failure of a job
+/// started since the change (its message, else its reason), else the message of the newest
+/// event since the change that names a cause, else of one that reports the failure.
+pub fn root_cause(events: &Value, jobs: &Value, since: Option<&str>) -> Option<String> {
+    if let Some(f) = failed_job(jobs, since).and_then(|j| j.pointer("/status/failure")) {
+        let text = f
+            .get("message")
+            .and_then(Value::as_str)
+            .or_else(|| f.get("reason").and_then(Value::as_str));
+        if let Some(line) = text.and_then(first_line) {
+            return Some(line);
+        }
+    }
+    let items = oldest_first(events);
+    let rank = |e: &&Value| explains(get_str(e, &["metadata", "name"]).unwrap_or(""));
+    let best = items
+        .iter()
+        .filter(|e| since_change(e, since) && rank(e) > 0)
+        .max_by_key(|e| (rank(e), created(e).to_owned()))?;
+    get_str(best, &["spec", "message"]).and_then(first_line)
+}
+
+/// Whether Ververica Platform itself said that namespace `ns` does not exist, in the body of a
+/// 404: VVP's error body `{"message": ...}` naming the namespace (`'ns'` or `'namespaces/ns'`)
+/// and saying it is not found. A 404 from an ingress or proxy that does not route the path (an
+/// HTML page, a bare "Not Found", a router's JSON), or a message about something else in the
+/// namespace, says nothing about the namespace.
+pub fn says_namespace_missing(body: &[u8], ns: &str) -> bool {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    let Some(message) = v.get("message").and_then(Value::as_str) else {
+        return false;
+    };
+    let lower = message.to_ascii_lowercase();
+    let ns = ns.to_ascii_lowercase();
+    let names = ["'", "\"", "`"].into_iter().flat_map(|q| {
+        [
+            format!("namespace {q}{ns}{q}"),
+            format!("namespace {q}namespaces/{ns}{q}"),
+        ]
+    });
+    names.into_iter().any(|name| {
+        lower.match_indices(&name).any(|(at, m)| {
+            let rest = lower[at + m.len()..].trim_start();
+            [
+                "not found",
+                "was not found",
+                "is not found",
+                "does not exist",
+                "doesn't exist",
+            ]
+            .iter()
+            .any(|s| rest.starts_with(s))
+        })
+    })
+}
+
+/// A field's place for messages: `spec.template.spec.flinkConfiguration["state.backend"]`.
+fn shown_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for seg in pointer.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        if seg.contains(['.', '/', '"']) || seg.is_empty() {
+            out.push_str(&format!("[{}]", Value::String(seg)));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&seg);
+        }
+    }
+    out
+}
+
+fn pointer_push(pointer: &str, key: &str) -> String {
+    format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"))
+}
+
+/// The leaves of a deployment (JSON pointer, value): objects are walked, anything else (arrays
+/// included) is one leaf; an empty object has none.
+fn leaves<'a>(v: &'a Value, at: String, out: &mut Vec<(String, &'a Value)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                leaves(x, pointer_push(&at, k), out);
+            }
+        }
+        _ => out.push((at, v)),
+    }
+}
+
+/// The fields `now` has and `previous` has not (JSON pointers): what putting `previous` back
+/// must take away. A field under one `previous` holds as a whole (an array, a string) is not
+/// counted; comparing that whole covers it.
+pub fn removed_fields(now: &Value, previous: &Value) -> Vec<String> {
+    let (now, previous) = (super::diff::clean(now), super::diff::clean(previous));
+    let mut all = vec![];
+    leaves(&now, String::new(), &mut all);
+    all.into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| {
+            let mut at = String::new();
+            for seg in p.split('/').skip(1) {
+                at = format!("{at}/{seg}");
+                match previous.pointer(&at) {
+                    None => return true,
+                    Some(Value::Object(_)) => {}
+                    Some(_) => return false,
+                }
+            }
+            false
+        })
+        .collect()
+}
+
+/// A value as the messages show it.
+fn shown_value(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 120 {
+        format!("{}…", s.chars().take(120).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// Whether a body holds a `null` anywhere (a merge patch's "delete this field").
+pub fn has_null(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.values().any(has_null),
+        Value::Array(a) => a.iter().any(has_null),
+        _ => false,
+    }
+}
+
+/// What the platform stored that differs from what a write meant, one line per field; empty
+/// when it kept the write. Every value in `body` (what was sent) must be stored as sent (scalars
+/// compare by value, so `1.20` sent as a number and stored as `"1.20"` is kept); a `null` in a
+/// merge patch (`merge`) means the field must be gone, elsewhere it leaves the field to the
+/// platform; `removed` (JSON pointers) must be gone too. Fields the write did not mention are
+/// the platform's (defaults it fills in, status, the metadata it keeps) and are not compared.
+pub fn unmet(body: &Value, merge: bool, removed: &[String], stored: &Value) -> Vec<String> {
+    let (body, stored) = (super::diff::clean(body), super::diff::clean(stored));
+    let mut sent = vec![];
+    leaves(&body, String::new(), &mut sent);
+    let mut gone: Vec<String> = removed.to_vec();
+    let mut out = vec![];
+    for (p, v) in sent {
+        if v.is_null() {
+            if merge {
+                gone.push(p);
+            }
+            continue;
+        }
+        match stored.pointer(&p) {
+            Some(x) if super::diff::same(x, v) => {}
+            Some(x) => out.push(format!(
+                "`{}`: sent {}, stored {}",
+                shown_path(&p),
+                shown_value(v),
+                shown_value(x)
+            )),
+            None => out.push(format!(
+                "`{}`: sent {}, not stored",
+                shown_path(&p),
+                shown_value(v)
+            )),
+        }
+    }
+    for p in gone {
+        if let Some(x) = stored.pointer(&p) {
+            out.push(format!(
+                "`{}`: meant to be removed, stored {}",
+                shown_path(&p),
+                shown_value(x)
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A file of `tests/fixtures/vvp`, by its name without `.json`.
+    macro_rules! vvp {
+        ($file:literal) => {
+            include_str!(concat!("../../../tests/fixtures/vvp/", $file, ".json"))
+        };
+    }
+
     fn fixture(name: &str) -> Value {
         let text = match name {
-            "running" => include_str!("../../../tests/fixtures/vvp/deployment-running.json"),
-            "running-new-job" => {
-                include_str!("../../../tests/fixtures/vvp/deployment-running-new-job.json")
-            }
-            "transitioning" => {
-                include_str!("../../../tests/fixtures/vvp/deployment-transitioning.json")
-            }
-            "failed" => include_str!("../../../tests/fixtures/vvp/deployment-failed.json"),
-            "suspended" => include_str!("../../../tests/fixtures/vvp/deployment-suspended.json"),
-            "cancelled" => include_str!("../../../tests/fixtures/vvp/deployment-cancelled.json"),
-            "finished" => include_str!("../../../tests/fixtures/vvp/deployment-finished.json"),
-            "events" => include_str!("../../../tests/fixtures/vvp/events-failed.json"),
-            "jobs" => include_str!("../../../tests/fixtures/vvp/jobs-failed.json"),
-            "sp-started" => include_str!("../../../tests/fixtures/vvp/savepoint-started.json"),
-            "sp-completed" => include_str!("../../../tests/fixtures/vvp/savepoint-completed.json"),
-            "sp-failed" => include_str!("../../../tests/fixtures/vvp/savepoint-failed.json"),
+            "running" => vvp!("deployment-running"),
+            "running-new-job" => vvp!("deployment-running-new-job"),
+            "transitioning" => vvp!("deployment-transitioning"),
+            "failed" => vvp!("deployment-failed"),
+            "suspended" => vvp!("deployment-suspended"),
+            "cancelled" => vvp!("deployment-cancelled"),
+            "finished" => vvp!("deployment-finished"),
+            "events" => vvp!("events-failed"),
+            "events-start" => vvp!("events-failed-start"),
+            "events-target" => vvp!("events-target-missing"),
+            "jobs" => vvp!("jobs-failed"),
+            "sp-started" => vvp!("savepoint-started"),
+            "sp-completed" => vvp!("savepoint-completed"),
+            "sp-failed" => vvp!("savepoint-failed"),
             _ => panic!("no fixture {name}"),
         };
         serde_json::from_str(text).unwrap()
@@ -388,20 +647,195 @@ mod tests {
         let ev = fixture("events");
         let lines = failure_events(&ev, Some("2020-05-15T14:20:00.000000Z"), 10);
         assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(lines[0].contains("CREATING_A_NEW_JOB"));
-        assert!(lines[1].contains("TOO_MANY_FAILED_JOB_CREATION_ATTEMPTS: Too many failed"));
-        // Nothing that new: show the last ones instead of nothing.
+        assert!(lines[0].text.contains("CREATING_A_NEW_JOB"));
+        assert!(lines[1]
+            .text
+            .contains("TOO_MANY_FAILED_JOB_CREATION_ATTEMPTS: Too many failed"));
+        // Nothing that new: show the last ones instead of nothing, none of them as the reason.
         let lines = failure_events(&ev, Some("2030-01-01T00:00:00Z"), 2);
         assert_eq!(lines.len(), 2);
-        assert!(lines[1].contains("TOO_MANY"));
+        assert!(lines[1].text.contains("TOO_MANY"));
+        assert!(lines.iter().all(|l| !l.explains), "{lines:?}");
         assert!(failure_events(&serde_json::json!({}), None, 5).is_empty());
     }
 
     #[test]
     fn the_newest_failed_job_is_reported() {
-        let line = job_failure(&fixture("jobs")).unwrap();
-        assert_eq!(line, "job 5f7e1c9d-3b2a-4c8e-9d0f-1a2b3c4d5e6f failed: JobFailed: java.lang.ClassNotFoundException: wikiedits.WikipediaAnalysis (at 2020-05-15T14:20:30.000000Z)");
-        assert_eq!(job_failure(&serde_json::json!({"items": []})), None);
+        let line = job_failure(&fixture("jobs"), Some("2020-05-15T14:20:00.000000Z")).unwrap();
+        assert_eq!(line.text, "job 5f7e1c9d-3b2a-4c8e-9d0f-1a2b3c4d5e6f failed: JobFailed: java.lang.ClassNotFoundException: wikiedits.WikipediaAnalysis (at 2020-05-15T14:20:30.000000Z)");
+        assert!(line.explains);
+        // A failure from before the change is shown, not as this change's reason.
+        let old = job_failure(&fixture("jobs"), Some("2020-05-15T14:25:00.000000Z")).unwrap();
+        assert!(!old.explains);
+        assert_eq!(job_failure(&serde_json::json!({"items": []}), None), None);
+    }
+
+    #[test]
+    fn only_failure_events_explain_a_failure() {
+        let lines = failure_events(
+            &fixture("events-start"),
+            Some("2020-05-15T14:20:00.000000Z"),
+            20,
+        );
+        let names: Vec<String> = lines
+            .iter()
+            .map(|l| {
+                l.text
+                    .split(' ')
+                    .nth(2)
+                    .unwrap_or("")
+                    .trim_end_matches(':')
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "STATE_TRANSITION_IS_NEEDED",
+                "CREATING_A_NEW_JOB",
+                "AWAITING_A_JOB_TO_START",
+                "FAILED_CREATING_A_NEW_JOB",
+                "TOO_MANY_FAILED_JOB_CREATION_ATTEMPTS"
+            ],
+            "{lines:?}"
+        );
+        let red: Vec<bool> = lines.iter().map(|l| l.explains).collect();
+        assert_eq!(red, [false, false, false, true, true]);
+    }
+
+    #[test]
+    fn the_root_cause_is_the_new_jobs_failure_else_the_failure_event() {
+        let since = Some("2020-05-15T14:20:00.000000Z");
+        let jobs = fixture("jobs");
+        assert_eq!(
+            root_cause(&fixture("events-start"), &jobs, since).as_deref(),
+            Some("java.lang.ClassNotFoundException: wikiedits.WikipediaAnalysis")
+        );
+        // Without the job, the event that names the cause wins over the one that gives up, and
+        // only its first line is taken.
+        let none = serde_json::json!({"items": []});
+        assert_eq!(
+            root_cause(&fixture("events-start"), &none, since).as_deref(),
+            Some("Job failed: java.lang.ClassNotFoundException: wikiedits.WikipediaAnalysis")
+        );
+        assert_eq!(
+            root_cause(&fixture("events-target"), &none, since).as_deref(),
+            Some("The referenced Deployment Target 'vvp-jobs' does not exist.")
+        );
+        // A job that failed before the change is not this change's cause; nor are older events.
+        let later = Some("2020-05-15T14:25:00.000000Z");
+        assert_eq!(root_cause(&fixture("events-start"), &jobs, later), None);
+        // Only ordinary events: no cause.
+        assert_eq!(
+            root_cause(&fixture("events"), &none, since),
+            Some("Too many failed job creation attempts (4). Transitioning to FAILED.".into())
+        );
+        let ordinary = serde_json::json!({"items": [fixture("events-target")["items"][0].clone()]});
+        assert_eq!(root_cause(&ordinary, &none, since), None);
+    }
+
+    #[test]
+    fn a_write_is_kept_when_what_was_sent_is_stored_and_defaults_are_the_platforms() {
+        let stored = fixture("running");
+        let body = serde_json::json!({
+            "metadata": {"name": "vvp-pipeline-demo", "id": "other-id", "resourceVersion": 99},
+            "spec": {"template": {"spec": {"parallelism": 1, "artifact": {"flinkVersion": 1.9}}}},
+            "status": {"state": "FAILED"}
+        });
+        // Platform-owned fields are not compared, a number stored as text is the same value,
+        // and fields the body leaves out are the platform's.
+        assert_eq!(unmet(&body, true, &[], &stored), Vec::<String>::new());
+        let changed = serde_json::json!({"spec": {"template": {"spec": {
+            "parallelism": 4,
+            "flinkConfiguration": {"state.backend": "rocksdb"}
+        }}}});
+        assert_eq!(
+            unmet(&changed, true, &[], &stored),
+            [
+                "`spec.template.spec.parallelism`: sent 4, stored 1",
+                "`spec.template.spec.flinkConfiguration[\"state.backend\"]`: sent \"rocksdb\", not stored",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_null_in_a_merge_patch_or_a_removed_field_must_be_gone() {
+        let mut stored = fixture("running");
+        stored["spec"]["template"]["spec"]["artifact"]["mainArgs"] = Value::Null;
+        stored["metadata"]["labels"] = serde_json::json!({"team": null});
+        let patch =
+            serde_json::json!({"spec": {"template": {"spec": {"artifact": {"mainArgs": null}}}}});
+        assert_eq!(
+            unmet(&patch, true, &[], &stored),
+            ["`spec.template.spec.artifact.mainArgs`: meant to be removed, stored null"]
+        );
+        assert!(has_null(&patch) && !has_null(&fixture("running")));
+        // In a replace, null leaves the field to the platform.
+        assert_eq!(unmet(&patch, false, &[], &stored), Vec::<String>::new());
+        let removed = ["/metadata/labels/team".to_owned()];
+        assert_eq!(
+            unmet(&serde_json::json!({}), false, &removed, &stored),
+            ["`metadata.labels.team`: meant to be removed, stored null"]
+        );
+        let mut clean = fixture("running");
+        clean["metadata"]["labels"] = serde_json::json!({});
+        assert_eq!(
+            unmet(&serde_json::json!({}), false, &removed, &clean),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn putting_the_previous_spec_back_removes_what_the_change_added() {
+        let previous = fixture("running");
+        let mut now = previous.clone();
+        now["metadata"]["labels"] = serde_json::json!({"team": "42"});
+        now["spec"]["template"]["spec"]["artifact"]["mainArgs"] = serde_json::json!("--x");
+        now["spec"]["template"]["spec"]["flinkConfiguration"]["a.b"] = serde_json::json!("1");
+        now["spec"]["template"]["spec"]["parallelism"] = serde_json::json!(9);
+        now["status"]["extra"] = serde_json::json!("owned by the platform");
+        let mut gone = removed_fields(&now, &previous);
+        gone.sort();
+        assert_eq!(
+            gone,
+            [
+                "/metadata/labels/team",
+                "/spec/template/spec/artifact/mainArgs",
+                "/spec/template/spec/flinkConfiguration/a.b"
+            ]
+        );
+        assert_eq!(removed_fields(&previous, &previous), Vec::<String>::new());
+        // A field under one the previous spec holds whole is compared as that whole.
+        let whole = serde_json::json!({"spec": {"x": "text"}});
+        let deeper = serde_json::json!({"spec": {"x": {"y": 1}}});
+        assert_eq!(removed_fields(&deeper, &whole), Vec::<String>::new());
+        assert_eq!(shown_path("/a/b~1c/d.e"), "a[\"b/c\"][\"d.e\"]");
+    }
+
+    #[test]
+    fn only_the_platforms_own_answer_says_a_namespace_is_missing() {
+        let says = |body: &str| says_namespace_missing(body.as_bytes(), "prod");
+        assert!(says(
+            r#"{"message": "Namespace 'namespaces/prod' not found"}"#
+        ));
+        assert!(says(r#"{"message": "Namespace 'prod' not found"}"#));
+        assert!(says(r#"{"message": "namespace \"prod\" does not exist"}"#));
+        // An ingress that routes only /api, a bare 404, a router's or framework's JSON.
+        assert!(!says("<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>"));
+        assert!(!says(""));
+        assert!(!says("404 page not found"));
+        assert!(!says(
+            r#"{"timestamp": "2024-01-01T00:00:00Z", "status": 404, "error": "Not Found", "message": "No message available", "path": "/namespaces/v1/namespaces/prod"}"#
+        ));
+        assert!(!says(
+            r#"{"message": "no Route matched with those values"}"#
+        ));
+        // Something else in the namespace, or another namespace.
+        assert!(!says(
+            r#"{"message": "Deployment 'x' not found in namespace 'prod'"}"#
+        ));
+        assert!(!says(r#"{"message": "Namespace 'production' not found"}"#));
+        assert!(!says(r#"{"message": 404}"#));
     }
 
     #[test]

@@ -29,11 +29,13 @@ use crate::error::{Error, Result};
 use crate::http::display_url;
 use crate::pipeline::inputs as i;
 use crate::report::Recorder;
+use crate::wait;
 
 pub const REGISTRATION: Registration = Registration {
     name: "ververica",
     actions: &Action::ALL,
     configure: super::configure::<VvpConfig>,
+    notice: None,
 };
 
 /// The target with its configuration.
@@ -346,37 +348,53 @@ fn write_body(
     (body, None)
 }
 
+/// A write that did not do what it meant.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Refused or unanswered: the platform's answer says what happened.
+    Refused(Error),
+    /// Accepted, but the deployment read back holds something else than was written.
+    StoredOtherwise(Error),
+}
+
+impl From<WriteError> for Error {
+    fn from(w: WriteError) -> Error {
+        match w {
+            WriteError::Refused(e) | WriteError::StoredOtherwise(e) => e,
+        }
+    }
+}
+
+impl From<Error> for WriteError {
+    fn from(e: Error) -> WriteError {
+        WriteError::Refused(e)
+    }
+}
+
 /// Write the deployment: create it when missing, else PATCH or PUT. On 409 re-read once and
-/// try again (a concurrent create turns the POST into an update).
+/// try again (a concurrent create turns the POST into an update). Then read the deployment back
+/// and check that the platform stored what was written (see [`judge::unmet`]); `removed` lists
+/// fields (JSON pointers) the write must have taken away. Returns the deployment as read back.
 async fn write(
-    client: &Client<'_>,
+    on: On<'_>,
     rec: &mut Recorder,
-    addr: &DeploymentRef,
     mut exists: bool,
     mode: SyncingMode,
     body: &Value,
-) -> Result<Value> {
+    removed: &[String],
+) -> std::result::Result<Value, WriteError> {
+    let On { cfg, client, addr } = on;
     let mut tried_again = false;
-    loop {
+    let verb = loop {
         let (verb, w) = match (exists, mode) {
             (false, SyncingMode::Patch) => ("POST", client.create_deployment(body, addr).await?),
             (_, SyncingMode::Put) => ("PUT", client.put_deployment(addr, body).await?),
             (true, SyncingMode::Patch) => ("PATCH", client.patch_deployment(addr, body).await?),
         };
         match w {
-            Written::Done(Some(v)) if v.get("metadata").is_some() => {
-                rec.log(&format!("{verb} accepted"));
-                return Ok(v);
-            }
-            // 204, or a body that is not the deployment: read it back.
             Written::Done(_) => {
                 rec.log(&format!("{verb} accepted"));
-                return client.get_deployment(addr).await?.ok_or_else(|| {
-                    Error::platform(format!(
-                        "deployment {addr} in namespace `{}` is missing right after {verb}",
-                        client.ns
-                    ))
-                });
+                break verb;
             }
             Written::Conflict(e) if !tried_again => {
                 tried_again = true;
@@ -386,47 +404,147 @@ async fn write(
                 ));
                 exists = client.get_deployment(addr).await?.is_some();
             }
-            Written::Conflict(e) => return Err(e),
+            Written::Conflict(e) => return Err(e.into()),
         }
+    };
+    // The answer may be the request echoed or computed; what counts is what a read returns. The
+    // write was taken, so a read that fails is tried again, as in any wait.
+    let w = wait::Wait::new("the deployment as written", cfg.timeout, probe::PACE);
+    let mut read = probe::DeploymentProbe { client, addr };
+    let missing = format!(
+        "deployment {addr} in namespace `{}` is missing right after {verb}",
+        client.ns
+    );
+    let stored = match wait::until(rec, &w, &mut read, |r, _| match r.0 {
+        Some(_) => wait::Verdict::Done,
+        None => wait::Verdict::Failed(missing.clone()),
+    })
+    .await?
+    {
+        wait::End::Reached(probe::Read(Some((d, _)))) => d,
+        wait::End::Reached(_) | wait::End::Failed { .. } => {
+            return Err(Error::platform(missing).into())
+        }
+        wait::End::TimedOut { .. } => return Err(Error::timeout(format!(
+            "deployment {addr} in namespace `{}` could not be read back within {}s after {verb}",
+            client.ns,
+            cfg.timeout.as_secs()
+        ))
+        .into()),
+    };
+    let merge = verb == "PATCH";
+    let differs = judge::unmet(body, merge, removed, &stored);
+    let Some(first) = differs.first() else {
+        rec.log("read back: Ververica Platform stored what was written");
+        return Ok(stored);
+    };
+    for d in &differs {
+        rec.error_line(&format!("read back: {d}"));
+    }
+    Err(WriteError::StoredOtherwise(
+        Error::platform(format!(
+            "deployment {addr} in namespace `{}` does not hold what the {verb} wrote: {first}",
+            client.ns
+        ))
+        .with_details(differs.iter().map(|d| format!("read back: {d}")))
+        .with_hint(if merge && judge::has_null(body) {
+            "Ververica Platform kept something else than the merge patch asked for; a `null` in a spec file relies on the platform deleting that field, which its API description does not promise: leave the field out, or use syncingMode PUT to replace the whole deployment"
+        } else {
+            "Ververica Platform kept something else than was written; compare the deployment in its web UI with the rendered spec above"
+        }),
+    ))
+}
+
+/// The platform's own account of a failure: the events since our change and the job's failure,
+/// and the one line that says why.
+#[derive(Default)]
+struct Account {
+    lines: Vec<judge::Line>,
+    cause: Option<String>,
+}
+
+impl Account {
+    fn note(text: String) -> Self {
+        Account {
+            lines: vec![judge::Line {
+                text,
+                explains: false,
+            }],
+            cause: None,
+        }
+    }
+
+    /// Show the account in the step: what explains the failure as errors, ordinary events as
+    /// log lines. Returns every line, for the error's details.
+    fn report(self, rec: &mut Recorder) -> (Vec<String>, Option<String>) {
+        if !self.lines.is_empty() {
+            rec.log("Ververica Platform's account (events since the change, the job's failure):");
+        }
+        let mut all = Vec::with_capacity(self.lines.len());
+        for l in self.lines {
+            if l.explains {
+                rec.error_line(&l.text);
+            } else {
+                rec.log(&l.text);
+            }
+            all.push(l.text);
+        }
+        (all, self.cause)
+    }
+}
+
+/// `message`, with the root cause after it when the platform gave one.
+fn with_cause(message: String, cause: Option<&str>) -> String {
+    match cause {
+        Some(c) => format!("{message}: {c}"),
+        None => message,
     }
 }
 
 /// The platform's own account of a failure: events since our change and the job's failure.
-async fn explain(
-    client: &Client<'_>,
-    deployment_id: Option<&str>,
-    since: Option<&str>,
-) -> Vec<String> {
+async fn explain(client: &Client<'_>, deployment_id: Option<&str>, since: Option<&str>) -> Account {
     let Some(id) = deployment_id else {
-        return vec![];
+        return Account::default();
     };
     // The run has already failed; its account must not take long.
     let limit = std::time::Duration::from_secs(10);
     match tokio::time::timeout(limit, explain_now(client, id, since)).await {
-        Ok(lines) => lines,
-        Err(_) => vec![format!(
+        Ok(account) => account,
+        Err(_) => Account::note(format!(
             "the deployment's events and jobs could not be read within {}s",
             limit.as_secs()
-        )],
+        )),
     }
 }
 
-async fn explain_now(client: &Client<'_>, id: &str, since: Option<&str>) -> Vec<String> {
-    let mut lines = match client.events(id).await {
-        Ok(ev) => judge::failure_events(&ev, since, 20),
-        Err(e) => vec![format!(
+async fn explain_now(client: &Client<'_>, id: &str, since: Option<&str>) -> Account {
+    let note = |text: String| judge::Line {
+        text,
+        explains: false,
+    };
+    let events = client.events(id).await;
+    let jobs = client.jobs(id).await;
+    let mut lines = match &events {
+        Ok(ev) => judge::failure_events(ev, since, 20),
+        Err(e) => vec![note(format!(
             "the deployment's events could not be read: {}",
             e.message
-        )],
+        ))],
     };
-    match client.jobs(id).await {
-        Ok(jobs) => lines.extend(judge::job_failure(&jobs)),
-        Err(e) => lines.push(format!(
+    match &jobs {
+        Ok(j) => lines.extend(judge::job_failure(j, since)),
+        Err(e) => lines.push(note(format!(
             "the deployment's jobs could not be read: {}",
             e.message
-        )),
+        ))),
     }
-    lines
+    let none = Value::Null;
+    let cause = judge::root_cause(
+        events.as_ref().unwrap_or(&none),
+        jobs.as_ref().unwrap_or(&none),
+        since,
+    );
+    Account { lines, cause }
 }
 
 /// Where the change began on the server's clock, to pick the events that belong to it.
@@ -476,7 +594,7 @@ async fn wait_state(
             if let Some(o) = &obs {
                 rec.output("state", &o.state);
             }
-            let details = explain(
+            let (details, cause) = explain(
                 client,
                 deployment
                     .as_ref()
@@ -484,14 +602,18 @@ async fn wait_state(
                     .or(w.deployment_id.as_deref()),
                 w.since.as_deref(),
             )
-            .await;
+            .await
+            .report(rec);
             let state = match &obs {
                 Some(o) if !why.contains(&o.state) => format!(" (state {})", o.describe()),
                 _ => String::new(),
             };
-            Err(Error::deployment(format!(
-                "deployment {addr} in namespace `{ns}` did not reach {}: {why}{state}",
-                w.target
+            Err(Error::deployment(with_cause(
+                format!(
+                    "deployment {addr} in namespace `{ns}` did not reach {}: {why}{state}",
+                    w.target
+                ),
+                cause.as_deref(),
             ))
             .with_details(details)
             .with_hint("the events above are Ververica Platform's account; the job's logs are on the deployment's page"))
@@ -500,13 +622,18 @@ async fn wait_state(
             if let Some(o) = &last {
                 rec.output("state", &o.state);
             }
-            let details = explain(client, w.deployment_id.as_deref(), w.since.as_deref()).await;
-            Err(Error::timeout(format!(
-                "deployment {addr} in namespace `{ns}` did not reach {} within {}s; last state: {}",
-                w.target,
-                cfg.timeout.as_secs(),
-                last.map(|o| o.describe())
-                    .unwrap_or_else(|| "unknown (never read)".into())
+            let (details, cause) = explain(client, w.deployment_id.as_deref(), w.since.as_deref())
+                .await
+                .report(rec);
+            Err(Error::timeout(with_cause(
+                format!(
+                    "deployment {addr} in namespace `{ns}` did not reach {} within {}s; last state: {}",
+                    w.target,
+                    cfg.timeout.as_secs(),
+                    last.map(|o| o.describe())
+                        .unwrap_or_else(|| "unknown (never read)".into())
+                ),
+                cause.as_deref(),
             ))
             .with_details(details)
             .with_hint(format!(
@@ -540,12 +667,15 @@ async fn settle_running(
             {
                 rec.output("state", &Observation::of(&d).state);
             }
-            let details = explain(client, deployment_id, since).await;
-            Err(Error::deployment(format!(
-                "deployment {addr} in namespace `{}` reached RUNNING but did not stay up for {}s ({}): {why}",
-                client.ns,
-                cfg.settle.as_secs(),
-                i::SETTLE_SECONDS
+            let (details, cause) = explain(client, deployment_id, since).await.report(rec);
+            Err(Error::deployment(with_cause(
+                format!(
+                    "deployment {addr} in namespace `{}` reached RUNNING but did not stay up for {}s ({}): {why}",
+                    client.ns,
+                    cfg.settle.as_secs(),
+                    i::SETTLE_SECONDS
+                ),
+                cause.as_deref(),
             ))
             .with_details(details))
         }
@@ -638,20 +768,11 @@ fn facts_link(rec: &mut Recorder, client: &Client<'_>, d: &Value) {
     }
 }
 
-/// An unknown namespace is bad input; say so before anything else is looked at.
+/// An unknown namespace is bad input; say so before anything else is looked at, when the
+/// platform says so. Many installations route only `/api` through their ingress, and a token
+/// may not read the namespaces API: then the Application Manager's answers tell.
 async fn check_namespace(client: &Client<'_>) -> Result<()> {
-    if client.namespace_exists().await? == Some(false) {
-        return Err(Error::input(
-            i::VVP_NAMESPACE,
-            format!(
-                "namespace `{}` does not exist on {}",
-                client.ns,
-                display_url(client.base())
-            ),
-        )
-        .with_hint("check the name under Administration > Namespaces (names are lower-case)"));
-    }
-    Ok(())
+    client.check_namespace().await
 }
 
 /// The deployment target or session cluster the spec names must exist.

@@ -1,6 +1,7 @@
 //! `rollbackOnFailure`: after a failed or timed-out deploy, put back the spec that was deployed
-//! before (captured by the plan) and wait for it. The run still fails, since the new version did
-//! not deploy; the error says how the rollback went.
+//! before (captured by the plan) by replacing the deployment with it, check that the platform
+//! stored it, and wait for it. The run still fails, since the new version did not deploy; the
+//! error says how the rollback went.
 
 use serde_json::Value;
 
@@ -10,20 +11,25 @@ use crate::error::{Error, Result};
 use crate::report::Recorder;
 use crate::rollback::Outcome;
 
-/// What to send to get from `now` back to `previous`: the whole previous spec for PUT, else
-/// the merge patch between the two (`None` when they are already the same).
-pub fn revert_body(now: &Value, previous: &Value, mode: SyncingMode) -> Option<Value> {
-    let prev = diff::clean(previous);
-    match mode {
-        SyncingMode::Put => Some(prev),
-        SyncingMode::Patch => {
-            let patch = diff::merge_patch_between(&diff::clean(now), &prev);
-            if patch.as_object().is_some_and(|m| m.is_empty()) {
-                None
-            } else {
-                Some(patch)
-            }
-        }
+/// What to send to get from `now` back to `previous`: the whole previous spec, to replace the
+/// deployment with (`None` when the two are already the same). A replace (PUT, "create or
+/// replace the deployment") says in the API description what it does; a merge patch would need
+/// `null` to take away what the change added, and the description does not allow `null`.
+pub fn revert_body(now: &Value, previous: &Value) -> Option<Value> {
+    let mut prev = diff::clean(previous);
+    if diff::same(&diff::clean(now), &prev) {
+        return None;
+    }
+    // A platform that stored a null literally showed it to the plan; in a replace, a field left
+    // out means the same, and stays within the description.
+    drop_nulls(&mut prev);
+    Some(prev)
+}
+
+fn drop_nulls(v: &mut Value) {
+    if let Value::Object(m) = v {
+        m.retain(|_, x| !x.is_null());
+        m.values_mut().for_each(drop_nulls);
     }
 }
 
@@ -39,7 +45,6 @@ pub async fn run(on: On<'_>, rec: &mut Recorder, previous: &Value) -> Outcome {
 
 async fn attempt(on: On<'_>, rec: &mut Recorder, previous: &Value) -> Result<String> {
     let On { cfg, client, addr } = on;
-    let mode = cfg.own.syncing_mode;
     let now = client.get_deployment(addr).await?.ok_or_else(|| {
         Error::platform(format!(
             "deployment {addr} in namespace `{}` is gone; nothing to roll back",
@@ -55,14 +60,11 @@ async fn attempt(on: On<'_>, rec: &mut Recorder, previous: &Value) -> Result<Str
         "re-applying the spec deployed before this run (it was {}, desired {target})",
         prev_status.describe()
     ));
-    let written = match revert_body(&now, previous, mode) {
+    let written = match revert_body(&now, previous) {
         Some(body) => {
-            let w = super::write(client, rec, addr, true, mode, &body).await?;
-            rec.log(&format!(
-                "sent: {}",
-                serde_json::to_string(&body).unwrap_or_default()
-            ));
-            w
+            let removed = judge::removed_fields(&now, previous);
+            rec.log("replacing the deployment with the previous spec (PUT)");
+            super::write(on, rec, true, SyncingMode::Put, &body, &removed).await?
         }
         None => {
             rec.log("the deployed spec already equals the previous one; waiting for it");
@@ -106,7 +108,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn revert_patch_undoes_the_change() {
+    fn the_rollback_replaces_the_deployment_with_the_previous_spec() {
         let previous: Value = serde_json::from_str(include_str!(
             "../../../tests/fixtures/vvp/deployment-running.json"
         ))
@@ -116,17 +118,23 @@ mod tests {
         now["spec"]["template"]["spec"]["flinkConfiguration"]["new.key"] = json!("x");
         now["status"] = json!({"state": "FAILED"});
         now["metadata"]["resourceVersion"] = json!(13);
-        let patch = revert_body(&now, &previous, SyncingMode::Patch).unwrap();
-        assert_eq!(
-            patch,
-            json!({"spec": {"template": {"spec": {"parallelism": 1, "flinkConfiguration": {"new.key": null}}}}})
-        );
-        let mut x = diff::clean(&now);
-        diff::merge_patch(&mut x, &patch);
-        assert_eq!(x, diff::clean(&previous));
-        assert_eq!(revert_body(&previous, &previous, SyncingMode::Patch), None);
-        let put = revert_body(&now, &previous, SyncingMode::Put).unwrap();
+        let put = revert_body(&now, &previous).unwrap();
+        assert_eq!(put, diff::clean(&previous));
         assert!(put.get("status").is_none());
         assert_eq!(put["spec"]["template"]["spec"]["parallelism"], 1);
+        assert!(
+            !put.to_string().contains("null"),
+            "nothing is deleted with null: {put}"
+        );
+        let mut stored_null = previous.clone();
+        stored_null["spec"]["template"]["spec"]["artifact"]["mainArgs"] = Value::Null;
+        let put = revert_body(&now, &stored_null).unwrap();
+        assert!(put["spec"]["template"]["spec"]["artifact"]
+            .get("mainArgs")
+            .is_none());
+        // Only platform-owned fields differ: nothing to send.
+        let mut same = previous.clone();
+        same["status"] = json!({"state": "FAILED"});
+        assert_eq!(revert_body(&same, &previous), None);
     }
 }
