@@ -1,15 +1,70 @@
 //! The one HTTP client: TLS trust (the agent's CA file), proxy (the agent's proxy settings or
 //! `HTTPS_PROXY`/`NO_PROXY`), bounded retries with backoff and jitter, and URLs shown without
 //! query strings or credentials in every message.
+//!
+//! A hostile or broken server cannot hold the run: every answer is read up to a size limit
+//! ([`MAX_BODY`], or the request's own), every attempt and every retry loop ends with the
+//! phase's [`Deadline`] and, outside the waits, within the run's `timeoutSeconds`, and
+//! redirects are followed only where nothing can be lost: a read (GET/HEAD) to the same origin.
+//! A redirected write fails, naming where it was sent (a POST followed as a GET would read as
+//! accepted while nothing was written); a read sent to another host fails too, since the
+//! credentials stay with the host the task was given.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER,
+};
 use reqwest::Method;
 
 use crate::config::HttpSettings;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+
+/// The most the task reads of one answer unless the request says otherwise. The largest
+/// answers it asks for (a job's exceptions with stack traces, a namespace's events) are a few
+/// MiB; an answer past this is not one the API gives.
+pub const MAX_BODY: u64 = 32 * 1024 * 1024;
+
+/// Redirects followed for one read (same origin only).
+const MAX_REDIRECTS: u32 = 5;
+
+/// Per-attempt limit when a request names none.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// When the current phase of the run must be over, shared by everything that makes requests
+/// in it (this client, the Azure SDK transport). The run sets it: the plan's end, then the
+/// run's budget. `what` names the limit in errors, e.g. "the plan's limit (timeoutSeconds 10s)".
+#[derive(Clone, Debug, Default)]
+pub struct Deadline(Arc<Mutex<Option<(Instant, String)>>>);
+
+impl Deadline {
+    pub fn set(&self, at: Instant, what: impl Into<String>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((at, what.into()));
+    }
+
+    /// The time left and what limits it; `None` when no deadline is set.
+    pub fn left(&self) -> Option<(Duration, String)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(at, what)| (at.saturating_duration_since(Instant::now()), what.clone()))
+    }
+}
+
+/// The tighter of two limits: what is left of each, with its name.
+fn tighter(
+    a: Option<(Duration, String)>,
+    b: Option<(Duration, String)>,
+) -> Option<(Duration, String)> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if y.0 < x.0 { y } else { x }),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
 
 /// When and how often a request is tried again.
 #[derive(Clone, Debug)]
@@ -83,6 +138,32 @@ pub fn display_url(url: &str) -> String {
     }
 }
 
+/// Percent-encode every byte but RFC 3986's unreserved ones (letters, digits, `-._~`).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A name as one segment of a URL path: percent-encoded, so that it can never add a segment,
+/// a query or a fragment (`../deployments/x` stays one segment, `vvp-jobs?x=1` keeps its `?x=1`).
+/// `.` and `..` are refused, since URL parsers resolve them even encoded (`%2E%2E`), and so is
+/// the empty name, which would address the collection instead.
+pub fn segment(name: &str) -> Result<String> {
+    if matches!(name, "" | "." | "..") {
+        return Err(Error::platform(format!(
+            "`{name}` cannot be used as a name in a URL path"
+        )));
+    }
+    Ok(percent_encode(name))
+}
+
 #[derive(Clone, Debug)]
 pub enum Body {
     Empty,
@@ -109,6 +190,11 @@ pub struct Request {
     pub timeout: Option<Duration>,
     /// Retry non-idempotent requests (POST) only where a repeat is harmless.
     pub retry: bool,
+    /// The most of the answer that is read; see [`MAX_BODY`].
+    pub max_body: u64,
+    /// An upload or a call that runs the job's `main`: its attempts have their own (longer)
+    /// timeout instead of the run's `timeoutSeconds`; the phase's deadline still holds.
+    pub slow: bool,
 }
 
 impl Request {
@@ -121,6 +207,8 @@ impl Request {
             body: Body::Empty,
             timeout: None,
             retry,
+            max_body: MAX_BODY,
+            slow: false,
         }
     }
 
@@ -157,6 +245,18 @@ impl Request {
 
     pub fn retry(mut self, on: bool) -> Self {
         self.retry = on;
+        self
+    }
+
+    /// Read at most `limit` bytes of the answer.
+    pub fn max_body(mut self, limit: u64) -> Self {
+        self.max_body = limit;
+        self
+    }
+
+    /// See [`Request::slow`](struct.Request.html#structfield.slow).
+    pub fn slow(mut self) -> Self {
+        self.slow = true;
         self
     }
 }
@@ -270,6 +370,9 @@ pub struct Http {
     setup: ClientSetup,
     pub policy: RetryPolicy,
     proxy: Option<String>,
+    deadline: Deadline,
+    /// The most one request may take with its retries (the run's `timeoutSeconds`).
+    call_limit: Option<Duration>,
 }
 
 /// Everything the client is built from, checked when the run starts.
@@ -285,7 +388,10 @@ impl ClientSetup {
         let mut b = reqwest::Client::builder()
             .user_agent(concat!("flink-deploy/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120));
+            .timeout(DEFAULT_TIMEOUT)
+            // Redirects are judged by `Http::send` (and answered as errors in the Azure SDK's
+            // pipeline): followed blindly, a POST answered with 302 becomes a GET that "succeeds".
+            .redirect(reqwest::redirect::Policy::none());
         for c in &self.roots {
             b = b.add_root_certificate(c.clone());
         }
@@ -308,6 +414,9 @@ impl ClientSetup {
         b.build().map_err(|e| e.to_string())
     }
 }
+
+/// A CA bundle of the whole public web is about 200 KiB.
+const CA_FILE_LIMIT: u64 = 4 * 1024 * 1024;
 
 fn env_proxy() -> Option<String> {
     [
@@ -356,7 +465,7 @@ impl Http {
     pub fn new(settings: &HttpSettings) -> Result<Http> {
         let mut roots = vec![];
         if let Some(ca) = &settings.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| {
+            let pem = crate::fsread::read_regular(ca, CA_FILE_LIMIT).map_err(|e| {
                 Error::io(ca, e).context("cannot read the agent's CA file (Agent.CAInfo)")
             })?;
             roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
@@ -392,7 +501,20 @@ impl Http {
             },
             policy: RetryPolicy::default(),
             proxy: proxy_shown,
+            deadline: Deadline::default(),
+            call_limit: None,
         })
+    }
+
+    /// One request, with its retries, never takes longer than `limit` (except `slow` ones).
+    pub fn with_call_limit(mut self, limit: Duration) -> Self {
+        self.call_limit = Some(limit);
+        self
+    }
+
+    /// The deadline every request made through this client (or its SDK transport) keeps.
+    pub fn deadline(&self) -> &Deadline {
+        &self.deadline
     }
 
     pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
@@ -412,7 +534,11 @@ impl Http {
             .map_err(|e| Error::network(format!("cannot create the HTTP client: {e}")))
     }
 
-    async fn build(&self, req: &Request) -> Result<reqwest::RequestBuilder> {
+    async fn build(
+        &self,
+        req: &Request,
+        attempt_timeout: Duration,
+    ) -> Result<reqwest::RequestBuilder> {
         let mut rb = self.client()?.request(req.method.clone(), &req.url);
         let mut headers = HeaderMap::new();
         for (k, v) in &req.headers {
@@ -421,9 +547,7 @@ impl Http {
             headers.insert(k.clone(), v);
         }
         rb = rb.headers(headers);
-        if let Some(t) = req.timeout {
-            rb = rb.timeout(t);
-        }
+        rb = rb.timeout(attempt_timeout);
         rb = match &req.body {
             Body::Empty => rb,
             Body::Json(v) => rb
@@ -438,11 +562,10 @@ impl Http {
                 file_name,
                 content_type,
             } => {
-                let file = tokio::fs::File::open(path)
-                    .await
-                    .map_err(|e| Error::io(path, e))?;
-                let len = file.metadata().await.map_err(|e| Error::io(path, e))?.len();
-                let stream = tokio_util_stream(file);
+                let (file, meta) =
+                    crate::fsread::open_regular(path).map_err(|e| Error::io(path, e))?;
+                let len = meta.len();
+                let stream = tokio_util_stream(tokio::fs::File::from_std(file));
                 let part = reqwest::multipart::Part::stream_with_length(
                     reqwest::Body::wrap_stream(stream),
                     len,
@@ -457,15 +580,7 @@ impl Http {
     }
 
     fn network_error(&self, req: &Request, e: &reqwest::Error, attempts: u32) -> Error {
-        let host = url::Url::parse(&req.url)
-            .ok()
-            .and_then(|u| {
-                u.host_str().map(|h| match u.port() {
-                    Some(p) => format!("{h}:{p}"),
-                    None => h.to_owned(),
-                })
-            })
-            .unwrap_or_default();
+        let host = host_of(&req.url);
         let via = match &self.proxy {
             Some(p) => format!("through proxy {p}"),
             None => "without a proxy".to_owned(),
@@ -505,81 +620,287 @@ impl Http {
         err
     }
 
+    /// What is left for this request: the phase's deadline, and (for all but slow requests)
+    /// the run's `timeoutSeconds` counted from the request's start.
+    fn left(&self, req: &Request, started: Instant) -> Option<(Duration, String)> {
+        let call = match (self.call_limit, req.slow) {
+            (Some(l), false) => Some((
+                l.saturating_sub(started.elapsed()),
+                format!(
+                    "the run's timeoutSeconds ({}s) for one request with its retries",
+                    l.as_secs()
+                ),
+            )),
+            _ => None,
+        };
+        tighter(self.deadline.left(), call)
+    }
+
     /// Send with retries. Returns the final response whatever its status, so callers can map
-    /// 401/403/404/409 with their own context; fails only when no response came back.
-    pub async fn send(&self, req: Request) -> Result<Response> {
+    /// 401/403/404/409 with their own context; fails only when no response came back, when the
+    /// answer is larger than the request allows, or on a redirect that is not followed.
+    pub async fn send(&self, mut req: Request) -> Result<Response> {
+        let started = Instant::now();
         let mut attempt = 0;
+        let mut hops = 0;
         loop {
             attempt += 1;
-            let rb = self.build(&req).await?;
+            let own = req.timeout.unwrap_or(DEFAULT_TIMEOUT);
+            let left = self.left(&req, started);
+            let (limit, cut_by) = match &left {
+                Some((l, what)) if *l < own => (*l, Some(what.clone())),
+                _ => (own, None),
+            };
+            if limit.is_zero() {
+                return Err(self.out_of_time(&req, attempt - 1, cut_by.unwrap_or_default()));
+            }
+            let rb = self.build(&req, limit).await?;
             let may_retry = req.retry && attempt < self.policy.max_attempts;
-            match rb.send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    if status == 407 {
-                        return Err(proxy_refused(&req.method, &req.url, self.proxy()));
-                    }
-                    // An earlier attempt of this DELETE may have done it before its answer was
-                    // lost: the thing being gone now is what was asked for.
-                    let status =
-                        if req.method == reqwest::Method::DELETE && attempt > 1 && status == 404 {
-                            204
-                        } else {
-                            status
-                        };
-                    let headers = resp.headers().clone();
-                    let url = req.url.clone();
-                    let body = match resp.bytes().await {
-                        Ok(b) => b.to_vec(),
-                        Err(e) => {
-                            if may_retry {
-                                tokio::time::sleep(self.policy.delay(attempt, None)).await;
-                                continue;
-                            }
-                            return Err(self.network_error(&req, &e, attempt));
-                        }
-                    };
-                    // A 2xx whose JSON is cut short was cut on the way (a proxy, a reset
-                    // connection); asking again is safe when the request may be repeated.
-                    if may_retry && truncated_json(status, &headers, &body) {
-                        tracing::debug!(
-                            status,
-                            attempt,
-                            "unreadable JSON from {}",
-                            display_url(&url)
-                        );
-                        tokio::time::sleep(self.policy.delay(attempt, None)).await;
-                        continue;
-                    }
-                    if RetryPolicy::retryable_status(status) && may_retry {
-                        let ra = headers
-                            .get(RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(parse_retry_after);
-                        tracing::debug!(status, attempt, "retrying {}", display_url(&url));
-                        tokio::time::sleep(self.policy.delay(attempt, ra)).await;
-                        continue;
-                    }
-                    return Ok(Response {
-                        status,
-                        headers,
-                        body,
-                        url,
-                        attempts: attempt,
-                    });
-                }
+            let outcome = match rb.send().await {
+                Ok(resp) => self.answer(&req, resp, attempt, may_retry).await,
                 Err(e) => {
                     // A request that never connected is safe to repeat even when not idempotent.
                     let safe = req.retry || e.is_connect();
-                    if safe && attempt < self.policy.max_attempts {
-                        tokio::time::sleep(self.policy.delay(attempt, None)).await;
-                        continue;
+                    if let (true, Some(what)) = (e.is_timeout(), cut_by) {
+                        // Cut by the deadline, not by the request's own timeout: no time is
+                        // left for another attempt.
+                        Step::Fail(self.out_of_time(&req, attempt, what))
+                    } else if safe && attempt < self.policy.max_attempts {
+                        Step::Again(None, Err(self.network_error(&req, &e, attempt)))
+                    } else {
+                        Step::Fail(self.network_error(&req, &e, attempt))
                     }
-                    return Err(self.network_error(&req, &e, attempt));
+                }
+            };
+            match outcome {
+                Step::Done(r) => return Ok(r),
+                Step::Fail(e) => return Err(e),
+                Step::Follow(next) => {
+                    hops += 1;
+                    if hops > MAX_REDIRECTS {
+                        return Err(Error::platform(format!(
+                            "{} {}: more than {MAX_REDIRECTS} redirects",
+                            req.method,
+                            display_url(&req.url)
+                        )));
+                    }
+                    req.url = next;
+                    attempt -= 1;
+                }
+                Step::Again(retry_after, last) => {
+                    let delay = self.policy.delay(attempt, retry_after);
+                    // No sleep past the end: the last answer (or error) is the outcome.
+                    if let Some((l, what)) = self.left(&req, started) {
+                        if delay >= l {
+                            return last.map_err(|e| {
+                                e.with_detail(format!(
+                                    "no time was left to try again: {what} is used up"
+                                ))
+                            });
+                        }
+                    }
+                    tokio::time::sleep(delay).await;
                 }
             }
         }
     }
+
+    /// Judge one answer: done, try again, follow a redirect, or fail.
+    async fn answer(
+        &self,
+        req: &Request,
+        resp: reqwest::Response,
+        attempt: u32,
+        may_retry: bool,
+    ) -> Step {
+        let status = resp.status().as_u16();
+        if status == 407 {
+            return Step::Fail(proxy_refused(&req.method, &req.url, self.proxy()));
+        }
+        if matches!(status, 301 | 302 | 303 | 307 | 308) {
+            return match redirect(req, status, resp.headers()) {
+                Ok(next) => Step::Follow(next),
+                Err(e) => Step::Fail(e),
+            };
+        }
+        // An earlier attempt of this DELETE may have done it before its answer was lost: the
+        // thing being gone now is what was asked for.
+        let status = if req.method == reqwest::Method::DELETE && attempt > 1 && status == 404 {
+            204
+        } else {
+            status
+        };
+        let headers = resp.headers().clone();
+        let body = match read_capped(resp, req.max_body).await {
+            Ok(b) => b,
+            Err(BodyError::TooLarge(seen)) => {
+                return Step::Fail(too_large(req, status, seen));
+            }
+            Err(BodyError::Net(e)) if may_retry => {
+                return Step::Again(None, Err(self.network_error(req, &e, attempt)))
+            }
+            Err(BodyError::Net(e)) => return Step::Fail(self.network_error(req, &e, attempt)),
+        };
+        let answer = Response {
+            status,
+            headers,
+            body,
+            url: req.url.clone(),
+            attempts: attempt,
+        };
+        // A 2xx whose JSON is cut short was cut on the way (a proxy, a reset connection);
+        // asking again is safe when the request may be repeated.
+        if may_retry && truncated_json(status, &answer.headers, &answer.body) {
+            tracing::debug!(
+                status,
+                attempt,
+                "unreadable JSON from {}",
+                display_url(&req.url)
+            );
+            return Step::Again(None, Ok(answer));
+        }
+        if RetryPolicy::retryable_status(status) && may_retry {
+            let ra = answer
+                .header(RETRY_AFTER.as_str())
+                .and_then(parse_retry_after);
+            tracing::debug!(status, attempt, "retrying {}", display_url(&req.url));
+            return Step::Again(ra, Ok(answer));
+        }
+        Step::Done(answer)
+    }
+
+    /// The request ran out of the time it had.
+    fn out_of_time(&self, req: &Request, attempts: u32, what: String) -> Error {
+        let host = host_of(&req.url);
+        let tried = match attempts {
+            0 => "before it could be sent".to_owned(),
+            1 => "after 1 attempt".to_owned(),
+            n => format!("after {n} attempts"),
+        };
+        Error::timeout(format!(
+            "{} {}: no usable answer from {host} {tried}: {what} is used up",
+            req.method,
+            display_url(&req.url)
+        ))
+        .with_hint(format!(
+            "check that {host} answers (it may be overloaded or hung); raise timeoutSeconds if it is only slow"
+        ))
+    }
+}
+
+/// `host:port` of a URL, for messages.
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_owned(),
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// What one attempt came to.
+enum Step {
+    Done(Response),
+    Fail(Error),
+    /// Try again, after the server's `Retry-After` if it gave one; the outcome so far is what
+    /// the caller gets if no time is left for another attempt.
+    Again(Option<Duration>, Result<Response>),
+    /// A read redirected within its origin: the next URL.
+    Follow(String),
+}
+
+enum BodyError {
+    Net(reqwest::Error),
+    /// More than the limit; how much was seen (or announced by `Content-Length`).
+    TooLarge(u64),
+}
+
+/// Read an answer's body, at most `limit` bytes: an endless body must not grow the process.
+async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: u64,
+) -> std::result::Result<Vec<u8>, BodyError> {
+    let announced = resp
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = announced.filter(|n| *n > limit) {
+        return Err(BodyError::TooLarge(n));
+    }
+    let mut body = Vec::with_capacity(announced.unwrap_or(0).min(limit) as usize);
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Net)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(BodyError::TooLarge((body.len() + chunk.len()) as u64));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn too_large(req: &Request, status: u16, seen: u64) -> Error {
+    Error::platform(format!(
+        "{} {}: the answer (HTTP {status}) is larger than {}, the most the task reads from this API; it stopped reading after {}",
+        req.method,
+        display_url(&req.url),
+        crate::fsread::bytes(req.max_body),
+        crate::fsread::bytes(seen)
+    ))
+    .with_hint("something other than the platform may be answering at this URL (a proxy, a gateway); check the URL in the task's inputs")
+}
+
+/// Where a redirect leads, when it may be followed: a read, to the same origin (scheme, host
+/// and port), so the credentials it carries stay where the task was told to send them. Any
+/// other redirect is an error that says where the request was sent.
+fn redirect(req: &Request, status: u16, headers: &HeaderMap) -> Result<String> {
+    let here = url::Url::parse(&req.url).map_err(|e| Error::platform(e.to_string()))?;
+    let Some(location) = headers.get(LOCATION).and_then(|v| v.to_str().ok()) else {
+        return Err(Error::platform(format!(
+            "{} {} answered HTTP {status} (a redirect) without a Location",
+            req.method,
+            display_url(&req.url)
+        )));
+    };
+    let next = here.join(location).map_err(|e| {
+        Error::platform(format!(
+            "{} {} answered HTTP {status} with an unusable Location ({e})",
+            req.method,
+            display_url(&req.url)
+        ))
+    })?;
+    let read = matches!(req.method, reqwest::Method::GET | reqwest::Method::HEAD);
+    let same_origin = next.origin() == here.origin();
+    if read && same_origin {
+        return Ok(next.to_string());
+    }
+    let (what, why) = if !read {
+        (
+            "nothing was written",
+            "the task does not follow a redirected write (followed as a GET, it would read as accepted)",
+        )
+    } else {
+        (
+            "the answer was not read",
+            "the task sends its credentials only to the host it was given, so it does not follow a redirect to another origin",
+        )
+    };
+    Err(Error::new(
+        ErrorKind::Platform,
+        format!(
+            "{} {} was redirected (HTTP {status}) to {}: {what}",
+            req.method,
+            display_url(&req.url),
+            display_url(next.as_str())
+        ),
+    )
+    .with_detail(why)
+    .with_hint(format!(
+        "give the task the address the platform answers at (the URL input or service connection); the server sends requests to {}",
+        display_url(next.origin().ascii_serialization().as_str())
+    )))
 }
 
 /// Stream a file in 64 KiB chunks without reading it into memory.
@@ -712,6 +1033,214 @@ mod tests {
         let url = format!("http://127.0.0.1:{port}/jobs/1");
         let r = quick().send(Request::new(Method::GET, &url)).await.unwrap();
         assert_eq!(r.status, 404);
+    }
+
+    /// Reads a request, then writes `head` and calls `body` with the connection, for each
+    /// connection in turn; remembers each request's first line and `Authorization` header.
+    fn serve_with(
+        head: impl Into<String>,
+        body: fn(&mut std::net::TcpStream),
+    ) -> (u16, std::sync::Arc<Mutex<Vec<String>>>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(Mutex::new(vec![]));
+        let log = seen.clone();
+        let head: String = head.into();
+        std::thread::spawn(move || {
+            for mut c in listener.incoming().flatten() {
+                let mut buf = [0u8; 8192];
+                let n = c.read(&mut buf).unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let auth = req
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                    .unwrap_or("")
+                    .to_owned();
+                let first = req.lines().next().unwrap_or("").to_owned();
+                log.lock()
+                    .unwrap()
+                    .push(format!("{first} {auth}").trim().to_owned());
+                let _ = c.write_all(head.as_bytes());
+                body(&mut c);
+            }
+        });
+        (port, seen)
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_cut_at_the_limit_and_says_which() {
+        use std::io::Write;
+        // Chunked, with no end: it would grow the process for as long as it is read.
+        let (port, _) = serve_with(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+            |c| {
+                let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "x".repeat(64 * 1024));
+                while c.write_all(chunk.as_bytes()).is_ok() {}
+            },
+        );
+        let url = format!("http://127.0.0.1:{port}/api/v1/namespaces/default/deployments");
+        let e = quick()
+            .send(Request::get(&url).max_body(1024 * 1024))
+            .await
+            .unwrap_err();
+        assert!(
+            e.message
+                .contains("is larger than 1 MiB, the most the task reads from this API"),
+            "{e}"
+        );
+        // A length announced past the limit is refused before reading.
+        let (port, _) = serve_with(
+            "HTTP/1.1 200 OK\r\ncontent-length: 99999999999\r\n\r\n",
+            |_| {},
+        );
+        let url = format!("http://127.0.0.1:{port}/x");
+        let e = quick().send(Request::get(&url)).await.unwrap_err();
+        assert!(e.message.contains("larger than 32 MiB"), "{e}");
+        assert!(
+            e.message
+                .contains("stopped reading after 99999999999 bytes"),
+            "{e}"
+        );
+    }
+
+    fn redirect(status: &str, location: &str) -> String {
+        format!("HTTP/1.1 {status}\r\nlocation: {location}\r\ncontent-length: 0\r\n\r\n")
+    }
+
+    #[tokio::test]
+    async fn a_redirected_write_fails_naming_where_it_was_sent() {
+        for status in [
+            "301 Moved Permanently",
+            "302 Found",
+            "303 See Other",
+            "307 Temporary Redirect",
+            "308 Permanent Redirect",
+        ] {
+            let (port, seen) = serve_with(
+                redirect(status, "http://elsewhere.example/api/v1/x?sig=1"),
+                |_| {},
+            );
+            let url = format!("http://127.0.0.1:{port}/api/v1/namespaces/default/deployments");
+            let e = quick()
+                .send(Request::new(Method::POST, &url).json(serde_json::json!({})))
+                .await
+                .unwrap_err();
+            assert!(e.message.contains("was redirected (HTTP "), "{e}");
+            assert!(
+                e.message
+                    .contains("to http://elsewhere.example/api/v1/x?…: nothing was written"),
+                "{e}"
+            );
+            assert_eq!(seen.lock().unwrap().len(), 1, "sent once, not followed");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_follows_its_own_origin_only() {
+        // Same origin: followed, with its credentials.
+        let (port, seen) = serve_with(redirect("302 Found", "/moved"), |_| {});
+        let url = format!("http://127.0.0.1:{port}/start");
+        // The second connection gets the same 302 again; the hops are counted.
+        let e = quick()
+            .send(Request::get(&url).bearer(Some("tok")))
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("more than 5 redirects"), "{e}");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen[0], "GET /start HTTP/1.1 authorization: Bearer tok");
+        assert_eq!(seen[1], "GET /moved HTTP/1.1 authorization: Bearer tok");
+
+        // Another origin: not followed, and nothing there blames the token.
+        let (other, other_seen) = serve_with(
+            "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n",
+            |_| {},
+        );
+        let to = format!("http://localhost:{other}/login");
+        let (port, _) = serve_with(redirect("302 Found", &to), |_| {});
+        let url = format!("http://127.0.0.1:{port}/api/v1/namespaces/default");
+        let e = quick()
+            .send(Request::get(&url).bearer(Some("tok")))
+            .await
+            .unwrap_err();
+        assert!(
+            e.message.contains(&format!(
+                "to http://localhost:{other}/login: the answer was not read"
+            )),
+            "{e}"
+        );
+        assert!(
+            other_seen.lock().unwrap().is_empty(),
+            "the other host got nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stalled_server_is_given_up_on_at_the_deadline() {
+        // Accepts and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let http = Http::new(&HttpSettings::default()).unwrap();
+        http.deadline().set(
+            Instant::now() + Duration::from_millis(400),
+            "the plan's limit (timeoutSeconds: 1s)",
+        );
+        let started = Instant::now();
+        let url = format!("http://127.0.0.1:{port}/api/v1/namespaces/default/deployments/x");
+        let e = http
+            .send(Request::get(&url).timeout(Duration::from_secs(30)))
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(e.kind, ErrorKind::Timeout);
+        assert!(
+            e.message
+                .contains("after 1 attempt: the plan's limit (timeoutSeconds: 1s) is used up"),
+            "{e}"
+        );
+        drop(listener);
+
+        // A server that asks to be asked again in 30 s: the last answer is the outcome.
+        let (port, seen) = serve_with(
+            "HTTP/1.1 503 Service Unavailable\r\nretry-after: 30\r\ncontent-length: 2\r\n\r\n{}",
+            |_| {},
+        );
+        let http = Http::new(&HttpSettings::default())
+            .unwrap()
+            .with_call_limit(Duration::from_secs(1));
+        let started = Instant::now();
+        let r = http
+            .send(Request::get(format!("http://127.0.0.1:{port}/x")))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 503);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn names_become_one_path_segment() {
+        assert_eq!(segment("vvp-jobs").unwrap(), "vvp-jobs");
+        assert_eq!(
+            segment("../deployments/exist").unwrap(),
+            "..%2Fdeployments%2Fexist"
+        );
+        assert_eq!(segment("vvp-jobs?x=1#f").unwrap(), "vvp-jobs%3Fx%3D1%23f");
+        assert_eq!(segment("a b%c").unwrap(), "a%20b%25c");
+        for bad in ["", ".", ".."] {
+            assert!(segment(bad).is_err(), "{bad}");
+        }
+        // What the URL parser makes of it: still one segment under the collection.
+        let u = url::Url::parse(&format!(
+            "http://h/api/v1/namespaces/default/deployment-targets/{}",
+            segment("../deployments/exist").unwrap()
+        ))
+        .unwrap();
+        assert_eq!(u.path_segments().unwrap().count(), 6);
     }
 
     #[test]

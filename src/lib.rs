@@ -7,6 +7,7 @@ pub mod azure;
 pub mod cancel;
 pub mod config;
 pub mod error;
+pub mod fsread;
 pub mod http;
 pub mod pipeline;
 pub mod report;

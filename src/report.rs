@@ -274,6 +274,28 @@ impl Recorder {
     /// [`Recorder::finish`] records it as failed with this error; when the signal came between
     /// steps, a step `cancelled` stands for it in the JUnit file.
     pub fn cancelled(&mut self, signal: &str) -> Error {
+        let (when, on, outcome) = self.interrupted();
+        Error::new(
+            ErrorKind::Canceled,
+            format!("cancelled {when}{on}: {outcome}"),
+        )
+        .with_detail(format!(
+            "{signal} received: stopped at once, without waiting for the platform; a cancelled run is not rolled back"
+        ))
+    }
+
+    /// The run used up its whole budget (`limit` names it) and was stopped where it stood.
+    pub fn out_of_time(&mut self, limit: &str) -> Error {
+        let (when, on, outcome) = self.interrupted();
+        Error::timeout(format!(
+            "stopped {when}{on}: the run used up {limit}; {outcome}"
+        ))
+        .with_hint("raise timeoutSeconds if the platform is only slow")
+    }
+
+    /// Where a run stopped from outside stands: the step, what it worked on, and whether the
+    /// platform may still be changing.
+    fn interrupted(&mut self) -> (String, String, &'static str) {
         let when = match (&self.open, self.steps.last()) {
             (Some(o), _) => format!("while {}", o.name),
             (None, Some(s)) => format!("after {}", s.name),
@@ -296,13 +318,7 @@ impl Recorder {
         } else {
             "nothing was changed"
         };
-        Error::new(
-            ErrorKind::Canceled,
-            format!("cancelled {when}{on}: {outcome}"),
-        )
-        .with_detail(format!(
-            "{signal} received: stopped at once, without waiting for the platform; a cancelled run is not rolled back"
-        ))
+        (when, on, outcome)
     }
 
     pub fn progress(&self, percent: u8, what: &str) {
@@ -421,7 +437,18 @@ impl Recorder {
             )),
         }
         let xml = self.vso.redactor().redact(&self.junit().to_xml());
-        match write_file(&reports.junit_path, &xml) {
+        let overwrites = reports
+            .reads
+            .iter()
+            .find(|r| crate::fsread::same_file(r, &reports.junit_path));
+        let written = match overwrites {
+            Some(r) => Err(format!(
+                "it is the same file as `{}`, which the run reads",
+                r.display()
+            )),
+            None => write_file(&reports.junit_path, &xml).map_err(|e| e.to_string()),
+        };
+        match written {
             Ok(()) => {
                 self.vso
                     .info(&format!("Test results: {}", reports.junit_path.display()));
@@ -509,7 +536,51 @@ mod tests {
             junit_path: dir.path().join("junit.xml"),
             summary_path: dir.path().join("summary.md"),
             publish: true,
+            reads: vec![],
         }
+    }
+
+    #[test]
+    fn the_junit_file_never_replaces_a_file_the_run_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = dir.path().join("deployment.yaml");
+        std::fs::write(&spec, "kind: Deployment\n").unwrap();
+        // The test results file is a link to the spec file: same file, another name.
+        let mut r = reports(&dir);
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&spec, &r.junit_path).unwrap();
+        #[cfg(not(unix))]
+        {
+            r.junit_path = spec.clone();
+        }
+        r.reads = vec![spec.clone()];
+        let (mut rec, out) = recorder();
+        rec.begin("plan");
+        let exit = rec.finish(Ok(()), &r);
+        assert_eq!(exit, Exit::SucceededWithIssues);
+        assert_eq!(
+            std::fs::read_to_string(&spec).unwrap(),
+            "kind: Deployment\n"
+        );
+        let log = out.text();
+        assert!(log.contains("which the run reads"), "{log}");
+        assert!(!log.contains("##vso[results.publish"), "{log}");
+    }
+
+    #[test]
+    fn a_run_out_of_time_names_its_budget_and_the_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rec, out) = recorder();
+        rec.applying();
+        rec.begin("apply");
+        let err = rec.out_of_time("its budget of 80s (6 × timeoutSeconds + 2 × settleSeconds)");
+        let exit = rec.finish(Err(err), &reports(&dir));
+        assert_eq!(exit, Exit::Failed);
+        let log = out.text();
+        assert!(
+            log.contains("##vso[task.complete result=Failed]stopped while apply: the run used up its budget of 80s (6 × timeoutSeconds + 2 × settleSeconds); the platform may still be carrying out the last change"),
+            "{log}"
+        );
     }
 
     /// The `<testcase>` element named `name`, start tag to end tag.

@@ -19,6 +19,50 @@ use crate::pipeline::vso::Vso;
 use crate::report::{Exit, Recorder};
 use crate::targets::{ArtifactPlan, Context, CredentialNeed, Credentials, Needs, Plan};
 
+use std::time::{Duration, Instant};
+
+/// A request cut by the plan's deadline reports itself; this backstop comes just after.
+const PLAN_GRACE: Duration = Duration::from_millis(1500);
+
+/// The run's limits, stated once (README, docs/architecture.md):
+/// - the plan (sign-in, Key Vault, reading the platform, before any change) ends within
+///   `timeoutSeconds` of the start;
+/// - after it, one request with its retries takes at most `timeoutSeconds` (uploads and calls
+///   that run the job's `main` have their own per-attempt limit), each wait for a state at most
+///   `timeoutSeconds`, each settle window `settleSeconds`;
+/// - the whole run ends within [`budget`], whatever happens.
+pub struct Limits {
+    pub plan: Duration,
+    pub budget: Duration,
+}
+
+impl Limits {
+    pub fn of(run: &crate::config::RunSettings) -> Limits {
+        Limits {
+            plan: run.timeout,
+            budget: budget(run),
+        }
+    }
+}
+
+/// The whole run: the plan, the change (writes and upload), a savepoint or stop, reaching the
+/// state, and a rollback's stop and start each get `timeoutSeconds`; the change and the
+/// rollback each settle for `settleSeconds`.
+pub fn budget(run: &crate::config::RunSettings) -> Duration {
+    run.timeout
+        .saturating_mul(BUDGET_TIMEOUTS)
+        .saturating_add(run.settle.saturating_mul(2))
+}
+
+const BUDGET_TIMEOUTS: u32 = 6;
+
+fn budget_words(run: &crate::config::RunSettings) -> String {
+    format!(
+        "its budget of {}s ({BUDGET_TIMEOUTS} × timeoutSeconds + 2 × settleSeconds)",
+        budget(run).as_secs()
+    )
+}
+
 pub async fn run(cfg: Config, vso: Vso) -> Exit {
     let title = format!("flink-deploy {} {}", cfg.target_name, cfg.action().as_str());
     let mut rec = Recorder::new(vso, &format!("flink-deploy.{}", cfg.target_name), &title);
@@ -28,30 +72,45 @@ pub async fn run(cfg: Config, vso: Vso) -> Exit {
     let mut signals = Signals::listen()
         .inspect_err(|e| rec.debug(&format!("cannot catch stop signals: {e}")))
         .ok();
+    let limits = Limits::of(&cfg.run);
     let outcome = {
-        let work = execute(&cfg, &mut rec);
+        let work = execute(&cfg, &mut rec, &limits);
+        // Whatever a step does, the run ends within its budget.
+        let out_of_time = tokio::time::sleep(limits.budget);
         match signals.as_mut() {
             // The signal is polled first: once it has come, the work is never polled again, so
             // no request starts after it. Dropping the work aborts the request in flight and
             // skips any rollback; someone who cancels wants the task to stop.
             Some(s) => tokio::select! {
                 biased;
-                signal = s.recv() => Err(signal),
-                r = work => Ok(r),
+                signal = s.recv() => Stop::Signal(signal),
+                () = out_of_time => Stop::OutOfTime,
+                r = work => Stop::Done(r),
             },
-            None => Ok(work.await),
+            None => tokio::select! {
+                () = out_of_time => Stop::OutOfTime,
+                r = work => Stop::Done(r),
+            },
         }
     };
     let result = match outcome {
-        Ok(r) => r,
-        Err(signal) => {
+        Stop::Done(r) => r,
+        Stop::Signal(signal) => {
             if let Some(s) = signals {
                 s.exit_on_next(Exit::Canceled.status());
             }
             Err(rec.cancelled(signal))
         }
+        Stop::OutOfTime => Err(rec.out_of_time(&budget_words(&cfg.run))),
     };
     rec.finish(result, &cfg.reports)
+}
+
+/// How the run's work ended.
+enum Stop {
+    Done(Result<()>),
+    Signal(&'static str),
+    OutOfTime,
 }
 
 /// What the run does around the target, decided before anything changes.
@@ -94,8 +153,15 @@ impl<'a> Env<'a> {
     }
 }
 
-async fn execute(cfg: &Config, rec: &mut Recorder) -> Result<()> {
-    let http = Http::new(&cfg.http)?;
+async fn execute(cfg: &Config, rec: &mut Recorder, limits: &Limits) -> Result<()> {
+    let started = Instant::now();
+    let http = Http::new(&cfg.http)?.with_call_limit(cfg.run.timeout);
+    let plan_limit = format!(
+        "the plan's limit (timeoutSeconds: {}s)",
+        limits.plan.as_secs()
+    );
+    http.deadline()
+        .set(started + limits.plan, plan_limit.clone());
     for note in &cfg.http.proxy_notes {
         rec.warn(note);
     }
@@ -112,8 +178,29 @@ async fn execute(cfg: &Config, rec: &mut Recorder) -> Result<()> {
     };
 
     rec.begin("plan");
-    let r = plan(&mut env, rec).await;
+    // Every request of the plan keeps the deadline and says which request ran out of time;
+    // this bound holds for whatever else the plan waits on (an SDK's retry pause).
+    let r = match tokio::time::timeout(
+        (started + limits.plan + PLAN_GRACE).saturating_duration_since(Instant::now()),
+        plan(&mut env, rec),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(
+            Error::timeout(format!("the plan did not finish within {plan_limit}")).with_hint(
+                format!(
+                    "check that the platform answers; raise {} if it is only slow",
+                    i::TIMEOUT_SECONDS
+                ),
+            ),
+        ),
+    };
     let plan = rec.end(r)?;
+    env.http.deadline().set(
+        started + limits.budget,
+        format!("the run's {}", budget_words(&cfg.run)),
+    );
     rec.plan(&plan.describe());
 
     if cfg.action() == Action::Validate {
@@ -472,4 +559,27 @@ async fn upload(env: &Env<'_>, rec: &mut Recorder, up: &UploadPlan) -> Result<()
     ));
     rec.timeline(&format!("artifact uploaded to {}", up.url));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RunSettings;
+
+    #[test]
+    fn the_budget_covers_every_phase_and_says_how_it_is_made() {
+        let run = RunSettings {
+            action: Action::Deploy,
+            timeout: Duration::from_secs(10),
+            settle: Duration::from_secs(5),
+            rollback_on_failure: true,
+        };
+        let l = Limits::of(&run);
+        assert_eq!(l.plan, Duration::from_secs(10));
+        assert_eq!(l.budget, Duration::from_secs(70));
+        assert_eq!(
+            budget_words(&run),
+            "its budget of 70s (6 × timeoutSeconds + 2 × settleSeconds)"
+        );
+    }
 }

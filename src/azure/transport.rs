@@ -16,7 +16,9 @@ use azure_core::http::{
     Transport,
 };
 
-use crate::http::{display_url, Http};
+use futures::StreamExt;
+
+use crate::http::{display_url, Deadline, Http, MAX_BODY};
 
 /// The instance metadata service lives on a link-local address that no proxy can reach.
 const IMDS_HOST: &str = "169.254.169.254";
@@ -27,6 +29,9 @@ pub struct AzureTransport {
     direct: reqwest::Client,
     proxy: Option<String>,
     timeout: Option<Duration>,
+    /// The run's phase deadline, shared with [`Http`].
+    deadline: Deadline,
+    max_body: u64,
 }
 
 impl AzureTransport {
@@ -42,6 +47,8 @@ impl AzureTransport {
             direct,
             proxy: http.proxy().map(str::to_owned),
             timeout: None,
+            deadline: http.deadline().clone(),
+            max_body: MAX_BODY,
         })
     }
 
@@ -74,23 +81,110 @@ impl AzureTransport {
         (host, via)
     }
 
-    fn timed_out(&self, request: &Request, t: Duration) -> azure_core::Error {
+    fn timed_out(&self, request: &Request, t: Duration, cut_by: Option<&str>) -> azure_core::Error {
         let (host, via) = self.host_and_route(request);
+        let within = match cut_by {
+            Some(what) => format!(": {what} is used up"),
+            None => format!(" within {}s", t.as_secs_f32()),
+        };
         let message = format!(
-            "{} {}: no answer from {host} {via} within {}s",
+            "{} {}: no answer from {host} {via}{within}",
             request.method(),
             display_url(request.url().as_str()),
-            t.as_secs_f32()
         );
         // Io, so the SDK's retry policy counts it as a transport error and retries within its
-        // budget.
+        // budget; but not when the run's deadline cut it, since no time is left for a retry.
+        let kind = if cut_by.is_some() {
+            ErrorKind::Other
+        } else {
+            ErrorKind::Io
+        };
         azure_core::Error::new(
-            ErrorKind::Io,
+            kind,
             TransportFailure {
                 message,
                 untrusted: false,
             },
         )
+    }
+
+    /// Azure's services answer where they are asked; a redirect is not followed (it could turn
+    /// a write into a read, or carry the token to another host) and is not retried.
+    fn redirected(&self, request: &Request, answer: &AsyncRawResponse) -> azure_core::Error {
+        let to = answer
+            .headers()
+            .get_optional_str(&azure_core::http::headers::HeaderName::from_static(
+                "location",
+            ))
+            .map(display_url)
+            .unwrap_or_else(|| "(no Location)".into());
+        azure_core::Error::new(
+            ErrorKind::Other,
+            TransportFailure {
+                message: format!(
+                    "{} {} was redirected (HTTP {}) to {to}; the task does not follow redirects of Azure services",
+                    request.method(),
+                    display_url(request.url().as_str()),
+                    u16::from(answer.status())
+                ),
+                untrusted: false,
+            },
+        )
+    }
+
+    /// A failure the SDK must not retry: the answer is larger than the task reads.
+    fn too_large(&self, request: &Request, seen: u64) -> azure_core::Error {
+        let (host, via) = self.host_and_route(request);
+        azure_core::Error::new(
+            ErrorKind::Other,
+            TransportFailure {
+                message: format!(
+                    "{} {}: the answer from {host} {via} is larger than {}, the most the task reads from an Azure service; it stopped reading after {}",
+                    request.method(),
+                    display_url(request.url().as_str()),
+                    crate::fsread::bytes(self.max_body),
+                    crate::fsread::bytes(seen)
+                ),
+                untrusted: false,
+            },
+        )
+    }
+
+    /// The answer's body as a stream that ends in an error past [`AzureTransport::max_body`].
+    fn capped(
+        &self,
+        request: &Request,
+        answer: AsyncRawResponse,
+    ) -> azure_core::Result<AsyncRawResponse> {
+        let announced = answer
+            .headers()
+            .get_optional_str(&azure_core::http::headers::CONTENT_LENGTH)
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(n) = announced.filter(|n| *n > self.max_body) {
+            return Err(self.too_large(request, n));
+        }
+        let (status, headers, body) = answer.deconstruct();
+        let limit = self.max_body;
+        let this = self.clone();
+        let request = request.clone();
+        let stream = futures::stream::unfold(Some((body, 0u64)), move |state| {
+            let (this, request) = (this.clone(), request.clone());
+            async move {
+                let (mut body, seen) = state?;
+                match body.next().await? {
+                    Ok(chunk) => {
+                        let seen = seen + chunk.len() as u64;
+                        if seen > limit {
+                            Some((Err(this.too_large(&request, seen)), None))
+                        } else {
+                            Some((Ok(chunk), Some((body, seen))))
+                        }
+                    }
+                    Err(e) => Some((Err(e), None)),
+                }
+            }
+        });
+        Ok(AsyncRawResponse::new(status, headers, Box::pin(stream)))
     }
 
     fn describe(&self, request: &Request, err: azure_core::Error) -> azure_core::Error {
@@ -167,12 +261,23 @@ impl HttpClient for AzureTransport {
             let answer = HttpClient::execute_request(client, request)
                 .await
                 .map_err(|e| self.describe(request, e))?;
+            if matches!(u16::from(answer.status()), 301 | 302 | 303 | 307 | 308) {
+                return Err(self.redirected(request, &answer));
+            }
+            let answer = self.capped(request, answer)?;
             self.complete_json(request, answer).await
         };
-        match self.timeout {
+        // The tighter of the request's own limit and what is left of the run's phase.
+        let (limit, cut_by) = match (self.timeout, self.deadline.left()) {
+            (Some(t), Some((l, what))) if l < t => (Some(l), Some(what)),
+            (None, Some((l, what))) => (Some(l), Some(what)),
+            (t, _) => (t, None),
+        };
+        match limit {
+            Some(t) if t.is_zero() => Err(self.timed_out(request, t, cut_by.as_deref())),
             Some(t) => match tokio::time::timeout(t, call).await {
                 Ok(a) => a,
-                Err(_) => Err(self.timed_out(request, t)),
+                Err(_) => Err(self.timed_out(request, t, cut_by.as_deref())),
             },
             None => call.await,
         }
@@ -198,10 +303,11 @@ impl AzureTransport {
             return Ok(answer);
         }
         let (status, headers, body) = answer.deconstruct();
-        let bytes = body
-            .collect()
-            .await
-            .map_err(|e| self.describe(request, e))?;
+        let bytes = body.collect().await.map_err(|e| match e.kind() {
+            // Already ours (an answer past the size limit): as it is.
+            ErrorKind::Other => e,
+            _ => self.describe(request, e),
+        })?;
         if crate::http::json_cut_short(&bytes) {
             let (host, via) = self.host_and_route(request);
             return Err(azure_core::Error::new(
@@ -257,6 +363,10 @@ mod tests {
             ..Default::default()
         })
         .unwrap()
+    }
+
+    fn get(url: String) -> Request {
+        Request::new(url.parse().unwrap(), azure_core::http::Method::Get)
     }
 
     #[tokio::test]
@@ -327,6 +437,65 @@ mod tests {
         let ok = t.execute_request(&get(port)).await.unwrap();
         let body = ok.into_body().collect().await.unwrap();
         assert_eq!(&body[..], br#"{"value":"a"}"#);
+    }
+
+    #[tokio::test]
+    async fn an_answer_past_the_limit_is_an_error_the_sdk_does_not_retry() {
+        // Announced too long: refused before reading.
+        let port = serve("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 99999999999\r\nconnection: close\r\n\r\n{");
+        let t = AzureTransport::new(&http(None)).unwrap();
+        let req = get(format!("http://127.0.0.1:{port}/secrets?api-version=1"));
+        let e = t.execute_request(&req).await.unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::Other), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("is larger than 32 MiB, the most the task reads from an Azure service"),
+            "{e}"
+        );
+        // Endless and chunked: cut while it streams.
+        let mut small = t.clone();
+        small.max_body = 1024;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            if let Some(mut c) = listener.incoming().flatten().next() {
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n");
+                let chunk = format!("400\r\n{}\r\n", "x".repeat(1024));
+                while c.write_all(chunk.as_bytes()).is_ok() {}
+            }
+        });
+        let req = get(format!("http://127.0.0.1:{port}/c/b.jar"));
+        let answer = small.execute_request(&req).await.unwrap();
+        let e = answer.into_body().collect().await.unwrap_err();
+        assert!(e.to_string().contains("is larger than 1 KiB"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_runs_deadline_cuts_a_request_and_is_not_retried() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let h = http(None);
+        h.deadline().set(
+            std::time::Instant::now() + Duration::from_millis(300),
+            "the plan's limit (timeoutSeconds: 1s)",
+        );
+        let t = AzureTransport::new(&h)
+            .unwrap()
+            .with_timeout(Duration::from_secs(30));
+        let req = get(format!("http://127.0.0.1:{port}/secrets?api-version=1"));
+        let started = std::time::Instant::now();
+        let e = t.execute_request(&req).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(matches!(e.kind(), ErrorKind::Other), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("the plan's limit (timeoutSeconds: 1s) is used up"),
+            "{e}"
+        );
+        drop(listener);
     }
 
     #[tokio::test]

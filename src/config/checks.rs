@@ -103,6 +103,31 @@ pub fn file_path(name: &'static str, p: &str) -> Result<()> {
     Ok(())
 }
 
+/// A file the run writes (`name` at `out`) must not be one it reads (`reads`: input and path):
+/// writing the rendered resource over the spec file, or the test results over the jar, would
+/// destroy the input. Compared as written, after resolving; [`crate::fsread::same_file`] checks
+/// links before the write.
+pub fn distinct_output<P: AsRef<Path>>(
+    name: &'static str,
+    out: &Path,
+    reads: &[(&'static str, P)],
+) -> Result<()> {
+    let out_n = crate::fsread::normalise(out);
+    for (input, path) in reads {
+        if crate::fsread::normalise(path.as_ref()) == out_n {
+            return Err(Error::input(
+                name,
+                format!(
+                    "`{}` is also the file of `{input}`; the run would write over it",
+                    out.display()
+                ),
+            )
+            .with_hint(format!("give `{name}` a file of its own")));
+        }
+    }
+    Ok(())
+}
+
 pub fn no_control_chars(name: &'static str, v: &str) -> Result<()> {
     if v.chars().any(|c| c.is_control()) {
         return Err(
@@ -265,6 +290,26 @@ pub fn parse_url(name: &'static str, v: &str) -> Result<url::Url> {
     if !u.username().is_empty() || u.password().is_some() {
         return Err(Error::input(name, "must not contain credentials")
             .with_hint("put credentials in a service connection or secret input"));
+    }
+    // A base URL: the task appends API paths to it, after which a query or fragment would
+    // silently change (or drop) every request's meaning.
+    if u.query().is_some() || u.fragment().is_some() {
+        let mut base = u.clone();
+        base.set_query(None);
+        base.set_fragment(None);
+        return Err(Error::input(
+            name,
+            format!(
+                "`{}` has a {}; the task appends API paths to this URL",
+                crate::http::display_url(v),
+                if u.query().is_some() {
+                    "query (`?…`)"
+                } else {
+                    "fragment (`#…`)"
+                }
+            ),
+        )
+        .with_hint(format!("give the base URL alone, e.g. {}", base_url(&base))));
     }
     Ok(u)
 }

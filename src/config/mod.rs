@@ -20,6 +20,8 @@ pub use settings::{
     Action, Artifact, HttpSettings, PipelineVars, ReportConfig, RunSettings, TokenSource,
 };
 
+use std::path::{Path, PathBuf};
+
 use crate::error::{Error, Result};
 use crate::pipeline::inputs as i;
 use crate::targets::{Registration, Target};
@@ -118,7 +120,12 @@ impl Config {
                 allow_insecure_http: http.allow_insecure_http,
             },
         )?;
-        let reports = ReportConfig::from_raw(raw, &vars)?;
+        let mut reports = ReportConfig::from_raw(raw, &vars)?;
+        reports.reads = reads(&job, &artifact, &http, &vars);
+        if raw.get(i::TEST_RESULTS_FILE).is_some() {
+            let named = named_reads(&job, &artifact, &vars);
+            checks::distinct_output(i::TEST_RESULTS_FILE, &reports.junit_path, &named)?;
+        }
         Ok(Config {
             target_name: reg.name,
             run,
@@ -146,6 +153,41 @@ impl Config {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// The input files the run reads, by the input that names them (an artifact pattern counts
+/// when it names one file).
+pub fn named_reads<'a>(
+    job: &'a JobInputs,
+    artifact: &Artifact,
+    vars: &PipelineVars,
+) -> Vec<(&'static str, std::borrow::Cow<'a, Path>)> {
+    let mut out: Vec<(&'static str, std::borrow::Cow<'a, Path>)> = vec![];
+    if let Some(p) = &job.spec_file {
+        out.push((i::SPEC_FILE, std::borrow::Cow::Borrowed(p.as_path())));
+    }
+    if let Artifact::Local(p) = artifact {
+        out.push((
+            i::ARTIFACT_PATH,
+            std::borrow::Cow::Owned(vars.resolve_path(p)),
+        ));
+    }
+    out
+}
+
+/// Every file the run reads, for the checks made just before a write.
+fn reads(
+    job: &JobInputs,
+    artifact: &Artifact,
+    http: &HttpSettings,
+    vars: &PipelineVars,
+) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = named_reads(job, artifact, vars)
+        .into_iter()
+        .map(|(_, p)| p.into_owned())
+        .collect();
+    out.extend(http.ca_file.clone());
+    out
 }
 
 #[cfg(test)]
@@ -189,6 +231,170 @@ mod tests {
         assert_eq!(c.run.action, Action::Deploy);
         assert_eq!(c.run.timeout, Duration::from_secs(600));
         assert_eq!(vvp(&c).url.as_deref(), Some("https://vvp.example"));
+    }
+
+    #[test]
+    fn a_spec_sees_public_variables_only_never_what_the_agent_put_under_its_own_names() {
+        let env = AgentEnv::from_pairs([
+            (
+                "VSTS_PUBLIC_VARIABLES",
+                r#"["Build.BuildId","INPUT_VVPAPITOKEN","endpoint.auth.x","secret.dbPass","System.AccessToken"]"#,
+            ),
+            ("VSTS_SECRET_VARIABLES", r#"["dbPass"]"#),
+            ("BUILD_BUILDID", "42"),
+            ("INPUT_VVPAPITOKEN", "tok-from-the-input"),
+            ("ENDPOINT_AUTH_X", "{}"),
+            ("SECRET_DBPASS", "pw"),
+            ("SYSTEM_ACCESSTOKEN", "job-token"),
+            ("PATH", "/usr/bin"),
+        ]);
+        let vars = PipelineVars::from_env(&env);
+        assert_eq!(vars.public("Build.BuildId"), Some("42"));
+        for name in [
+            "INPUT_VVPAPITOKEN",
+            "endpoint.auth.x",
+            "ENDPOINT_AUTH_X",
+            "secret.dbPass",
+            "SECRET_DBPASS",
+            "dbPass",
+            "System.AccessToken",
+            "PATH",
+        ] {
+            assert_eq!(vars.public(name), None, "{name}");
+        }
+        assert!(vars.is_secret("dbPass"));
+    }
+
+    #[test]
+    fn base_urls_take_no_query_fragment_or_api_path() {
+        for (url, says, fix) in [
+            (
+                "https://vvp.example/?x=1",
+                "has a query",
+                "https://vvp.example",
+            ),
+            (
+                "https://vvp.example/#/namespaces",
+                "has a fragment",
+                "https://vvp.example",
+            ),
+            (
+                "https://vvp.example/api",
+                "includes `/api`",
+                "https://vvp.example",
+            ),
+            (
+                "https://vvp.example/api/v1/",
+                "includes `/api/v1`",
+                "https://vvp.example",
+            ),
+            (
+                "https://h.example/vvp/api/v1/namespaces/default",
+                "includes `/api/v1`",
+                "https://h.example/vvp",
+            ),
+            (
+                "https://vvp.example/app",
+                "includes `/app`",
+                "https://vvp.example",
+            ),
+        ] {
+            let e = err(&[("vvpUrl", url), ("deploymentName", "job")]);
+            assert!(
+                e.message.contains("`vvpUrl`") && e.message.contains(says),
+                "{url}: {e}"
+            );
+            assert!(
+                e.hint.as_deref().unwrap_or("").ends_with(fix),
+                "{url}: {e:?}"
+            );
+        }
+        let e = err(&[
+            ("target", "flink"),
+            ("flinkUrl", "http://localhost:8081/?a=b"),
+            ("jobName", "j"),
+        ]);
+        assert!(
+            e.message.contains("`flinkUrl`") && e.message.contains("has a query"),
+            "{e}"
+        );
+        // A path prefix in front of the platform is kept.
+        let c = cfg(&[
+            ("vvpUrl", "https://h.example/vvp/"),
+            ("deploymentName", "job"),
+        ])
+        .unwrap();
+        assert_eq!(vvp(&c).url.as_deref(), Some("https://h.example/vvp"));
+    }
+
+    #[test]
+    fn names_that_go_into_a_url_path_are_resource_names() {
+        for (input, v) in [
+            ("deploymentTargetName", "../deployments/exist"),
+            ("deploymentTargetName", "vvp-jobs?x=1"),
+            ("deploymentTargetName", "vvp-jobs#x"),
+            ("sessionClusterName", "a/b"),
+            ("sessionClusterName", ".."),
+        ] {
+            let e = err(&[
+                ("vvpUrl", "https://vvp.example"),
+                ("deploymentName", "job"),
+                (input, v),
+            ]);
+            assert!(
+                e.message.contains(&format!("`{input}`"))
+                    && e.message.contains("not a Ververica Platform resource name"),
+                "{v}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn outputs_never_overwrite_inputs() {
+        let cr = |k: &'static str, v: &'static str| {
+            vec![
+                ("action", "renderCustomResource"),
+                ("deploymentName", "job"),
+                (k, v),
+            ]
+        };
+        let cases = [
+            (
+                [
+                    cr("specFile", "/w/d/spec.yaml"),
+                    vec![("customResourcePath", "/w/d/../d/./spec.yaml")],
+                ],
+                ["`customResourcePath`", "`specFile`"],
+            ),
+            (
+                [
+                    cr("artifactPath", "/w/job.jar"),
+                    vec![("customResourcePath", "/w/job.jar")],
+                ],
+                ["`customResourcePath`", "`artifactPath`"],
+            ),
+            (
+                [
+                    cr("testResultsFile", "/w/o.yaml"),
+                    vec![("customResourcePath", "/w/o.yaml")],
+                ],
+                ["`customResourcePath`", "`testResultsFile`"],
+            ),
+            (
+                [
+                    vec![("vvpUrl", "https://vvp.example"), ("deploymentName", "job")],
+                    vec![
+                        ("specFile", "/w/spec.yaml"),
+                        ("testResultsFile", "/w/spec.yaml"),
+                    ],
+                ],
+                ["`testResultsFile`", "`specFile`"],
+            ),
+        ];
+        for (inputs, says) in cases {
+            let e = err(&inputs.concat());
+            assert!(says.iter().all(|s| e.message.contains(s)), "{says:?}: {e}");
+        }
     }
 
     #[test]

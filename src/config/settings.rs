@@ -180,6 +180,9 @@ pub struct ReportConfig {
     pub junit_path: PathBuf,
     pub summary_path: PathBuf,
     pub publish: bool,
+    /// Files the run reads (the spec file, the jar, the CA file): never written over, even
+    /// through a link.
+    pub reads: Vec<PathBuf>,
 }
 
 impl ReportConfig {
@@ -200,6 +203,7 @@ impl ReportConfig {
             junit_path,
             summary_path,
             publish: raw.boolean(i::PUBLISH_TEST_RESULTS)?,
+            reads: vec![],
         })
     }
 }
@@ -221,6 +225,15 @@ pub struct PipelineVars {
     secret_names: BTreeSet<String>,
     /// `SYSTEM_UNSAFEALLOWMULTILINESECRET`: the agent then accepts multi-line secret variables.
     pub allow_multiline_secrets: bool,
+}
+
+/// Names under which the agent puts inputs, connections and secrets into the environment. A
+/// pipeline variable of such a name (`input.vvpApiToken` becomes `INPUT_VVPAPITOKEN`) is
+/// listed as public, but the environment holds the agent's value under it, not the variable's.
+fn agent_owned(formatted: &str) -> bool {
+    const PREFIXES: &[&str] = &["INPUT_", "ENDPOINT_", "SECRET_", "SECUREFILE_", "VSTS_"];
+    const NAMES: &[&str] = &["SYSTEM_ACCESSTOKEN", "AGENT_PROXYPASSWORD"];
+    PREFIXES.iter().any(|p| formatted.starts_with(p)) || NAMES.contains(&formatted)
 }
 
 /// The names in a `VSTS_*_VARIABLES` list (a JSON array), formatted as the agent formats them.
@@ -246,6 +259,7 @@ impl PipelineVars {
             .unwrap_or_else(std::env::temp_dir);
         let public = listed_names(env, "VSTS_PUBLIC_VARIABLES")
             .into_iter()
+            .filter(|k| !agent_owned(k))
             .filter_map(|k| env.raw(&k).map(|v| (k, v.to_owned())))
             .collect();
         let mut secret_names: BTreeSet<String> = listed_names(env, "VSTS_SECRET_VARIABLES")

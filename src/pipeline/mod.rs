@@ -2,6 +2,7 @@
 //! task hands back (logging commands, JUnit, summary). Nothing here knows any deployment target.
 
 pub mod env;
+pub mod forms;
 pub mod inputs;
 pub mod junit;
 pub mod summary;

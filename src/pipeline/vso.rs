@@ -85,6 +85,11 @@ pub fn neutralize(line: &str) -> String {
 }
 
 /// Values that must never be printed. Shared by the log writer, the JUnit writer and the summary.
+///
+/// Each value is masked in every form the task can render it in ([`super::forms`]), and where a
+/// message was cut short (`…`, see [`crate::config::checks::shorten`]) the start of a secret
+/// that runs into the cut is masked too: cutting first would otherwise print what masking was
+/// meant to hide.
 #[derive(Clone, Default)]
 pub struct Redactor {
     secrets: Arc<Mutex<Vec<String>>>,
@@ -93,24 +98,35 @@ pub struct Redactor {
 /// The shortest line of a multi-line secret that is masked on its own.
 const MIN_LINE: usize = 3;
 
+/// Where a message was shortened.
+pub const CUT: char = '…';
+
+/// The lines of a multi-line value that are masked on their own, the way the agent masks
+/// multi-line values; very short fragments (`{` of a JSON secret) would mask ordinary text and
+/// are left to the whole value.
+fn lines_of(value: &str) -> Vec<&str> {
+    if !value.contains(['\n', '\r']) {
+        return vec![value];
+    }
+    value
+        .split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| l.len() >= MIN_LINE)
+        .collect()
+}
+
 impl Redactor {
     pub fn add(&self, secret: &str) {
         let mut s = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
-        // Register the whole value and each line, the way the agent masks multi-line values; very
-        // short fragments would mask ordinary text and are left to the whole-value entry.
-        let mut candidates = vec![secret.to_owned()];
+        let mut candidates = vec![secret];
         if secret.contains(['\n', '\r']) {
-            candidates.extend(
-                secret
-                    .split(['\n', '\r'])
-                    .map(str::trim)
-                    .filter(|l| l.len() >= MIN_LINE)
-                    .map(str::to_owned),
-            );
+            candidates.extend(lines_of(secret));
         }
         for c in candidates {
-            if !c.trim().is_empty() && !s.contains(&c) {
-                s.push(c);
+            for f in super::forms::of(c) {
+                if !f.trim().is_empty() && !s.contains(&f) {
+                    s.push(f);
+                }
             }
         }
         // Longest first, so a secret containing another is replaced whole.
@@ -125,12 +141,51 @@ impl Redactor {
                 out = out.replace(secret.as_str(), "***");
             }
         }
+        if out.contains(CUT) {
+            out = mask_cut_starts(&out, &s);
+        }
         out
     }
 
     pub fn is_empty(&self) -> bool {
         self.secrets.lock().map(|s| s.is_empty()).unwrap_or(true)
     }
+}
+
+/// Mask the start of a secret that ends where a message was cut: `…Bearer SECRET-ab…` keeps
+/// `Bearer ` and shows `***…`.
+fn mask_cut_starts(text: &str, secrets: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(CUT) {
+        let before = &rest[..at];
+        let cut = secrets
+            .iter()
+            .filter_map(|s| cut_start(before, s))
+            .max()
+            .unwrap_or(0);
+        out.push_str(&before[..before.len() - cut]);
+        if cut > 0 {
+            out.push_str("***");
+        }
+        out.push(CUT);
+        rest = &rest[at + CUT.len_utf8()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The length in bytes of the longest start of `secret` that `before` ends with, if it is long
+/// enough to tell (at least three characters, or all but the last of a shorter secret).
+fn cut_start(before: &str, secret: &str) -> Option<usize> {
+    let chars = secret.chars().count();
+    let least = 3.min(chars.saturating_sub(1)).max(1);
+    secret
+        .char_indices()
+        .skip(least)
+        .map(|(i, _)| i)
+        .filter(|&i| before.ends_with(&secret[..i]))
+        .max()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -255,30 +310,36 @@ impl Vso {
             return;
         }
         self.redactor.add(value);
-        let mut parts: Vec<&str> = vec![value];
-        if value.contains(['\n', '\r']) {
-            // Same rule as the redactor: a line such as `{` of a JSON secret would make the agent
-            // mask every brace in the rest of the job's log.
-            parts = value
-                .split(['\n', '\r'])
-                .map(str::trim)
-                .filter(|l| l.len() >= MIN_LINE)
-                .collect();
-        }
-        for part in parts {
+        // Same rule as the redactor: a line such as `{` of a JSON secret would make the agent
+        // mask every brace in the rest of the job's log.
+        for part in lines_of(value) {
             // Not redacted: this is the one line whose purpose is to carry the value to the agent.
             self.write_line(&format_command(self.esc, "task.setsecret", &[], part));
+            self.announce_forms(part);
+        }
+    }
+
+    /// Tell the agent the other forms the task may print a value in: the agent masks a value
+    /// and its own encodings, not a shell- or YAML-quoted one, and it masks the whole log.
+    fn announce_forms(&self, value: &str) {
+        for f in super::forms::of(value).iter().skip(1) {
+            if !f.contains(['\n', '\r']) && f.trim().len() >= MIN_LINE {
+                self.write_line(&format_command(self.esc, "task.setsecret", &[], f));
+            }
         }
     }
 
     /// Redact a value the agent already masks (a secret variable) from everything the task
-    /// writes, without announcing it again.
+    /// writes, without announcing it again; only its other forms are announced.
     pub fn mask_known_secret(&self, value: &str) {
         // A pipeline's secret variables include values such as `1` or `prod`; masking those
         // would rewrite ids and output variables. The agent still masks them in the log.
         const MIN: usize = 6;
         if value.trim().len() >= MIN {
             self.redactor.add(value);
+            for part in lines_of(value) {
+                self.announce_forms(part);
+            }
         }
     }
 
@@ -507,8 +568,67 @@ mod tests {
             .lines()
             .filter_map(|l| l.strip_prefix("##vso[task.setsecret]"))
             .collect();
-        assert_eq!(announced, vec!["\"key\": \"s3cr3t-value\""]);
+        // The line, then its other renderings (JSON-escaped, XML-escaped, ...); never `{` or `}`.
+        assert_eq!(announced[0], "\"key\": \"s3cr3t-value\"");
+        let line_forms: Vec<String> = super::super::forms::of("\"key\": \"s3cr3t-value\"")
+            .iter()
+            .map(|f| Escaping::default().message(f))
+            .collect();
+        assert!(
+            announced.iter().all(|a| line_forms.iter().any(|f| f == a)),
+            "{announced:?}"
+        );
+        assert!(announced.contains(&r#"\"key\": \"s3cr3t-value\""#));
         assert!(text.contains("a {block} of text"), "{text}");
+    }
+
+    #[test]
+    fn a_secret_is_masked_in_each_form_it_is_printed_in() {
+        let (vso, out) = capture(Escaping::default(), false);
+        vso.set_secret(r#"it's-@Sec9"ret"#);
+        vso.info(r#"mainArgs: '--password ''it''\''''s-@Sec9"ret'''"#);
+        vso.info(r#"answer: {"message": "bad it's-@Sec9\"ret"}"#);
+        vso.info(r#"<failure message="it&apos;s-@Sec9&quot;ret"/>"#);
+        vso.info("GET /x/it%27s-%40Sec9%22ret");
+        let text = out.text();
+        let printed: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("##vso[task.setsecret]"))
+            .collect();
+        assert_eq!(
+            printed,
+            vec![
+                "mainArgs: '--password ''***'''",
+                r#"answer: {"message": "bad ***"}"#,
+                r#"<failure message="***"/>"#,
+                "GET /x/***",
+            ]
+        );
+        // The agent is told the quoted forms too.
+        assert!(
+            text.contains("##vso[task.setsecret]it'\\''s-@Sec9\"ret\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_start_of_a_secret_cut_by_shortening_is_masked() {
+        let (vso, out) = capture(Escaping::default(), false);
+        let token = "tok-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdefghijklmnopqrstuvwxyz";
+        vso.set_secret(token);
+        let echoed = format!("HTTP 401: invalid bearer {token} for this realm");
+        let cut = crate::config::checks::shorten(&echoed);
+        assert!(cut.contains("tok-0123"), "the cut leaves a start: {cut}");
+        vso.info(&format!("VVP said {cut}"));
+        let text = out.text();
+        let line = text.lines().last().unwrap();
+        assert!(
+            line.starts_with("VVP said HTTP 401: invalid bearer ***… ("),
+            "{line}"
+        );
+        // Text before an ordinary cut stays as it is.
+        assert_eq!(vso.redactor().redact("a long message…"), "a long message…");
+        assert_eq!(vso.redactor().redact("x tok…"), "x ***…");
     }
 
     #[test]

@@ -204,7 +204,8 @@ fn literal(s: &str, indent: usize) -> String {
     out
 }
 
-fn double(s: &str) -> String {
+/// A double-quoted scalar, escaping what single quotes cannot hold.
+pub fn double(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -28,8 +28,8 @@
 // reach RUNNING, FAIL (with events and a job failure), or reach RUNNING and FAIL later.
 //
 // For tests: a request log (`log`, `writes()`), fault injection (`fault()`: status with
-// headers/body, delay, reset connection, reset after half a body, truncated JSON), and `transitions` with the time each
-// status was entered.
+// headers/body or plain text, delay, reset connection, reset after half a body, truncated JSON, an endless body, a
+// redirect), and `transitions` with the time each status was entered.
 //
 // Every request and every answer is checked against the descriptions (tests/fakes/contract.js):
 // the Application Manager swagger 2.4.3, the Platform API's namespace operation, and the
@@ -678,6 +678,29 @@ function startVvp(opts = {}) {
           res.end('{"kind": "Deployment", "metadata": {"na');
           return;
         }
+        if (fault && fault.endless) {
+          // A 200 whose body never ends (a broken proxy, a hostile server).
+          entry.status = 'endless'; entry.fault = true;
+          res.writeHead(200, { 'content-type': 'application/json' });
+          const chunk = Buffer.alloc(64 * 1024, 0x20);
+          res.write('{"items": [');
+          const pump = () => { while (!res.destroyed && res.write(chunk)) { /* until the buffer fills */ } if (!res.destroyed) res.once('drain', pump); };
+          res.on('close', () => { entry.sent = res.socket ? res.socket.bytesWritten : undefined; });
+          pump();
+          return;
+        }
+        if (fault && fault.redirect) {
+          entry.status = fault.redirect.status || 302; entry.fault = true;
+          res.writeHead(entry.status, { location: fault.redirect.location, 'content-length': '0' });
+          res.end();
+          return;
+        }
+        if (fault && fault.text !== undefined) {
+          entry.status = fault.status || 200; entry.fault = true;
+          res.writeHead(entry.status, { 'content-type': 'text/plain' });
+          res.end(fault.text);
+          return;
+        }
         if (fault && fault.status) {
           entry.status = fault.status; entry.fault = true;
           send(res, fault.status, fault.body === undefined ? { message: `injected HTTP ${fault.status}` } : fault.body, fault.headers || {});
@@ -713,7 +736,12 @@ function startVvp(opts = {}) {
       /** Requests that could change something. */
       writes: () => st.log.filter((e) => e.method !== 'GET' && e.method !== 'HEAD'),
       requests: (method, re) => st.log.filter((e) => e.method === method && (!re || re.test(e.path))),
-      /** The next matching requests fail: {method?, path?, times?, status?, headers?, body?, delayMs?, reset?, resetMidBody?, truncate?, done?}. With `done`, a truncated answer follows a request that was carried out.. */
+      /**
+       * The next matching requests fail: {method?, path?, times?, status?, headers?, body?, text?, delayMs?, reset?, resetMidBody?,
+       * truncate?, done?, endless?, redirect?: {status?, location}}. With `done`, a truncated answer follows a request that was
+       * carried out; `text` answers plain text (with `status`); `endless` answers 200 with a body that never ends; `redirect`
+       * answers 3xx (302 unless given) pointing at `location`; `delayMs` holds the answer (a stalled server).
+       */
       fault: (f) => st.faults.push({ ...f }),
       /** What the next new jobs do: {startMs?, outcome?: 'RUNNING'|'FAILED', failAfterMs?, failure?: {reason, message}}. */
       nextJobs: (...behaviours) => st.nextJobs.push(...behaviours),

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::judge::{self, Jar, JobSummary, RunParams, Trigger};
 use crate::error::{Error, Result};
-use crate::http::{display_url, Body, Http, Request, Response};
+use crate::http::{display_url, segment, Body, Http, Request, Response};
 
 /// Reads while polling must come back quickly so the overall deadline holds.
 const POLL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -58,6 +58,12 @@ impl RunRequest {
         }
         b
     }
+}
+
+/// An id (from the cluster's own answers, or an input) as one path segment: a hostile or broken
+/// answer cannot turn a call on one job into a call on another resource.
+fn seg(what: &str, id: &str) -> Result<String> {
+    segment(id).map_err(|e| Error::platform(format!("the {what} {}", e.message)))
 }
 
 /// A fresh trigger id: sent with stop and savepoint requests so that a repeated request (after
@@ -153,13 +159,16 @@ impl<'a> Client<'a> {
     }
 
     pub async fn job(&self, id: &str) -> Result<Value> {
-        self.get(&format!("/jobs/{id}"), &format!("reading job {id}"))
-            .await
+        self.get(
+            &format!("/jobs/{}", seg("job id", id)?),
+            &format!("reading job {id}"),
+        )
+        .await
     }
 
     pub async fn exceptions(&self, id: &str) -> Result<Value> {
         self.get(
-            &format!("/jobs/{id}/exceptions?maxExceptions=10"),
+            &format!("/jobs/{}/exceptions?maxExceptions=10", seg("job id", id)?),
             &format!("reading the exceptions of job {id}"),
         )
         .await
@@ -167,7 +176,7 @@ impl<'a> Client<'a> {
 
     pub async fn checkpoints(&self, id: &str) -> Result<Value> {
         self.get(
-            &format!("/jobs/{id}/checkpoints"),
+            &format!("/jobs/{}/checkpoints", seg("job id", id)?),
             &format!("reading the checkpoint statistics of job {id}"),
         )
         .await
@@ -190,6 +199,7 @@ impl<'a> Client<'a> {
                 content_type: "application/x-java-archive".into(),
             })
             .timeout(SLOW_TIMEOUT)
+            .slow()
             // A repeated upload leaves at most a second copy, which the clean-up removes.
             .retry(true);
         let resp = self
@@ -209,9 +219,13 @@ impl<'a> Client<'a> {
     /// so a wrong entry class or bad arguments show up before anything is stopped.
     pub async fn check_program(&self, jar_id: &str, run: &RunRequest) -> Result<()> {
         let req = self
-            .request(Method::POST, &format!("/jars/{jar_id}/plan"))
+            .request(
+                Method::POST,
+                &format!("/jars/{}/plan", seg("jar id", jar_id)?),
+            )
             .json(run.body(false))
             .timeout(SLOW_TIMEOUT)
+            .slow()
             .retry(true);
         self.send(req, "checking the program (entry class and arguments)")
             .await?;
@@ -222,9 +236,13 @@ impl<'a> Client<'a> {
     pub async fn run(&self, jar_id: &str, run: &RunRequest) -> Result<String> {
         // Not retried: a repeated run would start the job twice.
         let req = self
-            .request(Method::POST, &format!("/jars/{jar_id}/run"))
+            .request(
+                Method::POST,
+                &format!("/jars/{}/run", seg("jar id", jar_id)?),
+            )
             .json(run.body(true))
             .timeout(SLOW_TIMEOUT)
+            .slow()
             .retry(false);
         let resp = self.send(req, "starting the job").await?;
         let v: Value = resp.json()?;
@@ -248,7 +266,10 @@ impl<'a> Client<'a> {
             body["targetDirectory"] = json!(d);
         }
         let req = self
-            .request(Method::POST, &format!("/jobs/{job_id}/stop"))
+            .request(
+                Method::POST,
+                &format!("/jobs/{}/stop", seg("job id", job_id)?),
+            )
             .json(body)
             .retry(true);
         self.trigger(req, &format!("stopping job {job_id} with a savepoint"))
@@ -264,7 +285,10 @@ impl<'a> Client<'a> {
             body["target-directory"] = json!(d);
         }
         let req = self
-            .request(Method::POST, &format!("/jobs/{job_id}/savepoints"))
+            .request(
+                Method::POST,
+                &format!("/jobs/{}/savepoints", seg("job id", job_id)?),
+            )
             .json(body)
             .retry(true);
         self.trigger(req, &format!("triggering a savepoint of job {job_id}"))
@@ -286,7 +310,11 @@ impl<'a> Client<'a> {
     pub async fn savepoint_status(&self, job_id: &str, trigger: &str) -> Result<Trigger> {
         let v = self
             .get(
-                &format!("/jobs/{job_id}/savepoints/{trigger}"),
+                &format!(
+                    "/jobs/{}/savepoints/{}",
+                    seg("job id", job_id)?,
+                    seg("trigger id", trigger)?
+                ),
                 &format!("reading the savepoint status of job {job_id}"),
             )
             .await?;
@@ -299,14 +327,17 @@ impl<'a> Client<'a> {
     /// Cancel a job (no savepoint). Idempotent on Flink's side.
     pub async fn cancel(&self, job_id: &str) -> Result<()> {
         let req = self
-            .request(Method::PATCH, &format!("/jobs/{job_id}?mode=cancel"))
+            .request(
+                Method::PATCH,
+                &format!("/jobs/{}?mode=cancel", seg("job id", job_id)?),
+            )
             .retry(true);
         self.send(req, &format!("cancelling job {job_id}")).await?;
         Ok(())
     }
 
     pub async fn delete_jar(&self, jar_id: &str) -> Result<()> {
-        let req = self.request(Method::DELETE, &format!("/jars/{jar_id}"));
+        let req = self.request(Method::DELETE, &format!("/jars/{}", seg("jar id", jar_id)?));
         self.send(req, &format!("deleting jar {}", judge::jar_display(jar_id)))
             .await?;
         Ok(())

@@ -353,10 +353,9 @@ pub fn arm_error(resp: &Response) -> (Option<String>, String) {
     (code, message)
 }
 
+/// One path segment; the configuration has refused `.`, `..` and empty names.
 fn enc(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
+    crate::http::percent_encode(segment)
 }
 
 #[cfg(test)]
@@ -402,5 +401,6 @@ mod tests {
     fn path_segments_are_encoded() {
         assert_eq!(enc("my pool"), "my%20pool");
         assert_eq!(enc("rg_1.a-b"), "rg_1.a-b");
+        assert_eq!(enc("../x?y#z"), "..%2Fx%3Fy%23z");
     }
 }

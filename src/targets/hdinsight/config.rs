@@ -25,7 +25,12 @@ fn resource_name(raw: &RawInputs, name: &'static str) -> Result<String> {
         .ok_or_else(|| Error::input(name, "is required for target `hdinsight`"))?;
     // ARM names are short (resource groups at most 90 characters); a huge one would only fail
     // later as an unreadable request error.
-    if v.contains(['/', '?', '#']) || v.chars().any(char::is_control) || v.len() > 255 {
+    // `.` and `..` would be resolved as path steps even when percent-encoded.
+    if v.contains(['/', '?', '#', '\\'])
+        || matches!(v.as_str(), "." | "..")
+        || v.chars().any(char::is_control)
+        || v.len() > 255
+    {
         return Err(Error::input(
             name,
             format!("`{}` is not a resource name", shorten(&v)),
@@ -98,5 +103,22 @@ impl crate::targets::FromInputs for HdiConfig {
             arm_endpoint,
             arm_resource: az.cloud.arm_audience.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::env::AgentEnv;
+
+    #[test]
+    fn resource_names_are_one_path_segment() {
+        for bad in [".", "..", "a/b", "a?b", "a#b", "a\\b"] {
+            let raw = RawInputs::from_env(AgentEnv::from_pairs([("INPUT_HDIRESOURCEGROUP", bad)]));
+            let e = resource_name(&raw, i::HDI_RESOURCE_GROUP).unwrap_err();
+            assert!(e.message.contains("is not a resource name"), "{bad}: {e}");
+        }
+        let raw = RawInputs::from_env(AgentEnv::from_pairs([("INPUT_HDIRESOURCEGROUP", "rg.1")]));
+        assert_eq!(resource_name(&raw, i::HDI_RESOURCE_GROUP).unwrap(), "rg.1");
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::DeploymentRef;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{display_url, Body, Http, Request, Response};
+use crate::http::{display_url, percent_encode, segment, Body, Http, Request, Response};
 use crate::secret::Secret;
 
 /// The largest jar the artifacts API takes (Ververica's artifact-management docs: 50 MB).
@@ -152,23 +152,44 @@ impl<'a> Client<'a> {
         &self.base
     }
 
+    /// `rest` is already encoded: built with [`Client::named`] or [`Client::query`].
     fn api(&self, rest: &str) -> String {
-        format!("{}/api/v1/namespaces/{}/{rest}", self.base, self.ns)
+        format!(
+            "{}/api/v1/namespaces/{}/{rest}",
+            self.base,
+            percent_encode(&self.ns)
+        )
     }
 
-    fn deployment_url(&self, r: &DeploymentRef) -> String {
+    /// `{collection}/{name}`, the name encoded as one path segment; a name that cannot be one
+    /// (`..`, empty) is refused before any request.
+    fn named(&self, collection: &str, name: &str, object: &Object) -> Result<String> {
+        let seg = segment(name).map_err(|e| {
+            Error::platform(format!("{}: {}", object.describe(&self.ns), e.message))
+        })?;
+        Ok(self.api(&format!("{collection}/{seg}")))
+    }
+
+    /// `{collection}?{key}={value}`, the value encoded.
+    fn query(&self, collection: &str, key: &str, value: &str) -> String {
+        self.api(&format!("{collection}?{key}={}", percent_encode(value)))
+    }
+
+    fn deployment_url(&self, r: &DeploymentRef) -> Result<String> {
         let seg = match r {
             DeploymentRef::Name(n) => n,
             DeploymentRef::Id(id) => id,
         };
-        self.api(&format!("deployments/{seg}"))
+        self.named("deployments", seg, &Object::Deployment(r.clone()))
     }
 
     /// The deployment's page in the web UI.
     pub fn ui_link(&self, deployment_id: &str) -> String {
         format!(
-            "{}/app/#/namespaces/{}/deployments/{deployment_id}/detail/overview",
-            self.base, self.ns
+            "{}/app/#/namespaces/{}/deployments/{}/detail/overview",
+            self.base,
+            percent_encode(&self.ns),
+            percent_encode(deployment_id)
         )
     }
 
@@ -245,7 +266,7 @@ impl<'a> Client<'a> {
     }
 
     pub async fn get_deployment(&self, r: &DeploymentRef) -> Result<Option<Value>> {
-        self.get_json(self.deployment_url(r), Object::Deployment(r.clone()))
+        self.get_json(self.deployment_url(r)?, Object::Deployment(r.clone()))
             .await
     }
 
@@ -253,7 +274,11 @@ impl<'a> Client<'a> {
     /// said it does not. Any other answer (the API is not routed through the ingress, the
     /// token may not read it) leaves the Application Manager's own answers to tell.
     pub async fn check_namespace(&self) -> Result<()> {
-        let url = format!("{}/namespaces/v1/namespaces/{}", self.base, self.ns);
+        let url = format!(
+            "{}/namespaces/v1/namespaces/{}",
+            self.base,
+            percent_encode(&self.ns)
+        );
         let r = self.http.send(self.request(Method::GET, url)).await?;
         if r.status == 404 && super::judge::says_namespace_missing(&r.body, &self.ns) {
             return Err(self.missing_namespace(&r.server_message()));
@@ -262,11 +287,9 @@ impl<'a> Client<'a> {
     }
 
     pub async fn deployment_target_by_name(&self, name: &str) -> Result<Option<Value>> {
-        self.get_json(
-            self.api(&format!("deployment-targets/{name}")),
-            Object::DeploymentTarget(name.to_owned()),
-        )
-        .await
+        let object = Object::DeploymentTarget(name.to_owned());
+        self.get_json(self.named("deployment-targets", name, &object)?, object)
+            .await
     }
 
     /// Deployment targets are addressed by name; an id is looked up in the list.
@@ -289,11 +312,9 @@ impl<'a> Client<'a> {
     }
 
     pub async fn session_cluster(&self, name: &str) -> Result<Option<Value>> {
-        self.get_json(
-            self.api(&format!("sessionclusters/{name}")),
-            Object::SessionCluster(name.to_owned()),
-        )
-        .await
+        let object = Object::SessionCluster(name.to_owned());
+        self.get_json(self.named("sessionclusters", name, &object)?, object)
+            .await
     }
 
     async fn write(
@@ -336,7 +357,7 @@ impl<'a> Client<'a> {
     pub async fn patch_deployment(&self, r: &DeploymentRef, body: &Value) -> Result<Written> {
         self.write(
             Method::PATCH,
-            self.deployment_url(r),
+            self.deployment_url(r)?,
             Some(body),
             Object::Deployment(r.clone()),
         )
@@ -346,7 +367,7 @@ impl<'a> Client<'a> {
     pub async fn put_deployment(&self, r: &DeploymentRef, body: &Value) -> Result<Written> {
         self.write(
             Method::PUT,
-            self.deployment_url(r),
+            self.deployment_url(r)?,
             Some(body),
             Object::Deployment(r.clone()),
         )
@@ -356,7 +377,7 @@ impl<'a> Client<'a> {
     pub async fn delete_deployment(&self, r: &DeploymentRef) -> Result<Written> {
         self.write(
             Method::DELETE,
-            self.deployment_url(r),
+            self.deployment_url(r)?,
             None,
             Object::Deployment(r.clone()),
         )
@@ -365,7 +386,7 @@ impl<'a> Client<'a> {
 
     pub async fn events(&self, deployment_id: &str) -> Result<Value> {
         self.get_list(
-            self.api(&format!("events?deploymentId={deployment_id}")),
+            self.query("events", "deploymentId", deployment_id),
             Object::Events,
         )
         .await
@@ -373,31 +394,30 @@ impl<'a> Client<'a> {
 
     pub async fn jobs(&self, deployment_id: &str) -> Result<Value> {
         self.get_list(
-            self.api(&format!("jobs?deploymentId={deployment_id}")),
+            self.query("jobs", "deploymentId", deployment_id),
             Object::Jobs,
         )
         .await
     }
 
     pub async fn job(&self, id: &str) -> Result<Option<Value>> {
-        self.get_json(self.api(&format!("jobs/{id}")), Object::Job(id.to_owned()))
+        let object = Object::Job(id.to_owned());
+        self.get_json(self.named("jobs", id, &object)?, object)
             .await
     }
 
     pub async fn savepoints(&self, deployment_id: &str) -> Result<Value> {
         self.get_list(
-            self.api(&format!("savepoints?deploymentId={deployment_id}")),
+            self.query("savepoints", "deploymentId", deployment_id),
             Object::Savepoints,
         )
         .await
     }
 
     pub async fn savepoint(&self, id: &str) -> Result<Option<Value>> {
-        self.get_json(
-            self.api(&format!("savepoints/{id}")),
-            Object::Savepoint(id.to_owned()),
-        )
-        .await
+        let object = Object::Savepoint(id.to_owned());
+        self.get_json(self.named("savepoints", id, &object)?, object)
+            .await
     }
 
     pub async fn create_savepoint(&self, body: &Value) -> Result<Value> {
@@ -423,13 +443,15 @@ impl<'a> Client<'a> {
     pub async fn upload_artifact(&self, path: &Path, file_name: &str) -> Result<String> {
         let url = format!(
             "{}/artifacts/v1/namespaces/{}/artifacts:upload",
-            self.base, self.ns
+            self.base,
+            percent_encode(&self.ns)
         );
         let object = Object::Artifact(file_name.to_owned());
         // Re-uploading the same file name overwrites it, so a repeat is harmless.
         let req = self
             .request(Method::POST, url.clone())
             .timeout(UPLOAD_TIMEOUT)
+            .slow()
             .retry(true)
             .body(Body::MultipartFile {
                 field: "file".into(),

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use crate::config::checks::{
-    base_url, check_transport, header_safe, parse_url, shorten, valid_resource_name, valid_uuid,
+    base_url, check_transport, distinct_output, header_safe, parse_url, shorten,
+    valid_resource_name, valid_uuid,
 };
 use crate::config::{Action, RawInputs, Shared, TokenSource};
 use crate::error::{Error, Result};
@@ -101,6 +102,35 @@ fn check_mode(raw: &RawInputs) -> Result<()> {
     Ok(())
 }
 
+/// The platform's base URL. The task appends `/api/v1/namespaces/…` (and the namespaces and
+/// artifacts APIs) itself, so a URL copied from the API (`…/api/v1`) or the web UI (`…/app/#/…`)
+/// would send every request to a path that does not exist, reported much later as a missing
+/// namespace.
+fn platform_url(name: &'static str, v: &str) -> Result<url::Url> {
+    let u = parse_url(name, v)?;
+    let path = u.path().trim_end_matches('/');
+    let api = ["/api", "/api/v1", "/app", "/namespaces/v1", "/artifacts/v1"]
+        .iter()
+        .find_map(|s| path.strip_suffix(s).map(|base| (s, base)))
+        .or_else(|| path.find("/api/v1/").map(|at| (&"/api/v1", &path[..at])));
+    if let Some((suffix, base)) = api {
+        let mut fixed = u.clone();
+        fixed.set_path(base);
+        return Err(Error::input(
+            name,
+            format!(
+                "`{}` includes `{suffix}`, a path of the platform's own APIs, not its base URL",
+                shorten(v)
+            ),
+        )
+        .with_hint(format!(
+            "give the address of the platform itself: {}",
+            base_url(&fixed)
+        )));
+    }
+    Ok(u)
+}
+
 /// The platform's URL and token: the service connection, or `vvpUrl` with a token input.
 fn connection(
     raw: &RawInputs,
@@ -126,8 +156,8 @@ fn connection(
                     .with_hint("use the service connection or vvpUrl, not both"),
             )
         }
-        (Some(u), None) => Some(parse_url(i::VVP_CONNECTION, &u)?),
-        (None, Some(u)) => Some(parse_url(i::VVP_URL, u)?),
+        (Some(u), None) => Some(platform_url(i::VVP_CONNECTION, &u)?),
+        (None, Some(u)) => Some(platform_url(i::VVP_URL, u)?),
         (None, None) => None,
     };
     let token = match ep.as_ref().and_then(|e| e.param("apitoken")) {
@@ -226,6 +256,29 @@ impl crate::targets::FromInputs for VvpConfig {
                 "is required for action `renderCustomResource`",
             )
             .with_hint("give the file to write, e.g. k8s/vvpdeployment.yaml"));
+        }
+        // These become a segment of the request's path: `../deployments/x` would read another
+        // resource and `vvp-jobs?x=1` a different one than named.
+        for input in [i::DEPLOYMENT_TARGET_NAME, i::SESSION_CLUSTER_NAME] {
+            if let Some(n) = raw.get(input) {
+                if !valid_resource_name(n) {
+                    return Err(Error::input(
+                        input,
+                        format!("`{}` is not a Ververica Platform resource name", shorten(n)),
+                    )
+                    .with_hint("lower-case letters, digits and hyphens, at most 63 characters, as shown in the web UI"));
+                }
+            }
+        }
+        if let Some(out) = &custom_resource_path {
+            let mut files = crate::config::named_reads(shared.job, shared.artifact, shared.vars);
+            if let Some(t) = raw.get(i::TEST_RESULTS_FILE) {
+                files.push((
+                    i::TEST_RESULTS_FILE,
+                    std::borrow::Cow::Owned(shared.vars.resolve_path(t)),
+                ));
+            }
+            distinct_output(i::CUSTOM_RESOURCE_PATH, out, &files)?;
         }
         if let Some(n) = raw.get(i::APIKEY_SECRET_NAME) {
             if !valid_resource_name(n) {

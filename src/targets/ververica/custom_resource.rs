@@ -153,6 +153,28 @@ pub async fn plan(
             "is required for action `renderCustomResource`",
         )
     })?;
+    // The configuration compared the paths as written; a link or a second name for the spec
+    // file or the jar is only seen on the file system.
+    let reads = [
+        (i::SPEC_FILE, cfg.job.spec_file.clone()),
+        (i::ARTIFACT_PATH, cx.artifact.local.clone()),
+    ];
+    for (input, read) in reads {
+        if let Some(read) = read.filter(|r| crate::fsread::same_file(r, &path)) {
+            return Err(Error::input(
+                i::CUSTOM_RESOURCE_PATH,
+                format!(
+                    "`{}` is the same file as `{}` ({input}); the run would write over it",
+                    path.display(),
+                    read.display()
+                ),
+            )
+            .with_hint(format!(
+                "give `{}` a file of its own",
+                i::CUSTOM_RESOURCE_PATH
+            )));
+        }
+    }
     Ok(Box::new(CrPlan {
         resource,
         desired: r.desired,

@@ -170,17 +170,17 @@ pub fn spec_file_metadata(cfg: Cfg<'_>) -> Result<Option<Value>> {
     Ok(read_spec_file(cfg, None, Part::Metadata)?.and_then(|(v, _)| v.get("metadata").cloned()))
 }
 
+/// A Deployment spec is a few KiB; anything near this is not one.
+const SPEC_FILE_LIMIT: u64 = 1024 * 1024;
+
 /// Read and parse the spec file (before any substitution), if one is given.
 fn parse_spec_file(cfg: Cfg<'_>) -> Result<Option<SpecFile>> {
     let Some(path) = &cfg.job.spec_file else {
         return Ok(None);
     };
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::input(
-            i::SPEC_FILE,
-            format!("`{}` cannot be read: {e}", path.display()),
-        )
-        .with_hint("check the path; relative paths start at System.DefaultWorkingDirectory")
+    let bytes = crate::fsread::read_regular(path, SPEC_FILE_LIMIT).map_err(|e| {
+        Error::input(i::SPEC_FILE, format!("`{}` {e}", path.display()))
+            .with_hint("check the path; relative paths start at System.DefaultWorkingDirectory")
     })?;
     let file = path.display().to_string();
     let origin = crate::spec::Origin {
@@ -425,12 +425,14 @@ async fn write(
         wait::End::Reached(_) | wait::End::Failed { .. } => {
             return Err(Error::platform(missing).into())
         }
-        wait::End::TimedOut { .. } => return Err(Error::timeout(format!(
+        wait::End::TimedOut { .. } => {
+            return Err(Error::timeout(format!(
             "deployment {addr} in namespace `{}` could not be read back within {}s after {verb}",
             client.ns,
             cfg.timeout.as_secs()
         ))
-        .into()),
+            .into())
+        }
     };
     let merge = verb == "PATCH";
     let differs = judge::unmet(body, merge, removed, &stored);
@@ -778,6 +780,21 @@ async fn check_namespace(client: &Client<'_>) -> Result<()> {
 /// The deployment target or session cluster the spec names must exist.
 async fn check_references(cfg: Cfg<'_>, client: &Client<'_>, desired: &Value) -> Result<()> {
     let from_input = |input: &'static str, given: bool| if given { input } else { i::SPEC_FILE };
+    // A name from the spec file goes into a URL path like one from an input.
+    for field in ["deploymentTargetName", "sessionClusterName"] {
+        if let Some(n) = spec::get_str(desired, &["spec", field]) {
+            if !crate::config::checks::valid_resource_name(n) {
+                return Err(Error::input(
+                    i::SPEC_FILE,
+                    format!(
+                        "spec.{field} `{}` is not a Ververica Platform resource name",
+                        crate::config::checks::shorten(n)
+                    ),
+                )
+                .with_hint("lower-case letters, digits and hyphens, at most 63 characters"));
+            }
+        }
+    }
     let missing = |input: &'static str, what: String| {
         Error::input(
             input,
