@@ -134,7 +134,7 @@ async fn plan(ctx: &mut Context<'_>) -> Result<(AnyTarget, RunPlan, Vec<String>)
                     lines.push(format!("artifact {}", up.describe()));
                     ctx.artifact.jar_uri = Some(up.jar_uri.clone());
                     ctx.artifact.to_blob = true;
-                    ctx.artifact.content_md5 = Some(blob::hex(&up.md5));
+                    ctx.artifact.content_md5 = up.md5.map(|m| blob::hex(&m));
                     ctx.artifact.blob_unchanged = matches!(up.existing, blob::Existing::Same);
                     ctx.artifact.blob_replaced = matches!(up.existing, blob::Existing::Different);
                     rp.upload = Some(up);
@@ -342,7 +342,14 @@ async fn plan_upload(ctx: &mut Context<'_>, path: &std::path::Path) -> Result<Up
         .unwrap_or_else(|| "core.windows.net".into());
     let req = blob::PlanRequest {
         cfg: b,
-        target: cfg.target,
+        scheme: match cfg.target {
+            crate::config::TargetKind::Ververica => blob::JarUriScheme::Wasbs,
+            crate::config::TargetKind::HdInsight => blob::JarUriScheme::Abfs,
+            crate::config::TargetKind::Flink => blob::JarUriScheme::Https,
+        },
+        // Ververica Platform's jarUri names the jar's MD5, so the plan needs it.
+        md5_in_plan: cfg.target == crate::config::TargetKind::Ververica,
+        deadline: tokio::time::Instant::now() + cfg.timeout,
         file: path,
         storage_suffix: &suffix,
         connection: conn.map(|c| c.id.as_str()),
@@ -412,13 +419,14 @@ async fn upload(ctx: &mut Context<'_>, up: &UploadPlan) -> Result<()> {
             ));
         }
     };
-    let r = blob::apply(up, &transport, &mut progress).await?;
+    let deadline = tokio::time::Instant::now() + ctx.cfg.timeout;
+    let r = blob::apply(up, &transport, deadline, &mut progress).await?;
     let secs = started.elapsed().as_secs_f64();
     if r.skipped {
         ctx.rec.log(&format!(
             "{} already holds this file (MD5 {}): upload skipped",
             up.url,
-            blob::hex(&up.md5)
+            blob::hex(&r.md5)
         ));
     } else {
         ctx.rec.log(&format!(
@@ -432,7 +440,7 @@ async fn upload(ctx: &mut Context<'_>, up: &UploadPlan) -> Result<()> {
             } else {
                 String::new()
             },
-            blob::hex(&up.md5),
+            blob::hex(&r.md5),
             up.url,
             r.bytes_sent as f64 / (1024.0 * 1024.0) / secs.max(0.001)
         ));
