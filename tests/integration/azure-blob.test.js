@@ -520,3 +520,65 @@ test('a blobPrefix or jar name no URI can carry is refused naming the input, bef
   }
   assert.deepEqual(await listBlobs(az, CONTAINER, 'refused', sas), [], 'nothing was uploaded');
 });
+
+// HDInsight on AKS reads the jar through abfs:// and names no MD5, so the plan does not hash a jar
+// that no blob of its size awaits: the upload hashes each block and the whole file from the bytes
+// it sends.
+test('HDInsight on AKS: hashed while uploading; a jar rewritten mid-upload is not committed; a re-run commits the jar with its own MD5 and a third skips it', async (t) => {
+  const { startEntra } = require('../fakes/entra');
+  const { startArmHdinsight } = require('../fakes/arm-hdinsight');
+  const sub = '10e32bab-26da-4cc4-a441-52b318f824e6';
+  const hdiClient = '4b9e2a43-5c1d-4f6e-8a7b-9c0d1e2f3a4b';
+  const hdiSecret = 'hdi-blob-sp-secret-7Qz~';
+  const entra = await startEntra({ clients: { [hdiClient]: { secret: hdiSecret, tenant: TENANT } } });
+  const arm = await startArmHdinsight({ entra, subscriptionId: sub });
+  t.after(async () => { await arm.close(); await entra.close(); });
+  const hdi = (cwd, inputs = {}) => run({
+    cwd,
+    inputs: {
+      target: 'hdinsight', azureSubscription: CONN, hdiResourceGroup: 'hiloResourcegroup', hdiClusterPool: 'clusterpool1', hdiClusterName: 'cluster1',
+      hdiArmEndpoint: arm.url, settleSeconds: '0', timeoutSeconds: '60', jobName: 'race', entryClass: 'com.example.Race',
+      artifactPath: 'target/*.jar', storageAccount: 'devstoreaccount1', containerName: CONTAINER, blobEndpoint: az.endpoint, storageSasToken: '$(storageSas)',
+      ...inputs,
+    },
+    secrets: { storageSas: sas },
+    endpoints: { [CONN]: { url: 'https://management.azure.com/', scheme: 'ServicePrincipal', parameters: { tenantid: TENANT, serviceprincipalid: hdiClient, serviceprincipalkey: hdiSecret, authenticationType: 'spnKey' }, data: { subscriptionid: sub, environment: 'AzureCloud', environmentAuthorityUrl: entra.url } } },
+    env: { AGENT_CAINFO: arm.caFile },
+  });
+  const { cwd } = project('job-hdi.jar', 96 * MiB);
+  const file = path.join(cwd, 'target', 'job-hdi.jar');
+  const blob = `${PREFIX}/job-hdi.jar`;
+  const relay = await startHoldingRelay(az.port);
+  const running = hdi(cwd, { blobEndpoint: `http://127.0.0.1:${relay.port}/devstoreaccount1` });
+  await relay.firstBlock;
+  rewrite(file, require('crypto').randomBytes(96 * MiB));
+  relay.release();
+  const r = await running;
+  relay.close();
+  assert.equal(r.exitCode, 1, r.log);
+  assert.match(r.stdout, /job-hdi\.jar \(100663296 bytes, MD5 computed while uploading\)/);
+  assert.ok(r.errors[0].message.includes(`\`${file}\` was written to after the plan read it`), r.errors[0].message);
+  assert.match(r.log, /nothing was committed, so the blob is unchanged/);
+  assert.equal((await blobInfo(az, CONTAINER, blob, sas)).status, 404, 'nothing was committed');
+  assert.deepEqual(arm.runJobs(), [], 'no job was sent');
+
+  const md5 = md5Of(fs.readFileSync(file));
+  const again = await hdi(cwd);
+  assert.equal(again.exitCode, 0, again.log);
+  // Blocks the first run staged after the rewrite hold the jar's bytes now: found by their MD5.
+  assert.match(again.stdout, new RegExp(`uploaded .*job-hdi\\.jar \\(100663296 bytes in \\d+ blocks, \\d+ already staged by an earlier run, MD5 ${md5}\\)`));
+  const info = await blobInfo(az, CONTAINER, blob, sas);
+  assert.equal(info.md5, md5);
+  assert.equal(info.contentMd5, md5, 'the Content-MD5 set on commit is the MD5 of the bytes sent');
+  const jobs = arm.runJobs();
+  assert.equal(jobs.length, 1);
+  assert.equal(jobs[0].body.properties.jobJarDirectory, `abfs://${CONTAINER}@devstoreaccount1.dfs.core.windows.net/${PREFIX}`);
+  assert.equal(jobs[0].body.properties.jarName, 'job-hdi.jar');
+
+  // A blob of the jar's size is there: now the plan hashes, finds this very file, and skips.
+  const third = await hdi(cwd);
+  assert.equal(third.exitCode, 0, third.log);
+  assert.match(third.stdout, new RegExp(`job-hdi\\.jar \\(100663296 bytes, MD5 ${md5}\\) -> .* already holds this file \\(same MD5\\): upload skipped`));
+  assert.equal((await blobInfo(az, CONTAINER, blob, sas)).etag, info.etag);
+  assertNoSecrets(assert, again, [sas, sig(), hdiSecret]);
+});
