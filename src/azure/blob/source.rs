@@ -22,6 +22,9 @@ use crate::pipeline::inputs as i;
 /// The piece a read of the plan's hashing takes at once; every block size is a multiple of it.
 pub const PIECE: usize = 1024 * 1024;
 
+/// Pieces in flight between the two hashing threads.
+const PIECES: usize = 8;
+
 /// What identifies one state of a file, cheaply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stamp {
@@ -320,7 +323,7 @@ pub fn digest(
 ) -> Result<Digests, ReadFailure> {
     assert!(block_size > 0 && block_size.is_multiple_of(PIECE as u64));
     let size = src.size();
-    let (to_blocks, pieces) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(2);
+    let (to_blocks, pieces) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(PIECES);
     let (give_back, returned) = std::sync::mpsc::channel::<Arc<Vec<u8>>>();
     std::thread::scope(|scope| {
         let blocks = scope.spawn(move || {
@@ -352,10 +355,11 @@ pub fn digest(
             if let Err(e) = check(stop, deadline) {
                 break Err(e);
             }
-            // At most three pieces exist: one being read, two with the block hasher.
+            // At most PIECES pieces exist, so either thread can run ahead of the other by a few
+            // while the machine is busy, and memory stays small.
             let mut piece = match returned.try_recv() {
                 Ok(p) => p,
-                Err(_) if made < 3 => {
+                Err(_) if made < PIECES => {
                     made += 1;
                     Arc::new(Vec::with_capacity(PIECE))
                 }
