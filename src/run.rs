@@ -241,7 +241,7 @@ async fn plan(env: &mut Env<'_>, rec: &mut Recorder) -> Result<RunPlan> {
                     let a = &mut env.artifact;
                     a.jar_uri = Some(up.jar_uri.clone());
                     a.to_blob = true;
-                    a.content_md5 = Some(blob::hex(&up.md5));
+                    a.content_md5 = up.md5.map(|m| blob::hex(&m));
                     a.blob_unchanged = matches!(up.existing, blob::Existing::Same);
                     a.blob_replaced = matches!(up.existing, blob::Existing::Different);
                     upload = Some(up);
@@ -457,6 +457,8 @@ async fn plan_upload(env: &Env<'_>, rec: &Recorder, path: &std::path::Path) -> R
     let req = blob::PlanRequest {
         cfg: &b,
         scheme: env.needs.jar_scheme,
+        md5_in_plan: env.needs.jar_md5_in_plan,
+        deadline: step_deadline(env),
         file: path,
         storage_suffix: &suffix,
         connection: conn.map(|c| c.id.as_str()),
@@ -514,6 +516,17 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// The end of one step of the run: `timeoutSeconds` from now, or the run's deadline if sooner.
+fn step_deadline(env: &Env<'_>) -> tokio::time::Instant {
+    let step = env.cfg.run.timeout;
+    let left = env
+        .http
+        .deadline()
+        .left()
+        .map_or(step, |(d, _)| d.min(step));
+    tokio::time::Instant::now() + left
+}
+
 async fn upload(env: &Env<'_>, rec: &mut Recorder, up: &UploadPlan) -> Result<()> {
     let transport = AzureTransport::new(&env.http)?;
     let started = std::time::Instant::now();
@@ -531,14 +544,14 @@ async fn upload(env: &Env<'_>, rec: &mut Recorder, up: &UploadPlan) -> Result<()
                 ));
             }
         };
-        blob::apply(up, &transport, &mut progress).await?
+        blob::apply(up, &transport, step_deadline(env), &mut progress).await?
     };
     let secs = started.elapsed().as_secs_f64();
     if r.skipped {
         rec.log(&format!(
             "{} already holds this file (MD5 {}): upload skipped",
             up.url,
-            blob::hex(&up.md5)
+            blob::hex(&r.md5)
         ));
         return Ok(());
     }
@@ -553,7 +566,7 @@ async fn upload(env: &Env<'_>, rec: &mut Recorder, up: &UploadPlan) -> Result<()
         } else {
             String::new()
         },
-        blob::hex(&up.md5),
+        blob::hex(&r.md5),
         up.url,
         r.bytes_sent as f64 / (1024.0 * 1024.0) / secs.max(0.001)
     ));

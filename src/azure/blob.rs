@@ -1,15 +1,43 @@
 //! The job jar to Blob Storage.
 //!
-//! Plan (read-only): hash the file, work out the blob URL and the jar URI the target needs, and
-//! ask the service whether the blob already has the same MD5. Apply: stage fixed-size blocks in
-//! parallel, each read from disk when a worker is free (memory stays at `PARALLEL` blocks), each
-//! with its own `Content-MD5` and a bounded retry, then commit the block list once, with the
-//! blob's `Content-MD5`. Until that commit nothing is visible, so an interrupted upload never
-//! leaves a partial blob; block ids depend only on the file's MD5, the block size and the index,
-//! so a re-run finds the blocks already staged and sends only the rest.
+//! Plan (read-only): open the jar, name the blob, ask the service what is there, and hash the
+//! file when something needs its MD5 before the upload (the target names the content by it, or a
+//! blob of the same size is there and may already be this file). Apply: stage fixed-size blocks
+//! in parallel, each read from disk when a worker is free (memory stays at `PARALLEL` blocks),
+//! then commit the block list once, with the blob's `Content-MD5`. Until that commit nothing is
+//! visible, so an interrupted upload never leaves a partial blob; a re-run finds the blocks
+//! already staged and sends only the rest.
+//!
+//! What makes the blob provably the file the plan saw, without downloading it:
+//! - Every block is staged with its MD5 as `Content-MD5`. Blob Storage computes the MD5 of the
+//!   bytes that arrived and refuses the block (400 `Md5Mismatch`) when they differ, so each
+//!   staged block is, by the service's own computation, the bytes whose MD5 we sent.
+//! - When the plan hashed the file, the MD5 sent with each block is the plan's, not one computed
+//!   from the buffer being sent: the service's check then proves that the bytes sent are the
+//!   bytes the plan hashed, and the blob's `Content-MD5` (the plan's whole-file MD5, which the
+//!   target's jar URI names) is the MD5 of what was sent. A jar rewritten after the plan fails
+//!   that check; a re-read of the refused block tells a changed file from bytes altered on the
+//!   way.
+//! - When the plan did not hash (nothing needed the MD5 up front), each block's MD5 is computed
+//!   from the very buffer that is sent, and the whole-file MD5 from the same buffers in file
+//!   order, so the blob's `Content-MD5` is the MD5 of the bytes sent.
+//! - Either way the jar's stamp (size, times, inode) is compared with the plan's before the first
+//!   block and after the last read, so a file changed while it was read is never committed.
+//! - Block ids name the block's MD5, size and index. After the commit the committed block list
+//!   is read back and must be exactly our ids, and the blob's length and `Content-MD5` ours. The
+//!   `Content-MD5` property alone proves nothing (it is whatever the committer set); the block
+//!   list names blocks whose bytes the service checked against those MD5s.
+//! - "Same MD5, upload skipped" needs the same proof of the blob that is there: its length, its
+//!   `Content-MD5` and its committed block list must all be what uploading this file would
+//!   commit. A blob another tool wrote, or one whose property does not match its blocks, is
+//!   uploaded again.
 
+mod names;
+mod source;
+
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
@@ -17,10 +45,15 @@ use azure_core::http::{RequestContent, Url};
 use azure_core::Bytes;
 use azure_storage_blob::models::{
     BlobClientGetPropertiesResultHeaders, BlockBlobClientCommitBlockListOptions,
-    BlockBlobClientStageBlockOptions, BlockListType, BlockLookupList,
+    BlockBlobClientCommitBlockListResultHeaders, BlockBlobClientStageBlockOptions, BlockListType,
+    BlockLookupList,
 };
 use azure_storage_blob::{BlobClient, BlobClientOptions};
 use md5::{Digest, Md5};
+use tokio::time::Instant;
+
+pub use names::{check_prefix, encode_path, JarUriScheme};
+use source::{Digests, InOrder, ReadFailure, Source, Stop};
 
 use super::fault::Fault;
 use super::transport::{AzureTransport, Retry};
@@ -29,65 +62,11 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::inputs as i;
 use crate::secret::Secret;
 
-/// Blocks in flight at once. With [`MIN_BLOCK`] this bounds the upload's buffers to 32 MiB.
+/// Blocks in flight at once. With [`MIN_BLOCK`] this bounds the upload's buffers.
 pub const PARALLEL: usize = 8;
 /// Smallest block; larger files get larger blocks so they stay under the 50,000-block limit.
 pub const MIN_BLOCK: u64 = 4 * 1024 * 1024;
 const MAX_BLOCKS: u64 = 50_000;
-
-/// `<prefix>/<file name>`, the layout Ververica Platform's Universal Blob Storage uses.
-pub fn blob_name(prefix: &str, file_name: &str) -> String {
-    let p = prefix.trim_matches('/');
-    if p.is_empty() {
-        file_name.to_owned()
-    } else {
-        format!("{p}/{file_name}")
-    }
-}
-
-/// The blob's URL under the Blob service `endpoint`, every path segment percent-encoded.
-pub fn blob_url(endpoint: &str, container: &str, name: &str) -> Result<Url> {
-    let mut u = Url::parse(endpoint)
-        .map_err(|e| Error::input(i::BLOB_ENDPOINT, format!("`{endpoint}` is not a URL ({e})")))?;
-    {
-        let mut segs = u.path_segments_mut().map_err(|_| {
-            Error::input(i::BLOB_ENDPOINT, format!("`{endpoint}` cannot hold a path"))
-        })?;
-        segs.pop_if_empty().push(container);
-        for s in name.split('/') {
-            segs.push(s);
-        }
-    }
-    Ok(u)
-}
-
-/// How a platform names a blob it reads a jar from; each target declares its own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JarUriScheme {
-    /// `wasbs://container@account.blob.<suffix>/name` (Hadoop's Azure Blob file system, e.g.
-    /// Ververica Platform's Universal Blob Storage).
-    Wasbs,
-    /// `abfs://container@account.dfs.<suffix>/name` (ADLS Gen2, e.g. HDInsight on AKS).
-    Abfs,
-    /// The blob's https URL.
-    Https,
-}
-
-/// The URI the target reads the jar from.
-pub fn jar_uri(
-    scheme: JarUriScheme,
-    account: &str,
-    container: &str,
-    name: &str,
-    suffix: &str,
-    url: &Url,
-) -> String {
-    match scheme {
-        JarUriScheme::Wasbs => format!("wasbs://{container}@{account}.blob.{suffix}/{name}"),
-        JarUriScheme::Abfs => format!("abfs://{container}@{account}.dfs.{suffix}/{name}"),
-        JarUriScheme::Https => url.to_string(),
-    }
-}
 
 /// Block size and count for a file of `size` bytes.
 pub fn block_layout(size: u64) -> (u64, u64) {
@@ -97,11 +76,11 @@ pub fn block_layout(size: u64) -> (u64, u64) {
     (block, size.div_ceil(block))
 }
 
-/// A block id (before base64). All ids of a blob must have the same length; this one is fixed
-/// and names the content, so staged blocks of an interrupted run are found again.
+/// A block id (before base64). All ids of a blob must have the same length; this one names the
+/// block's content (its MD5), its size and its place, so staged blocks of an interrupted run are
+/// found again and a committed block list tells what the blob holds.
 pub fn block_id(md5: &[u8; 16], block_size: u64, index: u64) -> Vec<u8> {
-    let hex: String = md5.iter().map(|b| format!("{b:02x}")).collect();
-    format!("fd1-{hex}-{block_size:010}-{index:06}").into_bytes()
+    format!("fd2-{}-{block_size:010}-{index:06}", hex(md5)).into_bytes()
 }
 
 pub fn content_type(file_name: &str) -> &'static str {
@@ -116,34 +95,48 @@ pub fn content_type(file_name: &str) -> &'static str {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Existing {
     Missing,
-    /// Same length and MD5: nothing to upload.
+    /// This very file, committed by an upload like this one: nothing to upload.
     Same,
     Different,
     /// The blob could not be checked (e.g. a SAS without read permission); upload anyway.
     Unknown(String),
 }
 
-pub fn compare(length: Option<u64>, md5: Option<&[u8]>, size: u64, ours: &[u8; 16]) -> Existing {
-    match (length, md5) {
-        (Some(l), Some(m)) if l == size && m == ours.as_slice() => Existing::Same,
-        _ => Existing::Different,
+/// A committed block: its id and size, as the service lists it.
+pub type ListedBlock = (Vec<u8>, Option<i64>);
+
+/// Is the blob that is there what uploading this file would commit? Its length, its
+/// `Content-MD5` and its committed block list must all match.
+pub fn compare(
+    length: Option<u64>,
+    md5: Option<&[u8]>,
+    committed: &[ListedBlock],
+    size: u64,
+    ours: &Digests,
+    block_size: u64,
+) -> Existing {
+    let same = length == Some(size)
+        && md5 == Some(ours.whole.as_slice())
+        && committed_as_expected(committed, ours, block_size, size);
+    if same {
+        Existing::Same
+    } else {
+        Existing::Different
     }
 }
 
-/// MD5 of a file, read in 1 MiB pieces.
-pub fn md5_file(path: &Path) -> std::io::Result<[u8; 16]> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Md5::new();
-    let mut buf = vec![0u8; 1024 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().into())
+fn committed_as_expected(
+    committed: &[ListedBlock],
+    ours: &Digests,
+    block_size: u64,
+    size: u64,
+) -> bool {
+    committed.len() == ours.blocks.len()
+        && committed.iter().enumerate().all(|(n, (id, len))| {
+            let n = n as u64;
+            *id == block_id(&ours.blocks[n as usize], block_size, n)
+                && *len == Some(block_size.min(size - n * block_size) as i64)
+        })
 }
 
 pub fn hex(md5: &[u8]) -> String {
@@ -162,7 +155,9 @@ pub enum BlobAuth {
 pub struct UploadPlan {
     pub file: PathBuf,
     pub size: u64,
-    pub md5: [u8; 16],
+    /// The file's MD5 when the plan hashed it; otherwise the upload hashes what it sends and
+    /// returns the MD5 in [`Uploaded::md5`].
+    pub md5: Option<[u8; 16]>,
     /// Without a query string: safe to print.
     pub url: Url,
     pub jar_uri: String,
@@ -172,6 +167,9 @@ pub struct UploadPlan {
     pub existing: Existing,
     pub connection: Option<String>,
     pub subscription: Option<String>,
+    source: Arc<Source>,
+    block_size: u64,
+    digests: Option<Arc<Digests>>,
     auth: BlobAuth,
 }
 
@@ -190,7 +188,9 @@ impl UploadPlan {
             "{} ({} bytes, MD5 {}) -> {} {what}; jarUri {}",
             self.file.display(),
             self.size,
-            hex(&self.md5),
+            self.md5
+                .map(|m| hex(&m))
+                .unwrap_or_else(|| "computed while uploading".into()),
             self.url,
             self.jar_uri
         )
@@ -199,11 +199,16 @@ impl UploadPlan {
 
 pub struct PlanRequest<'a> {
     pub cfg: &'a BlobConfig,
+    /// How the target reads the jar.
     pub scheme: JarUriScheme,
+    /// The caller needs the file's MD5 from the plan (it names the content before the upload).
+    pub md5_in_plan: bool,
     pub file: &'a Path,
     pub storage_suffix: &'a str,
     pub connection: Option<&'a str>,
     pub subscription: Option<&'a str>,
+    /// Reading the jar and every request of the plan end by then.
+    pub deadline: Instant,
 }
 
 fn client(
@@ -233,25 +238,55 @@ fn client(
     })
 }
 
-/// Plan the upload: hash, URLs, and whether the blob is already there.
+/// The name the blob gets: the jar's file name, which must be Unicode text.
+fn upload_name(file: &Path) -> Result<String> {
+    match file.file_name().map(|n| n.to_str()) {
+        Some(Some(n)) => Ok(n.to_owned()),
+        _ => Err(Error::input(
+            i::ARTIFACT_PATH,
+            format!(
+                "the file name of `{}` is not valid Unicode, and a blob name must be",
+                file.display()
+            ),
+        )
+        .with_hint("rename the jar")),
+    }
+}
+
+/// `what` must end by `deadline`; past it, the error says which step ran out of time.
+async fn by<T>(
+    deadline: Instant,
+    what: &str,
+    url: &Url,
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout_at(deadline, f).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::timeout(format!(
+            "Blob Storage: {what} for `{url}` did not finish within the run's time limit"
+        ))
+        .with_hint("raise timeoutSeconds, or check the agent's network to the storage account")),
+    }
+}
+
+/// Plan the upload: names, what is there, and the file's MD5 when something needs it.
 pub async fn plan(
     req: PlanRequest<'_>,
     auth: BlobAuth,
     transport: &AzureTransport,
 ) -> Result<UploadPlan> {
     let cfg = req.cfg;
-    let file = req.file.to_owned();
-    let size = std::fs::metadata(&file)
-        .map_err(|e| Error::io(&file, e))?
-        .len();
-    let f2 = file.clone();
-    let md5 = tokio::task::spawn_blocking(move || md5_file(&f2))
-        .await
-        .map_err(|e| Error::io(&file, e))?
-        .map_err(|e| Error::io(&file, e))?;
-    let name = blob_name(&cfg.prefix, &crate::artifact::file_name(&file));
-    let url = blob_url(&cfg.endpoint, &cfg.container, &name)?;
-    if matches!(auth, BlobAuth::Identity(_)) && url.scheme() != "https" {
+    let file_name = upload_name(req.file)?;
+    let loc = names::locate(&names::Names {
+        endpoint: &cfg.endpoint,
+        account: &cfg.account,
+        container: &cfg.container,
+        prefix: &cfg.prefix,
+        file_name: &file_name,
+        suffix: req.storage_suffix,
+        scheme: req.scheme,
+    })?;
+    if matches!(auth, BlobAuth::Identity(_)) && loc.url.scheme() != "https" {
         return Err(Error::input(
             i::BLOB_ENDPOINT,
             format!(
@@ -261,36 +296,43 @@ pub async fn plan(
         )
         .with_hint("use an https endpoint, or give storageSasToken for a local emulator"));
     }
-    let jar_uri = jar_uri(
-        req.scheme,
-        &cfg.account,
-        &cfg.container,
-        &name,
-        req.storage_suffix,
-        &url,
-    );
+    let source = Arc::new(Source::open(req.file)?);
+    let size = source.size();
+    let (block_size, _) = block_layout(size);
     let mut p = UploadPlan {
-        file,
+        file: req.file.to_owned(),
         size,
-        md5,
-        url,
-        jar_uri,
+        md5: None,
+        url: loc.url,
+        jar_uri: loc.jar_uri,
         account: cfg.account.clone(),
         container: cfg.container.clone(),
-        blob_name: name,
+        blob_name: loc.blob_name,
         existing: Existing::Missing,
         connection: req.connection.map(str::to_owned),
         subscription: req.subscription.map(str::to_owned),
+        source,
+        block_size,
+        digests: None,
         auth,
     };
     let c = client(&p.url, &p.auth, transport, Retry::Standard)?;
-    p.existing = match c.get_properties(None).await {
-        Ok(r) => compare(
-            r.content_length().ok().flatten(),
-            r.content_md5().ok().flatten().as_deref(),
-            size,
-            &md5,
-        ),
+    // A blob of another size cannot be this file; one of the same size has to be compared.
+    let mut same_size: Option<Option<Vec<u8>>> = None;
+    let props = by(
+        req.deadline,
+        "reading the blob's properties",
+        &p.url,
+        async { Ok(c.get_properties(None).await) },
+    )
+    .await?;
+    p.existing = match props {
+        Ok(r) => {
+            if r.content_length().ok().flatten() == Some(size) {
+                same_size = Some(r.content_md5().ok().flatten());
+            }
+            Existing::Different
+        }
         Err(e) => {
             let f = Fault::from_sdk(&e);
             match (f.status, &p.auth) {
@@ -310,7 +352,58 @@ pub async fn plan(
             }
         }
     };
+    if req.md5_in_plan || same_size.is_some() {
+        let stop = Stop::default();
+        let digests = source::blocking(
+            &p.source,
+            "hashing",
+            req.deadline,
+            &stop,
+            move |src, stop, deadline| source::digest(src, block_size, stop, deadline),
+        )
+        .await?;
+        p.md5 = Some(digests.whole);
+        if let Some(stored_md5) = same_size {
+            // Only a stored MD5 that matches is worth listing the blocks for.
+            if stored_md5.as_deref() == Some(digests.whole.as_slice()) {
+                let committed = by(
+                    req.deadline,
+                    "listing the committed blocks",
+                    &p.url,
+                    async { Ok(committed_blocks(&c.block_blob_client()).await) },
+                )
+                .await?;
+                p.existing = match committed {
+                    Ok(list) => compare(
+                        Some(size),
+                        stored_md5.as_deref(),
+                        &list,
+                        size,
+                        &digests,
+                        block_size,
+                    ),
+                    Err(_) => Existing::Different,
+                };
+            }
+        }
+        p.digests = Some(Arc::new(digests));
+    }
     Ok(p)
+}
+
+async fn committed_blocks(
+    c: &azure_storage_blob::BlockBlobClient,
+) -> azure_core::Result<Vec<ListedBlock>> {
+    let list = c
+        .get_block_list(BlockListType::Committed, None)
+        .await?
+        .into_model()?;
+    Ok(list
+        .committed_blocks
+        .unwrap_or_default()
+        .into_iter()
+        .map(|b| (b.name.unwrap_or_default(), b.size))
+        .collect())
 }
 
 /// An error from Blob Storage, with the fix: the role for an identity, the permissions for a SAS.
@@ -364,31 +457,33 @@ pub struct Uploaded {
     /// Blocks found already staged by an earlier, interrupted run.
     pub resumed: u64,
     pub bytes_sent: u64,
+    /// The MD5 of the blob's content, as committed (or found, when skipped).
+    pub md5: [u8; 16],
 }
 
-#[cfg(unix)]
-fn read_at(f: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
+/// One block done: staged now, or found staged by an earlier run.
+struct BlockDone {
+    index: u64,
+    md5: [u8; 16],
+    len: u64,
+    sent: bool,
 }
 
-#[cfg(windows)]
-fn read_at(f: &std::fs::File, buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        let n = std::os::windows::fs::FileExt::seek_read(f, &mut buf[done..], offset)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        done += n;
-        offset += n as u64;
-    }
-    Ok(())
+enum BlockFailure {
+    Io(Error),
+    /// Blob Storage refused the block because its bytes do not have the MD5 sent with them.
+    Mismatch,
+    Azure(Fault),
 }
 
-/// Upload per the plan. `progress(bytes_done, total)` is called as blocks complete.
+const NOTHING_COMMITTED: &str = "nothing was committed, so the blob is unchanged; run again to finish (staged blocks are kept for 7 days and are not sent again)";
+
+/// Upload per the plan, by `deadline`. `progress(bytes_done, total)` is called as blocks
+/// complete.
 pub async fn apply(
     p: &UploadPlan,
     transport: &AzureTransport,
+    deadline: Instant,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Uploaded> {
     if p.existing == Existing::Same {
@@ -397,14 +492,42 @@ pub async fn apply(
             blocks: 0,
             resumed: 0,
             bytes_sent: 0,
+            md5: p
+                .md5
+                .expect("a blob found the same was compared by its MD5"),
         });
     }
-    let (block_size, count) = block_layout(p.size);
+    // The jar must still be the file the plan saw.
+    p.source.check_unchanged()?;
+    let stop = Stop::default();
+    let _stop_readers = stop.on_drop();
+    match tokio::time::timeout_at(deadline, upload(p, transport, deadline, &stop, progress)).await
+    {
+        Ok(r) => r,
+        Err(_) => Err(Error::timeout(format!(
+            "the upload of `{}` to `{}` did not finish within the run's time limit",
+            p.file.display(),
+            p.url
+        ))
+        .with_detail("the blob is replaced only by the final commit of the block list; run again to finish (staged blocks are kept for 7 days and are not sent again)")
+        .with_hint("raise timeoutSeconds, or check the agent's network to the storage account")),
+    }
+}
+
+async fn upload(
+    p: &UploadPlan,
+    transport: &AzureTransport,
+    deadline: Instant,
+    stop: &Stop,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Uploaded> {
+    let block_size = p.block_size;
+    let count = p.size.div_ceil(block_size);
     let blob = client(&p.url, &p.auth, transport, Retry::Standard)?.block_blob_client();
     let blocks = Arc::new(client(&p.url, &p.auth, transport, Retry::Block)?.block_blob_client());
 
     // Blocks an earlier run staged; a blob that does not exist yet has none.
-    let staged: std::collections::HashSet<Vec<u8>> =
+    let staged: Arc<HashSet<Vec<u8>>> = Arc::new(
         match blob.get_block_list(BlockListType::Uncommitted, None).await {
             Ok(r) => r
                 .into_model()
@@ -415,33 +538,40 @@ pub async fn apply(
                 .filter_map(|b| b.name)
                 .collect(),
             Err(_) => Default::default(),
-        };
-    let ids: Vec<Vec<u8>> = (0..count)
-        .map(|n| block_id(&p.md5, block_size, n))
-        .collect();
-    let todo: Vec<u64> = (0..count)
-        .filter(|n| !staged.contains(&ids[*n as usize]))
-        .collect();
-    let resumed = count - todo.len() as u64;
+        },
+    );
+    let planned = p.digests.clone();
+    // With the plan's MD5s the staged blocks are known without reading them; otherwise each
+    // block is read and hashed, and only then found staged or sent.
+    let todo: Vec<u64> = match &planned {
+        Some(d) => (0..count)
+            .filter(|&n| !staged.contains(&block_id(&d.blocks[n as usize], block_size, n)))
+            .collect(),
+        None => (0..count).collect(),
+    };
+    let mut md5s: Vec<Option<[u8; 16]>> = match &planned {
+        Some(d) => d.blocks.iter().copied().map(Some).collect(),
+        None => vec![None; count as usize],
+    };
+    let in_order = Arc::new(InOrder::default());
 
-    let file = Arc::new(std::fs::File::open(&p.file).map_err(|e| Error::io(&p.file, e))?);
     let next = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
     let todo = Arc::new(todo);
-    let ids = Arc::new(ids);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<BlockDone>();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..PARALLEL.min(todo.len().max(1)) {
-        let (file, next, stop, todo, ids, tx, blocks) = (
-            file.clone(),
+        let (src, next, stop, todo, tx, blocks, staged, planned, in_order) = (
+            p.source.clone(),
             next.clone(),
             stop.clone(),
             todo.clone(),
-            ids.clone(),
             tx.clone(),
             blocks.clone(),
+            staged.clone(),
+            planned.clone(),
+            in_order.clone(),
         );
-        let (size, path) = (p.size, p.file.clone());
+        let size = p.size;
         workers.spawn(async move {
             // One buffer per worker for the whole upload: allocating a block-sized buffer per
             // block leaves freed blocks scattered over the allocator's per-thread arenas, and the
@@ -449,59 +579,109 @@ pub async fn apply(
             let mut spare: Option<Vec<u8>> = None;
             loop {
                 let k = next.fetch_add(1, Ordering::Relaxed) as usize;
-                if k >= todo.len() || stop.load(Ordering::Relaxed) {
+                if k >= todo.len() || stop.is_set() {
                     return Ok::<(), (u64, BlockFailure)>(());
                 }
                 let n = todo[k];
                 let offset = n * block_size;
                 let len = block_size.min(size - offset);
-                let f = file.clone();
                 let mut buf = spare.take().unwrap_or_default();
-                // Read and hash off the async threads.
-                let read = tokio::task::spawn_blocking(move || {
-                    buf.resize(len as usize, 0);
-                    read_at(&f, &mut buf, offset)?;
-                    let md5: [u8; 16] = Md5::digest(&buf).into();
-                    Ok::<_, std::io::Error>((Bytes::from(buf), md5))
-                })
+                let planned_md5 = planned.as_ref().map(|d| d.blocks[n as usize]);
+                let in_order = in_order.clone();
+                // Read (and, without the plan's MD5s, hash) off the async threads. The MD5 of
+                // the whole file is fed from the same buffer, in file order.
+                let read = source::blocking(
+                    &src,
+                    "reading",
+                    deadline,
+                    &stop,
+                    move |s, stop, deadline| {
+                        if stop.is_set() {
+                            return Err(ReadFailure::Stopped);
+                        }
+                        if std::time::Instant::now() >= deadline {
+                            return Err(ReadFailure::Deadline);
+                        }
+                        buf.resize(len as usize, 0);
+                        s.read_at(&mut buf, offset)?;
+                        let md5 = match planned_md5 {
+                            Some(m) => m,
+                            None => {
+                                let m: [u8; 16] = Md5::digest(&buf).into();
+                                in_order.feed(n, &buf, stop)?;
+                                m
+                            }
+                        };
+                        Ok((buf, md5))
+                    },
+                )
                 .await;
-                let (data, md5) = match read {
-                    Ok(Ok(x)) => x,
-                    Ok(Err(e)) => {
-                        stop.store(true, Ordering::Relaxed);
-                        return Err((n, BlockFailure::Io(Error::io(&path, e))));
-                    }
+                let (buf, md5) = match read {
+                    Ok(x) => x,
                     Err(e) => {
-                        stop.store(true, Ordering::Relaxed);
-                        return Err((n, BlockFailure::Io(Error::io(&path, e))));
+                        stop.set();
+                        return Err((n, BlockFailure::Io(e)));
                     }
                 };
+                let id = block_id(&md5, block_size, n);
+                if staged.contains(&id) {
+                    spare = Some(buf);
+                    let _ = tx.send(BlockDone {
+                        index: n,
+                        md5,
+                        len,
+                        sent: false,
+                    });
+                    continue;
+                }
+                let data = Bytes::from(buf);
                 let options = BlockBlobClientStageBlockOptions {
                     transactional_content_md5: Some(md5.to_vec()),
                     ..Default::default()
                 };
                 let r = blocks
-                    .stage_block(&ids[n as usize], len, data.clone().into(), Some(options))
+                    .stage_block(&id, len, data.clone().into(), Some(options))
                     .await;
                 // The request is gone once the call returns, so this is the only reference left
                 // and the buffer comes back without a copy.
                 spare = data.try_into_mut().ok().map(Vec::from);
                 if let Err(e) = r {
-                    stop.store(true, Ordering::Relaxed);
-                    return Err((n, BlockFailure::Azure(Fault::from_sdk(&e))));
+                    stop.set();
+                    let f = Fault::from_sdk(&e);
+                    if f.status == Some(400) && f.code.as_deref() == Some("Md5Mismatch") {
+                        return Err((n, BlockFailure::Mismatch));
+                    }
+                    return Err((n, BlockFailure::Azure(f)));
                 }
-                let _ = tx.send(len);
+                let _ = tx.send(BlockDone {
+                    index: n,
+                    md5,
+                    len,
+                    sent: true,
+                });
             }
         });
     }
     drop(tx);
 
-    let mut done = p.size - todo_bytes(&todo, block_size, p.size);
+    let mut done = p.size
+        - todo
+            .iter()
+            .map(|n| block_size.min(p.size - n * block_size))
+            .sum::<u64>();
+    let mut resumed = count - todo.len() as u64;
     let mut sent = 0;
+    let mut finished = 0usize;
     progress(done, p.size);
-    while let Some(len) = rx.recv().await {
-        done += len;
-        sent += len;
+    while let Some(b) = rx.recv().await {
+        finished += 1;
+        md5s[b.index as usize] = Some(b.md5);
+        done += b.len;
+        if b.sent {
+            sent += b.len;
+        } else {
+            resumed += 1;
+        }
         progress(done, p.size);
     }
     let mut first: Option<(u64, BlockFailure)> = None;
@@ -509,7 +689,18 @@ pub async fn apply(
         match r {
             Ok(Ok(())) => {}
             Ok(Err(f)) => {
-                if first.as_ref().is_none_or(|(n, _)| f.0 < *n) {
+                // A worker stopped by another's failure only echoes it: report the cause, and
+                // of several causes the first block's.
+                let echo = |f: &(u64, BlockFailure)| matches!(&f.1, BlockFailure::Io(e) if e.kind == ErrorKind::Canceled);
+                let better = match &first {
+                    None => true,
+                    Some(old) => match (echo(old), echo(&f)) {
+                        (true, false) => true,
+                        (false, true) => false,
+                        _ => f.0 < old.0,
+                    },
+                };
+                if better {
                     first = Some(f);
                 }
             }
@@ -522,18 +713,48 @@ pub async fn apply(
         }
     }
     if let Some((n, failure)) = first {
-        let tail = "nothing was committed, so the blob is unchanged; run again to finish (staged blocks are kept for 7 days and are not sent again)";
         return Err(match failure {
-            BlockFailure::Io(e) => e.context(format!("block {n} of {count}")).with_detail(tail),
+            BlockFailure::Io(e) => e
+                .context(format!("block {} of {count}", n + 1))
+                .with_detail(NOTHING_COMMITTED),
+            BlockFailure::Mismatch => mismatch(p, n, count, deadline).await,
             BlockFailure::Azure(f) => {
-                let e = storage_error(p, &format!("upload block {} of {count}", n + 1), &f);
-                e.with_detail(tail)
+                storage_error(p, &format!("upload block {} of {count}", n + 1), &f)
+                    .with_detail(NOTHING_COMMITTED)
             }
         });
     }
+    if finished != todo.len() {
+        // Not one worker failed, yet some block was left: never commit a list with a gap.
+        return Err(Error::platform(format!(
+            "the upload of `{}` stopped after {finished} of {} blocks without an error",
+            p.file.display(),
+            todo.len()
+        ))
+        .with_detail(NOTHING_COMMITTED));
+    }
+    // Every block is read: the file must not have changed while it was.
+    p.source
+        .check_unchanged()
+        .map_err(|e| e.with_detail(NOTHING_COMMITTED))?;
+    let md5 = match &planned {
+        Some(d) => d.whole,
+        None => in_order
+            .finish(count)
+            .expect("every block was hashed before it was staged"),
+    };
+    let md5s: Vec<[u8; 16]> = md5s
+        .into_iter()
+        .map(|m| m.expect("every block is staged"))
+        .collect();
+    let ids: Vec<Vec<u8>> = md5s
+        .iter()
+        .enumerate()
+        .map(|(n, m)| block_id(m, block_size, n as u64))
+        .collect();
 
     let list = BlockLookupList {
-        latest: Some(ids.to_vec()),
+        latest: Some(ids.clone()),
         ..Default::default()
     };
     let body: RequestContent<BlockLookupList, azure_core::http::XmlFormat> =
@@ -541,49 +762,99 @@ pub async fn apply(
             Error::platform(format!("cannot encode the block list: {e}"))
         })?;
     let options = BlockBlobClientCommitBlockListOptions {
-        blob_content_md5: Some(p.md5.to_vec()),
+        blob_content_md5: Some(md5.to_vec()),
         blob_content_type: Some(content_type(&p.blob_name).to_owned()),
         ..Default::default()
     };
-    blob.commit_block_list(body, Some(options))
+    let committed = blob
+        .commit_block_list(body, Some(options))
         .await
         .map_err(|e| storage_error(p, "commit the block list", &Fault::from_sdk(&e)))?;
+    let etag = committed.etag().ok().flatten().map(|e| e.to_string());
 
-    // Read back what the service stored, so a corrupt or partial blob is never reported as done.
+    // Read back what the service stored: the block list it committed (each block checked by
+    // the service against the MD5 its id names), then the properties, whose ETag shows that the
+    // list read was of this commit.
+    let listed = committed_blocks(&blob).await.map_err(|e| {
+        storage_error(
+            p,
+            "read back the committed block list",
+            &Fault::from_sdk(&e),
+        )
+    })?;
     let props = client(&p.url, &p.auth, transport, Retry::Standard)?
         .get_properties(None)
         .await
         .map_err(|e| storage_error(p, "read back the uploaded blob", &Fault::from_sdk(&e)))?;
     let length = props.content_length().ok().flatten();
-    let md5 = props.content_md5().ok().flatten();
-    if compare(length, md5.as_deref(), p.size, &p.md5) != Existing::Same {
+    let stored = props.content_md5().ok().flatten();
+    let now = props.etag().ok().flatten().map(|e| e.to_string());
+    let ours = Digests {
+        whole: md5,
+        blocks: md5s,
+    };
+    if compare(
+        length,
+        stored.as_deref(),
+        &listed,
+        p.size,
+        &ours,
+        block_size,
+    ) != Existing::Same
+        || now != etag
+    {
         return Err(Error::platform(format!(
-            "the blob `{}` does not match the file after the upload: {} bytes, MD5 {} (expected {} bytes, MD5 {})",
+            "the blob `{}` does not hold what was uploaded: {} bytes in {} committed blocks, MD5 {} (expected {} bytes in {count} blocks, MD5 {})",
             p.url,
             length.map(|l| l.to_string()).unwrap_or_else(|| "?".into()),
-            md5.as_deref().map(hex).unwrap_or_else(|| "none".into()),
+            listed.len(),
+            stored.as_deref().map(hex).unwrap_or_else(|| "none".into()),
             p.size,
-            hex(&p.md5)
+            hex(&md5)
         ))
-        .with_hint("run the task again; if it persists, check for another pipeline writing the same blob"));
+        .with_hint("another writer may have committed the same blob at the same time; run the task again"));
     }
     Ok(Uploaded {
         skipped: false,
         blocks: count,
         resumed,
         bytes_sent: sent,
+        md5,
     })
 }
 
-fn todo_bytes(todo: &[u64], block_size: u64, size: u64) -> u64 {
-    todo.iter()
-        .map(|n| block_size.min(size - n * block_size))
-        .sum()
-}
-
-enum BlockFailure {
-    Io(Error),
-    Azure(Fault),
+/// Blob Storage refused block `n` as not matching the plan's MD5: either the jar changed since
+/// the plan hashed it, or the bytes were altered on the way. A re-read tells which.
+async fn mismatch(p: &UploadPlan, n: u64, count: u64, deadline: Instant) -> Error {
+    let block_size = p.block_size;
+    let offset = n * block_size;
+    let len = block_size.min(p.size - offset) as usize;
+    let planned = p.digests.as_ref().map(|d| d.blocks[n as usize]);
+    let stop = Stop::default();
+    let now = source::blocking(&p.source, "reading", deadline, &stop, move |s, _, _| {
+        let mut buf = vec![0u8; len];
+        s.read_at(&mut buf, offset)?;
+        Ok(<[u8; 16]>::from(Md5::digest(&buf)))
+    })
+    .await;
+    match (now, planned) {
+        (Ok(m), Some(want)) if m != want => p
+            .source
+            .changed("was written to")
+            .with_detail(format!(
+                "block {} of {count} (bytes {offset}..{}) no longer has the MD5 the plan computed; Blob Storage refused it",
+                n + 1,
+                offset + len as u64
+            ))
+            .with_detail(NOTHING_COMMITTED),
+        _ => Error::network(format!(
+            "Blob Storage received block {} of {count} of `{}` with other bytes than were sent (400 Md5Mismatch)",
+            n + 1,
+            p.file.display()
+        ))
+        .with_detail(NOTHING_COMMITTED)
+        .with_hint("something on the way (a proxy, a broken network card) altered the data; run the task again, and check the agent's proxy if it persists"),
+    }
 }
 
 #[cfg(test)]
@@ -591,67 +862,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_urls_and_jar_uris() {
-        assert_eq!(
-            blob_name("artifacts/namespaces/default/", "job.jar"),
-            "artifacts/namespaces/default/job.jar"
-        );
-        assert_eq!(blob_name("", "job.jar"), "job.jar");
-        let u = blob_url(
-            "https://acct.blob.core.windows.net",
-            "jars",
-            "a b/job#1.jar",
-        )
-        .unwrap();
-        assert_eq!(
-            u.as_str(),
-            "https://acct.blob.core.windows.net/jars/a%20b/job%231.jar"
-        );
-        let u = blob_url("http://127.0.0.1:10000/devstoreaccount1", "c", "x/j.jar").unwrap();
-        assert_eq!(
-            u.as_str(),
-            "http://127.0.0.1:10000/devstoreaccount1/c/x/j.jar"
-        );
-        let name = "artifacts/namespaces/default/job.jar";
-        assert_eq!(
-            jar_uri(
-                JarUriScheme::Wasbs,
-                "acct",
-                "jars",
-                name,
-                "core.windows.net",
-                &u
-            ),
-            "wasbs://jars@acct.blob.core.windows.net/artifacts/namespaces/default/job.jar"
-        );
-        assert_eq!(
-            jar_uri(
-                JarUriScheme::Abfs,
-                "acct",
-                "jars",
-                name,
-                "core.chinacloudapi.cn",
-                &u
-            ),
-            "abfs://jars@acct.dfs.core.chinacloudapi.cn/artifacts/namespaces/default/job.jar"
-        );
-        assert_eq!(
-            jar_uri(JarUriScheme::Https, "a", "c", name, "s", &u),
-            u.to_string()
-        );
-    }
-
-    #[test]
     fn block_layout_stays_under_the_block_limit() {
         assert_eq!(block_layout(0), (MIN_BLOCK, 0));
         assert_eq!(block_layout(1), (MIN_BLOCK, 1));
         assert_eq!(block_layout(MIN_BLOCK), (MIN_BLOCK, 1));
         assert_eq!(block_layout(MIN_BLOCK + 1), (MIN_BLOCK, 2));
-        assert_eq!(block_layout(300 * 1024 * 1024), (MIN_BLOCK, 75));
         let huge = 500 * 1024 * 1024 * 1024u64;
         let (b, n) = block_layout(huge);
         assert!(n <= MAX_BLOCKS, "{n}");
-        assert_eq!(b % (1024 * 1024), 0);
+        assert_eq!(b % source::PIECE as u64, 0);
         assert!(b * n >= huge);
     }
 
@@ -674,22 +893,81 @@ mod tests {
     }
 
     #[test]
-    fn same_blob_needs_same_length_and_md5() {
-        let m = [1u8; 16];
-        assert_eq!(compare(Some(10), Some(&m), 10, &m), Existing::Same);
-        assert_eq!(compare(Some(11), Some(&m), 10, &m), Existing::Different);
+    fn the_same_blob_needs_length_md5_and_the_committed_blocks_of_this_file() {
+        let bs = 4u64;
+        let ours = Digests {
+            whole: [1; 16],
+            blocks: vec![[2; 16], [3; 16]],
+        };
+        let list = |blocks: &[[u8; 16]], last: i64| -> Vec<ListedBlock> {
+            blocks
+                .iter()
+                .enumerate()
+                .map(|(n, m)| {
+                    (
+                        block_id(m, bs, n as u64),
+                        Some(if n == 1 { last } else { 4 }),
+                    )
+                })
+                .collect()
+        };
+        let good = list(&ours.blocks, 2);
         assert_eq!(
-            compare(Some(10), Some(&[2u8; 16]), 10, &m),
+            compare(Some(6), Some(&[1; 16]), &good, 6, &ours, bs),
+            Existing::Same
+        );
+        // The Content-MD5 property says so, but the blocks are another file's.
+        let other = list(&[[2; 16], [9; 16]], 2);
+        assert_eq!(
+            compare(Some(6), Some(&[1; 16]), &other, 6, &ours, bs),
             Existing::Different
         );
-        assert_eq!(compare(Some(10), None, 10, &m), Existing::Different);
+        // A blob some other tool committed in one piece.
+        let one = vec![(b"AAAA".to_vec(), Some(6))];
+        assert_eq!(
+            compare(Some(6), Some(&[1; 16]), &one, 6, &ours, bs),
+            Existing::Different
+        );
+        assert_eq!(
+            compare(Some(6), Some(&[1; 16]), &good[..1], 6, &ours, bs),
+            Existing::Different
+        );
+        assert_eq!(
+            compare(
+                Some(6),
+                Some(&[1; 16]),
+                &list(&ours.blocks, 3),
+                6,
+                &ours,
+                bs
+            ),
+            Existing::Different
+        );
+        assert_eq!(
+            compare(Some(7), Some(&[1; 16]), &good, 6, &ours, bs),
+            Existing::Different
+        );
+        assert_eq!(
+            compare(Some(6), Some(&[2; 16]), &good, 6, &ours, bs),
+            Existing::Different
+        );
+        assert_eq!(
+            compare(Some(6), None, &good, 6, &ours, bs),
+            Existing::Different
+        );
     }
 
     fn plan_with(auth: BlobAuth) -> UploadPlan {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("job.jar");
+        std::fs::write(&file, b"x").unwrap();
         UploadPlan {
-            file: PathBuf::from("job.jar"),
+            source: Arc::new(Source::open(&file).unwrap()),
+            block_size: MIN_BLOCK,
+            digests: None,
+            file,
             size: 1,
-            md5: [0; 16],
+            md5: None,
             url: Url::parse("https://acct.blob.core.windows.net/jars/a/job.jar").unwrap(),
             jar_uri: String::new(),
             account: "acct".into(),
@@ -773,14 +1051,8 @@ mod tests {
     }
 
     #[test]
-    fn md5_of_a_file_matches_the_known_digest() {
-        let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("x");
-        std::fs::write(&f, b"The quick brown fox jumps over the lazy dog").unwrap();
-        assert_eq!(
-            hex(&md5_file(&f).unwrap()),
-            "9e107d9d372bb6826bd81d3542a419d6"
-        );
+    fn content_types() {
         assert_eq!(content_type("Job.JAR"), "application/java-archive");
+        assert_eq!(content_type("job.zip"), "application/octet-stream");
     }
 }

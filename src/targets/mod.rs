@@ -72,6 +72,9 @@ pub struct CredentialNeed {
 pub struct Needs {
     /// How the target names a jar the run uploads to Blob Storage.
     pub jar_scheme: JarUriScheme,
+    /// The plan compares the jar's content with what the deployment runs, so it hashes the jar
+    /// before the upload (otherwise the upload hashes what it sends).
+    pub jar_md5_in_plan: bool,
     /// The folder in the container when `blobPrefix` is empty.
     pub blob_prefix: String,
     pub credentials: Vec<CredentialNeed>,

@@ -15,7 +15,7 @@ const { run, scratch, assertNoSecrets } = require('./helpers');
 const { startEntra } = require('../fakes/entra');
 const { startVvp } = require('../fakes/vvp');
 const { makeTestCa } = require('../fakes/tls');
-const { CONN, CLIENT, TENANT, azureRm, accountSas, startAzurite, createContainer, blobInfo, writeFile, steps, request, startCuttingRelay } = require('./azure-support');
+const { CONN, CLIENT, TENANT, azureRm, accountSas, startAzurite, createContainer, blobInfo, writeFile, steps, request, startCuttingRelay, startHoldingRelay, listBlobs } = require('./azure-support');
 
 const MiB = 1024 * 1024;
 const CONTAINER = 'jars';
@@ -357,4 +357,228 @@ test('the service connection\'s identity uploads over https with an Entra token 
     await entra.close();
     await secure.stop();
   }
+});
+
+// Integrity: what is committed is what the plan hashed, and a skip is proven, not assumed.
+
+/** Write `bytes` over the file in place (same inode, same size). */
+function rewrite(file, bytes) {
+  const fd = fs.openSync(file, 'r+');
+  fs.writeSync(fd, bytes, 0, bytes.length, 0);
+  fs.closeSync(fd);
+}
+
+const md5Of = (b) => require('crypto').createHash('md5').update(b).digest('hex');
+
+test('a jar rewritten while its blocks are sent is not committed; the next run uploads the jar as it is then', async () => {
+  // Larger than the blocks in flight at once, so blocks are still read after the rewrite.
+  const { cwd, md5 } = project('job-race.jar', 96 * MiB);
+  const file = path.join(cwd, 'target', 'job-race.jar');
+  const original = fs.readFileSync(file);
+  const blob = `${PREFIX}/job-race.jar`;
+  const relay = await startHoldingRelay(az.port);
+  const running = upload({ cwd, inputs: { blobEndpoint: `http://127.0.0.1:${relay.port}/devstoreaccount1` } });
+  // The plan has hashed the jar and the first blocks are on their way: a build writes the jar
+  // again, same size, in place.
+  await relay.firstBlock;
+  const other = require('crypto').randomBytes(original.length);
+  rewrite(file, other);
+  relay.release();
+  const r = await running;
+  relay.close();
+  assert.equal(r.exitCode, 1, r.log);
+  assert.equal(r.errors.length, 1, JSON.stringify(r.issues));
+  const m = r.errors[0].message;
+  assert.ok(m.includes(`\`${file}\` was written to after the plan read it, so what would be uploaded is not what the plan hashed`), m);
+  assert.match(m, /hint: something wrote the jar while this step ran .* let it finish before this step, then run again/);
+  assert.match(r.log, /no longer has the MD5 the plan computed; Blob Storage refused it/);
+  assert.match(r.log, /nothing was committed, so the blob is unchanged/);
+  assert.deepEqual(steps(r), { plan: 'passed', 'upload artifact': 'failed' });
+  assert.equal((await blobInfo(az, CONTAINER, blob, sas)).status, 404, 'nothing was committed');
+  assert.deepEqual(writesTo(deploymentFor(cwd)), [], 'no write reached Ververica Platform');
+
+  // The build writes the first jar back. What is deployed is the jar the URI names.
+  rewrite(file, original);
+  const again = await upload({ cwd });
+  assert.equal(again.exitCode, 0, again.log);
+  assert.doesNotMatch(again.stdout, /upload skipped/);
+  assert.equal(again.outputs.jarUri, `wasbs://${CONTAINER}@devstoreaccount1.blob.core.windows.net/${blob}?md5=${md5}`);
+  const info = await blobInfo(az, CONTAINER, blob, sas);
+  assert.equal(info.md5, md5, 'the blob holds the bytes the jar URI names');
+  assert.equal(info.contentMd5, md5);
+  assert.equal(vvp.deployment('default', deploymentFor(cwd)).spec.template.spec.artifact.jarUri, again.outputs.jarUri);
+});
+
+test('a blob whose Content-MD5 names this jar but whose blocks hold other bytes is uploaded again, not skipped', async () => {
+  const { cwd, md5 } = project('job-liar.jar', 2 * MiB);
+  const blob = `${PREFIX}/job-liar.jar`;
+  // Another writer committed other bytes of the same size and set the property to the jar's MD5
+  // (Put Block List does not check it).
+  const url = `${az.endpoint}/${CONTAINER}/${blob}`;
+  const id = Buffer.from('other-writer-0001').toString('base64');
+  const staged = await request('PUT', `${url}?comp=block&blockid=${encodeURIComponent(id)}&${sas}`, { body: require('crypto').randomBytes(2 * MiB) });
+  assert.equal(staged.status, 201, String(staged.body));
+  const committed = await request('PUT', `${url}?comp=blocklist&${sas}`, {
+    headers: { 'x-ms-blob-content-md5': Buffer.from(md5, 'hex').toString('base64'), 'content-type': 'application/xml' },
+    body: `<?xml version="1.0" encoding="utf-8"?><BlockList><Latest>${id}</Latest></BlockList>`,
+  });
+  assert.equal(committed.status, 201, String(committed.body));
+  const before = await blobInfo(az, CONTAINER, blob, sas);
+  assert.equal(before.contentMd5, md5, 'the property claims the jar');
+  assert.notEqual(before.md5, md5, 'the bytes are not the jar');
+
+  const r = await upload({ cwd });
+  assert.equal(r.exitCode, 0, r.log);
+  assert.doesNotMatch(r.stdout, /upload skipped/);
+  assert.match(r.stdout, /will be replaced \(the blob there has different content\)/);
+  const info = await blobInfo(az, CONTAINER, blob, sas);
+  assert.equal(info.md5, md5, 'the blob now holds the jar');
+  // The blob this task committed is recognised by its blocks: the next run skips it.
+  const again = await upload({ cwd });
+  assert.equal(again.exitCode, 0, again.log);
+  assert.match(again.stdout, /already holds this file \(same MD5\): upload skipped/);
+  assert.equal((await blobInfo(az, CONTAINER, blob, sas)).etag, info.etag);
+});
+
+test('hashing the jar stops at the run\'s time limit instead of reading on', async () => {
+  const cwd = scratch();
+  fs.mkdirSync(path.join(cwd, 'target'));
+  // A sparse 8 GiB file: reading its zeros costs nothing, hashing them some 12 s and more.
+  const file = path.join(cwd, 'target', 'job-huge.jar');
+  fs.closeSync(fs.openSync(file, 'w'));
+  fs.truncateSync(file, 8 * 1024 * MiB);
+  try {
+    const started = Date.now();
+    const r = await upload({ cwd, inputs: { action: 'validate', timeoutSeconds: '1' } });
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(r.exitCode, 1, r.log);
+    assert.ok(seconds < 8, `the run ended ${seconds.toFixed(1)} s after it started`);
+    assert.ok(r.errors[0].message.includes(`hashing \`${file}\` did not finish within the run's time limit`), r.errors[0].message);
+    assert.match(r.errors[0].message, /hint: raise timeoutSeconds/);
+    assert.deepEqual(steps(r), { plan: 'failed' });
+  } finally {
+    fs.rmSync(file);
+  }
+});
+
+// Names: the blob uploaded is the one the jar URI names, or the run refuses the name up front.
+
+/** The path of a URI as java.net.URI accepts it (RFC 3986), decoded; throws otherwise. */
+function uriPath(uri, prefix) {
+  assert.ok(uri.startsWith(prefix), `${uri} starts with ${prefix}`);
+  const p = uri.slice(prefix.length).split('?')[0];
+  assert.match(p, /^([A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*$/, `${uri}: not an RFC 3986 path`);
+  assert.ok(!uri.slice(prefix.length).includes('#'), `${uri}: a fragment cuts the name`);
+  return p.split('/').map((s) => decodeURIComponent(s)).join('/');
+}
+
+const HOSTILE = ['my app 1.0.jar', 'app#1.jar', 'app%20x.jar', 'app?x.jar', 'a+b;v=1.jar', 'ünï-日本.jar', "~!$&'()*,=@.jar", 'app%2Fx.jar'];
+
+test('hostile jar names and folders: the blob uploaded is exactly the blob the jar URI and the URL name', async () => {
+  for (const [k, name] of HOSTILE.entries()) {
+    const root = `hostile-${k}`;
+    const prefix = `${root}/a b/100%/ü`;
+    const { cwd, md5 } = project(name, 4096 + k);
+    const r = await upload({ cwd, inputs: { blobPrefix: prefix } });
+    assert.equal(r.exitCode, 0, `${name}: ${r.log}`);
+    const want = `${prefix}/${name}`;
+    const jar = r.outputs.jarUri;
+    assert.equal(uriPath(jar, `wasbs://${CONTAINER}@devstoreaccount1.blob.core.windows.net/`), want, jar);
+    assert.ok(jar.endsWith(`?md5=${md5}`), jar);
+    const url = r.stdout.match(/ to (http:\S+) in [0-9.]+s \(/);
+    assert.ok(url, r.stdout);
+    assert.equal(uriPath(url[1], `${az.endpoint}/${CONTAINER}/`), want, url[1]);
+    // The service holds exactly that one blob under the folder, with the jar's bytes.
+    assert.deepEqual(await listBlobs(az, CONTAINER, `${root}/`, sas), [want], name);
+    const info = await blobInfo(az, CONTAINER, want, sas);
+    assert.equal(info.md5, md5, name);
+    assert.equal(vvp.deployment('default', deploymentFor(cwd)).spec.template.spec.artifact.jarUri, jar, name);
+  }
+});
+
+test('a blobPrefix or jar name no URI can carry is refused naming the input, before anything is uploaded', async () => {
+  const cases = [
+    [{ blobPrefix: 'refused/a\\..\\b' }, 'job.jar', /input `blobPrefix`: .* contains `\\`/],
+    // Refused by the configuration already (without a hint), before the plan.
+    [{ blobPrefix: 'refused/../b' }, 'job.jar', /input `blobPrefix`: .*`\.\.`/, false],
+    [{ blobPrefix: 'refused/./b' }, 'job.jar', /input `blobPrefix`: .* has a `\.` segment/],
+    [{ blobPrefix: 'refused//b' }, 'job.jar', /input `blobPrefix`: .* has an empty segment/],
+    [{ blobPrefix: 'refused/a?b' }, 'job.jar', /input `blobPrefix`: .* contains `\?`/],
+    [{ blobPrefix: 'refused/a#b' }, 'job.jar', /input `blobPrefix`: .* contains `#`/],
+    [{ blobPrefix: 'refused/a\tb' }, 'job.jar', /input `blobPrefix`: .* contains the control character U\+0009/],
+    [{ blobPrefix: 'refused' }, 'job:1.jar', /input `artifactPath`: the file name `job:1\.jar` contains `:`/],
+    [{ blobPrefix: 'refused' }, 'job\\1.jar', /input `artifactPath`: the file name `job\\1\.jar` contains `\\`/],
+    [{ blobPrefix: 'refused' }, 'job.jar.', /input `artifactPath`: the file name `job\.jar\.` has a segment that ends with `\.`/],
+  ];
+  for (const [inputs, name, why, hint = true] of cases) {
+    const { cwd } = project(name, 10);
+    const r = await upload({ cwd, inputs: { artifactPath: `target/${name.replace(/[?*[\]]/g, '[$&]')}`, ...inputs } });
+    assert.equal(r.exitCode, 2, `${JSON.stringify(inputs)} ${name}: ${r.log}`);
+    assert.match(r.errors[0].message, why);
+    if (hint) assert.match(r.errors[0].message, /hint: (write the folder as plain segments|rename the jar)/);
+    assert.deepEqual(writesTo(deploymentFor(cwd)), [], 'no write reached Ververica Platform');
+  }
+  assert.deepEqual(await listBlobs(az, CONTAINER, 'refused', sas), [], 'nothing was uploaded');
+});
+
+// HDInsight on AKS reads the jar through abfs:// and names no MD5, so the plan does not hash a jar
+// that no blob of its size awaits: the upload hashes each block and the whole file from the bytes
+// it sends.
+test('HDInsight on AKS: hashed while uploading; a jar rewritten mid-upload is not committed; a re-run commits the jar with its own MD5 and a third skips it', async (t) => {
+  const { startEntra } = require('../fakes/entra');
+  const { startArmHdinsight } = require('../fakes/arm-hdinsight');
+  const sub = '10e32bab-26da-4cc4-a441-52b318f824e6';
+  const hdiClient = '4b9e2a43-5c1d-4f6e-8a7b-9c0d1e2f3a4b';
+  const hdiSecret = 'hdi-blob-sp-secret-7Qz~';
+  const entra = await startEntra({ clients: { [hdiClient]: { secret: hdiSecret, tenant: TENANT } } });
+  const arm = await startArmHdinsight({ entra, subscriptionId: sub });
+  t.after(async () => { await arm.close(); await entra.close(); });
+  const hdi = (cwd, inputs = {}) => run({
+    cwd,
+    inputs: {
+      target: 'hdinsight', azureSubscription: CONN, hdiResourceGroup: 'hiloResourcegroup', hdiClusterPool: 'clusterpool1', hdiClusterName: 'cluster1',
+      hdiArmEndpoint: arm.url, settleSeconds: '0', timeoutSeconds: '60', jobName: 'race', entryClass: 'com.example.Race',
+      artifactPath: 'target/*.jar', storageAccount: 'devstoreaccount1', containerName: CONTAINER, blobEndpoint: az.endpoint, storageSasToken: '$(storageSas)',
+      ...inputs,
+    },
+    secrets: { storageSas: sas },
+    endpoints: { [CONN]: { url: 'https://management.azure.com/', scheme: 'ServicePrincipal', parameters: { tenantid: TENANT, serviceprincipalid: hdiClient, serviceprincipalkey: hdiSecret, authenticationType: 'spnKey' }, data: { subscriptionid: sub, environment: 'AzureCloud', environmentAuthorityUrl: entra.url } } },
+    env: { AGENT_CAINFO: arm.caFile },
+  });
+  const { cwd } = project('job-hdi.jar', 96 * MiB);
+  const file = path.join(cwd, 'target', 'job-hdi.jar');
+  const blob = `${PREFIX}/job-hdi.jar`;
+  const relay = await startHoldingRelay(az.port);
+  const running = hdi(cwd, { blobEndpoint: `http://127.0.0.1:${relay.port}/devstoreaccount1` });
+  await relay.firstBlock;
+  rewrite(file, require('crypto').randomBytes(96 * MiB));
+  relay.release();
+  const r = await running;
+  relay.close();
+  assert.equal(r.exitCode, 1, r.log);
+  assert.match(r.stdout, /job-hdi\.jar \(100663296 bytes, MD5 computed while uploading\)/);
+  assert.ok(r.errors[0].message.includes(`\`${file}\` was written to after the plan read it`), r.errors[0].message);
+  assert.match(r.log, /nothing was committed, so the blob is unchanged/);
+  assert.equal((await blobInfo(az, CONTAINER, blob, sas)).status, 404, 'nothing was committed');
+  assert.deepEqual(arm.runJobs(), [], 'no job was sent');
+
+  const md5 = md5Of(fs.readFileSync(file));
+  const again = await hdi(cwd);
+  assert.equal(again.exitCode, 0, again.log);
+  // Blocks the first run staged after the rewrite hold the jar's bytes now: found by their MD5.
+  assert.match(again.stdout, new RegExp(`uploaded .*job-hdi\\.jar \\(100663296 bytes in \\d+ blocks, \\d+ already staged by an earlier run, MD5 ${md5}\\)`));
+  const info = await blobInfo(az, CONTAINER, blob, sas);
+  assert.equal(info.md5, md5);
+  assert.equal(info.contentMd5, md5, 'the Content-MD5 set on commit is the MD5 of the bytes sent');
+  const jobs = arm.runJobs();
+  assert.equal(jobs.length, 1);
+  assert.equal(jobs[0].body.properties.jobJarDirectory, `abfs://${CONTAINER}@devstoreaccount1.dfs.core.windows.net/${PREFIX}`);
+  assert.equal(jobs[0].body.properties.jarName, 'job-hdi.jar');
+
+  // A blob of the jar's size is there: now the plan hashes, finds this very file, and skips.
+  const third = await hdi(cwd);
+  assert.equal(third.exitCode, 0, third.log);
+  assert.match(third.stdout, new RegExp(`job-hdi\\.jar \\(100663296 bytes, MD5 ${md5}\\) -> .* already holds this file \\(same MD5\\): upload skipped`));
+  assert.equal((await blobInfo(az, CONTAINER, blob, sas)).etag, info.etag);
+  assertNoSecrets(assert, again, [sas, sig(), hdiSecret]);
 });

@@ -190,6 +190,56 @@ function startCuttingRelay(port, cutAfter) {
   })));
 }
 
+/**
+ * An HTTP relay to Azurite on `port` that holds every Put Block request from the first one on,
+ * until `release()`: the client has sent its first blocks and waits for their answers, so a test
+ * can change the file between the plan and the blocks read after it. `firstBlock` resolves when
+ * the first Put Block arrives.
+ */
+function startHoldingRelay(port) {
+  let held = [];
+  let released = false;
+  let first;
+  const firstBlock = new Promise((resolve) => { first = resolve; });
+  const forward = (req, res) => {
+    const up = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode, answer.headers);
+      answer.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  };
+  const server = http.createServer((req, res) => {
+    const block = req.method === 'PUT' && /[?&]comp=block(&|$)/.test(req.url);
+    if (block && !released) {
+      held.push([req, res]);
+      first();
+      return;
+    }
+    forward(req, res);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+    port: server.address().port,
+    firstBlock,
+    held: () => held.length,
+    release: () => {
+      released = true;
+      for (const [req, res] of held) forward(req, res);
+      held = [];
+    },
+    close: () => { server.closeAllConnections(); server.close(); },
+  })));
+}
+
+/** The names of the blobs in `container` under `prefix`, as the service lists them (List Blobs). */
+async function listBlobs(az, container, prefix, sas) {
+  const r = await request('GET', `${az.endpoint}/${container}?restype=container&comp=list&prefix=${encodeURIComponent(prefix)}&${sas}`);
+  if (r.status !== 200) throw new Error(`list blobs: ${r.status} ${r.body}`);
+  const xml = r.body.toString('utf8');
+  const unescape = (s) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+  return [...xml.matchAll(/<Blob>\s*<Name>([^<]*)<\/Name>/g)].map((m) => unescape(m[1]));
+}
+
 /** Every value written to stdout as a `task.setvariable`, by variable name (last one wins). */
 function secretVariables(r) {
   const out = {};
@@ -215,5 +265,5 @@ function steps(r) {
 
 module.exports = {
   CONN, TENANT, CLIENT, ACCOUNT, azureRm, freePort, accountSas, startAzurite, request, createContainer,
-  blobInfo, writeFile, secretVariables, steps, startCuttingRelay,
+  blobInfo, writeFile, secretVariables, steps, startCuttingRelay, startHoldingRelay, listBlobs,
 };

@@ -64,6 +64,7 @@ impl Target for Flink {
         Needs {
             // The cluster fetches nothing itself: the jar goes up through /jars/upload.
             jar_scheme: JarUriScheme::Https,
+            jar_md5_in_plan: false,
             blob_prefix: "artifacts/namespaces/default".into(),
             credentials: vec![CredentialNeed {
                 key: CREDENTIAL,

@@ -50,6 +50,7 @@ impl Target for HdInsight {
         Needs {
             // The cluster reads jars from its ADLS Gen2 storage.
             jar_scheme: JarUriScheme::Abfs,
+            jar_md5_in_plan: false,
             blob_prefix: "artifacts/namespaces/default".into(),
             credentials: vec![],
             // Not after a timeout: the action may still be running on the cluster, and a

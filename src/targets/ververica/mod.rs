@@ -85,6 +85,7 @@ impl Target for Ververica {
         Needs {
             // Universal Blob Storage reads `wasbs://`, in its own layout.
             jar_scheme: JarUriScheme::Wasbs,
+            jar_md5_in_plan: true,
             blob_prefix: format!("artifacts/namespaces/{}", self.cfg.namespace),
             credentials: vec![CredentialNeed {
                 key: TOKEN,
