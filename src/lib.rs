@@ -8,6 +8,7 @@ pub mod cancel;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod kube;
 pub mod pipeline;
 pub mod report;
 pub mod rollback;

@@ -51,6 +51,9 @@ pub const RESTORE_STRATEGIES: &[&str] = &["", "LATEST_STATE", "LATEST_SAVEPOINT"
 pub const RESTART_MODES: &[&str] = &["ifChanged", "always", "never"];
 pub const SYNCING_MODES: &[&str] = &["PATCH", "PUT"];
 pub const FLINK_AUTH: &[&str] = &["none", "basic", "bearer"];
+/// As Microsoft's `KubernetesManifest@1` names them.
+pub const CONNECTION_TYPES: &[&str] = &["azureResourceManager", "kubernetesServiceConnection"];
+
 
 use Kind::*;
 
@@ -60,8 +63,21 @@ inputs! {
     /// What to do with the deployment.
     ACTION = "action": PickList(ACTIONS), default "deploy";
 
-    /// Azure Resource Manager service connection (Key Vault, Blob Storage, HDInsight).
+    /// Azure Resource Manager service connection (Key Vault, Blob Storage, HDInsight, AKS).
     AZURE_SUBSCRIPTION = "azureSubscription": Connection("AzureRM"), default "";
+
+    /// How the task signs in to a Kubernetes cluster (`Kubernetes@1`/`KubernetesManifest@1`).
+    CONNECTION_TYPE = "connectionType": PickList(CONNECTION_TYPES), default "kubernetesServiceConnection";
+    /// A Kubernetes service connection (alias `kubernetesServiceConnection`).
+    KUBERNETES_SERVICE_ENDPOINT = "kubernetesServiceEndpoint": Connection("kubernetes"), default "";
+    /// The AKS cluster's resource group (with `connectionType: azureResourceManager`).
+    AZURE_RESOURCE_GROUP = "azureResourceGroup": String, default "";
+    /// The AKS cluster's name.
+    KUBERNETES_CLUSTER = "kubernetesCluster": String, default "";
+    /// Sign in with the cluster's admin credential instead of the user credential.
+    USE_CLUSTER_ADMIN = "useClusterAdmin": Boolean, default "false";
+    /// The Kubernetes namespace (of the `VvpDeployment`, or of `vvpService` when it names none).
+    NAMESPACE = "namespace": String, default "";
 
     /// The contributed Ververica Platform service connection (URL + API token).
     VVP_CONNECTION = "vvpConnection": Connection("ververica-platform"), default "";
@@ -73,6 +89,9 @@ inputs! {
     VVP_API_TOKEN_SECRET = "vvpApiTokenSecret": String, default "";
     /// Ververica Platform namespace.
     VVP_NAMESPACE = "vvpNamespace": String, default "default";
+    /// Ververica Platform inside the cluster: `namespace/service:port`, reached through the
+    /// API server's service proxy instead of `vvpUrl`.
+    VVP_SERVICE = "vvpService": String, default "";
 
     /// Deployment name (`metadata.name`).
     DEPLOYMENT_NAME = "deploymentName": String, default "";

@@ -112,6 +112,8 @@ pub struct Context<'a> {
     pub artifact: &'a ArtifactPlan,
     /// Entra ID tokens from the AzureRM connection, when one is configured.
     pub azure: Option<&'a AzureTokens>,
+    /// The cluster the run signed in to, when the target declared one ([`Target::cluster`]).
+    pub cluster: Option<&'a crate::kube::Cluster>,
 }
 
 /// A target: its own configuration and the job as every target reads it.
@@ -184,6 +186,11 @@ impl<'a, C> Settings<'a, C> {
 #[async_trait::async_trait(?Send)]
 pub trait Target: std::fmt::Debug {
     fn needs(&self) -> Needs;
+    /// The Kubernetes cluster the target works through, if any: the run signs in to it before
+    /// the plan and hands it over in [`Context::cluster`].
+    fn cluster(&self) -> Option<&crate::kube::ClusterConfig> {
+        None
+    }
     /// Everything the run will do, read from the platform without changing anything.
     async fn plan(&self, cx: &mut Context<'_>) -> Result<Box<dyn Plan>>;
     /// For tests and diagnostics: the concrete target.
