@@ -34,7 +34,7 @@ macro_rules! inputs {
     (@secret) => { false };
 }
 
-pub const TARGETS: &[&str] = &["ververica", "hdinsight", "flink"];
+pub const TARGETS: &[&str] = &["ververica", "hdinsight", "flink", "ververicaOperator"];
 pub const ACTIONS: &[&str] = &[
     "deploy",
     "suspend",
@@ -53,12 +53,13 @@ pub const SYNCING_MODES: &[&str] = &["PATCH", "PUT"];
 pub const FLINK_AUTH: &[&str] = &["none", "basic", "bearer"];
 /// As Microsoft's `KubernetesManifest@1` names them.
 pub const CONNECTION_TYPES: &[&str] = &["azureResourceManager", "kubernetesServiceConnection"];
-
+/// The Ververica Platform major version whose operator reads the `VvpDeployment`.
+pub const VVP_OPERATOR_VERSIONS: &[&str] = &["", "2", "3"];
 
 use Kind::*;
 
 inputs! {
-    /// Where to deploy: `ververica`, `hdinsight` or `flink`.
+    /// Where to deploy: `ververica`, `hdinsight`, `flink` or `ververicaOperator`.
     TARGET = "target": PickList(TARGETS), default "ververica";
     /// What to do with the deployment.
     ACTION = "action": PickList(ACTIONS), default "deploy";
@@ -126,6 +127,12 @@ inputs! {
     CUSTOM_RESOURCE_PATH = "customResourcePath": FilePath, default "";
     /// Kubernetes secret named by the `apikeySecretName` annotation of the VvpDeployment.
     APIKEY_SECRET_NAME = "apikeySecretName": String, default "";
+    /// Which resource the Ververica Platform operator reads: 2 (2.x) or 3 (3.1+).
+    VVP_OPERATOR_VERSION = "vvpOperatorVersion": PickList(VVP_OPERATOR_VERSIONS), default "";
+    /// The 3.x operator's `instanceId` (the `ververica.platform/owner` label).
+    VVP_OPERATOR_INSTANCE_ID = "vvpOperatorInstanceId": String, default "";
+    /// Take over fields another field manager owns on server-side apply.
+    FORCE_CONFLICTS = "forceConflicts": Boolean, default "false";
 
     /// Apache Flink REST URL (session cluster JobManager).
     FLINK_URL = "flinkUrl": String, default "";

@@ -13,6 +13,7 @@
 pub mod flink;
 pub mod hdinsight;
 pub mod ververica;
+pub mod vvp_operator;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -41,6 +42,7 @@ pub const TARGETS: &[Registration] = &[
     ververica::REGISTRATION,
     hdinsight::REGISTRATION,
     flink::REGISTRATION,
+    vvp_operator::REGISTRATION,
 ];
 
 pub fn registration(name: &str) -> Option<&'static Registration> {
