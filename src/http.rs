@@ -766,6 +766,35 @@ mod tests {
     }
 
     #[test]
+    fn a_client_for_one_server_keeps_the_agents_proxy_and_refuses_what_is_not_pem() {
+        let agent = Http::new(&HttpSettings {
+            proxy_url: Some("http://proxy.example:3128".into()),
+            ..HttpSettings::default()
+        })
+        .unwrap();
+        let plain = agent.for_server(&ServerTls::default()).unwrap();
+        assert_eq!(plain.proxy(), agent.proxy());
+        assert!(plain.client().is_ok());
+        let ca = ServerTls {
+            ca_pem: Some(b"not a certificate".to_vec()),
+            ..ServerTls::default()
+        };
+        let refused = |tls: &ServerTls| agent.for_server(tls).err().expect("refused");
+        assert!(refused(&ca).contains("certificate authority"));
+        let id = ServerTls {
+            identity_pem: Some(crate::secret::Secret::new(
+                "-----BEGIN PRIVATE KEY-----\nbm9wZQ==\n",
+            )),
+            ..ServerTls::default()
+        };
+        let e = refused(&id);
+        assert!(
+            e.contains("client certificate") && !e.contains("bm9wZQ"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn server_messages_of_each_platform() {
         let r = |body: &str| Response {
             status: 400,

@@ -195,10 +195,7 @@ impl Cluster {
         );
         let resp = self.send(self.request(Method::GET, &path)).await?;
         if !resp.is_success() {
-            let events = ObjectRef {
-                name: String::new(),
-                ..ObjectRef::core("v1", "events", "Event", &r.namespace, "")
-            };
+            let events = ObjectRef::core("v1", "events", "Event", &r.namespace, "");
             return Err(self.refused(&resp, &events, "list"));
         }
         let v: Value = resp.json()?;

@@ -40,8 +40,6 @@ pub struct ClusterConfig {
     pub source: Source,
     /// The `namespace` input.
     pub namespace: Option<String>,
-    /// Whether the AzureRM connection is there for an Entra ID sign-in.
-    pub has_azure: bool,
 }
 
 impl ClusterConfig {
@@ -103,11 +101,7 @@ impl ClusterConfig {
                 .with_hint("select the AzureRM connection whose identity the cluster admits, or use a service account connection"));
             }
         }
-        Ok(ClusterConfig {
-            source,
-            namespace,
-            has_azure: azure.is_some(),
-        })
+        Ok(ClusterConfig { source, namespace })
     }
 }
 
