@@ -376,11 +376,27 @@ pub struct Http {
 }
 
 /// Everything the client is built from, checked when the run starts.
+#[derive(Clone)]
 struct ClientSetup {
     roots: Vec<reqwest::Certificate>,
     /// The agent's proxy, the hosts that bypass it, and its credentials.
     proxy: Option<(url::Url, Vec<regex::Regex>)>,
     proxy_auth: Option<(String, crate::secret::Secret)>,
+    /// A client certificate and key (a Kubernetes cluster's client credential).
+    identity: Option<reqwest::Identity>,
+    /// Skip certificate checks (a Kubernetes service connection that accepts untrusted certificates).
+    accept_invalid_certs: bool,
+}
+
+/// What a client for one server adds to the agent's settings: that server's CA (a Kubernetes
+/// cluster's `certificate-authority-data`), a client certificate, or no certificate checks.
+#[derive(Default)]
+pub struct ServerTls {
+    /// PEM certificates trusted besides the system's and the agent's.
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM client certificate followed by its private key.
+    pub identity_pem: Option<crate::secret::Secret>,
+    pub accept_invalid_certs: bool,
 }
 
 impl ClientSetup {
@@ -394,6 +410,12 @@ impl ClientSetup {
             .redirect(reqwest::redirect::Policy::none());
         for c in &self.roots {
             b = b.add_root_certificate(c.clone());
+        }
+        if let Some(id) = &self.identity {
+            b = b.identity(id.clone());
+        }
+        if self.accept_invalid_certs {
+            b = b.tls_danger_accept_invalid_certs(true);
         }
         if let Some((target, bypass)) = &self.proxy {
             let (target, bypass) = (target.clone(), bypass.clone());
@@ -498,6 +520,8 @@ impl Http {
                 roots,
                 proxy,
                 proxy_auth: settings.proxy_auth.clone(),
+                identity: None,
+                accept_invalid_certs: false,
             },
             policy: RetryPolicy::default(),
             proxy: proxy_shown,
@@ -515,6 +539,35 @@ impl Http {
     /// The deadline every request made through this client (or its SDK transport) keeps.
     pub fn deadline(&self) -> &Deadline {
         &self.deadline
+    }
+
+    /// A client for one server with the agent's CA, proxy and retry policy, and what `tls` adds.
+    /// Errors say what is wrong with the certificate or key, never their content.
+    pub fn for_server(&self, tls: &ServerTls) -> std::result::Result<Http, String> {
+        let mut setup = self.setup.clone();
+        if let Some(pem) = &tls.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|_| "the certificate authority is not PEM".to_owned())?;
+            if certs.is_empty() {
+                return Err("the certificate authority holds no certificate".into());
+            }
+            setup.roots.extend(certs);
+        }
+        if let Some(id) = &tls.identity_pem {
+            setup.identity = Some(
+                reqwest::Identity::from_pem(id.expose().as_bytes())
+                    .map_err(|_| "the client certificate or its key is not PEM".to_owned())?,
+            );
+        }
+        setup.accept_invalid_certs = tls.accept_invalid_certs;
+        Ok(Http {
+            client: std::sync::OnceLock::new(),
+            setup,
+            policy: self.policy.clone(),
+            proxy: self.proxy.clone(),
+            deadline: self.deadline.clone(),
+            call_limit: self.call_limit,
+        })
     }
 
     pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
@@ -1241,6 +1294,35 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(u.path_segments().unwrap().count(), 6);
+    }
+
+    #[test]
+    fn a_client_for_one_server_keeps_the_agents_proxy_and_refuses_what_is_not_pem() {
+        let agent = Http::new(&HttpSettings {
+            proxy_url: Some("http://proxy.example:3128".into()),
+            ..HttpSettings::default()
+        })
+        .unwrap();
+        let plain = agent.for_server(&ServerTls::default()).unwrap();
+        assert_eq!(plain.proxy(), agent.proxy());
+        assert!(plain.client().is_ok());
+        let ca = ServerTls {
+            ca_pem: Some(b"not a certificate".to_vec()),
+            ..ServerTls::default()
+        };
+        let refused = |tls: &ServerTls| agent.for_server(tls).err().expect("refused");
+        assert!(refused(&ca).contains("certificate authority"));
+        let id = ServerTls {
+            identity_pem: Some(crate::secret::Secret::new(
+                "-----BEGIN PRIVATE KEY-----\nbm9wZQ==\n",
+            )),
+            ..ServerTls::default()
+        };
+        let e = refused(&id);
+        assert!(
+            e.contains("client certificate") && !e.contains("bm9wZQ"),
+            "{e}"
+        );
     }
 
     #[test]

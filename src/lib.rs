@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod fsread;
 pub mod http;
+pub mod kube;
 pub mod pipeline;
 pub mod report;
 pub mod rollback;

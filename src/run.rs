@@ -134,9 +134,10 @@ struct Env<'a> {
     cfg: &'a Config,
     needs: Needs,
     http: Http,
-    azure: Option<AzureTokens>,
+    azure: Option<std::sync::Arc<AzureTokens>>,
     creds: Credentials,
     artifact: ArtifactPlan,
+    cluster: Option<crate::kube::Cluster>,
 }
 
 impl<'a> Env<'a> {
@@ -148,7 +149,8 @@ impl<'a> Env<'a> {
             http: &self.http,
             creds: &self.creds,
             artifact: &self.artifact,
-            azure: self.azure.as_ref(),
+            azure: self.azure.as_deref(),
+            cluster: self.cluster.as_ref(),
         }
     }
 }
@@ -172,9 +174,10 @@ async fn execute(cfg: &Config, rec: &mut Recorder, limits: &Limits) -> Result<()
         azure: cfg
             .azure
             .as_ref()
-            .map(|c| AzureTokens::new(c).with_run_timeout(cfg.run.timeout)),
+            .map(|c| std::sync::Arc::new(AzureTokens::new(c).with_run_timeout(cfg.run.timeout))),
         creds: Credentials::default(),
         artifact: ArtifactPlan::default(),
+        cluster: None,
     };
 
     rec.begin("plan");
@@ -219,6 +222,17 @@ async fn plan(env: &mut Env<'_>, rec: &mut Recorder) -> Result<RunPlan> {
     let cfg = env.cfg;
     let mut lines = vec![];
     let vault = resolve_credentials(env, rec, &mut lines).await?;
+    if let Some(c) = cfg.target.cluster() {
+        // Signing in reads credentials and changes nothing: it belongs to the plan.
+        let cluster = crate::kube::connect(c, &env.http, env.azure.as_ref(), rec.masker()).await?;
+        lines.push(format!(
+            "Kubernetes: {} ({}), namespace `{}`",
+            cluster.describe,
+            crate::http::display_url(&cluster.server),
+            cluster.namespace
+        ));
+        env.cluster = Some(cluster);
+    }
     let mut upload = None;
     match &cfg.artifact {
         Artifact::None => {

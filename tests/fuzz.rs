@@ -152,7 +152,13 @@ proptest! {
         }
         for l in lines {
             prop_assert!(!l.contains("##vso["), "{l}");
-            prop_assert!(!l.contains(&secret), "{l}");
+            // The agent's own prefix (`##[group]`) is not our text: `]%%` is no leak in
+            // `##[group]%% *** %%`.
+            let body = match l.strip_prefix("##[") {
+                Some(rest) => rest.split_once(']').map_or(rest, |(_, b)| b),
+                None => l,
+            };
+            prop_assert!(!body.contains(&secret), "{l}");
         }
     }
 }

@@ -145,12 +145,14 @@ impl Config {
         self.run.action
     }
 
-    /// The secrets the configuration holds beyond the inputs (sign-in material).
+    /// The secrets the configuration holds beyond the inputs (sign-in material, and what a
+    /// Kubernetes service connection's kubeconfig holds).
     pub fn secrets(&self) -> Vec<String> {
         self.azure
             .iter()
             .flat_map(|a| a.secrets())
             .map(str::to_owned)
+            .chain(self.target.cluster().into_iter().flat_map(|c| c.secrets()))
             .collect()
     }
 }

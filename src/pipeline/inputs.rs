@@ -34,7 +34,7 @@ macro_rules! inputs {
     (@secret) => { false };
 }
 
-pub const TARGETS: &[&str] = &["ververica", "hdinsight", "flink"];
+pub const TARGETS: &[&str] = &["ververica", "hdinsight", "flink", "ververicaOperator"];
 pub const ACTIONS: &[&str] = &[
     "deploy",
     "suspend",
@@ -51,17 +51,34 @@ pub const RESTORE_STRATEGIES: &[&str] = &["", "LATEST_STATE", "LATEST_SAVEPOINT"
 pub const RESTART_MODES: &[&str] = &["ifChanged", "always", "never"];
 pub const SYNCING_MODES: &[&str] = &["PATCH", "PUT"];
 pub const FLINK_AUTH: &[&str] = &["none", "basic", "bearer"];
+/// As Microsoft's `KubernetesManifest@1` names them.
+pub const CONNECTION_TYPES: &[&str] = &["azureResourceManager", "kubernetesServiceConnection"];
+/// The Ververica Platform major version whose operator reads the `VvpDeployment`.
+pub const VVP_OPERATOR_VERSIONS: &[&str] = &["", "2", "3"];
 
 use Kind::*;
 
 inputs! {
-    /// Where to deploy: `ververica`, `hdinsight` or `flink`.
+    /// Where to deploy: `ververica`, `hdinsight`, `flink` or `ververicaOperator`.
     TARGET = "target": PickList(TARGETS), default "ververica";
     /// What to do with the deployment.
     ACTION = "action": PickList(ACTIONS), default "deploy";
 
-    /// Azure Resource Manager service connection (Key Vault, Blob Storage, HDInsight).
+    /// Azure Resource Manager service connection (Key Vault, Blob Storage, HDInsight, AKS).
     AZURE_SUBSCRIPTION = "azureSubscription": Connection("AzureRM"), default "";
+
+    /// How the task signs in to a Kubernetes cluster (`Kubernetes@1`/`KubernetesManifest@1`).
+    CONNECTION_TYPE = "connectionType": PickList(CONNECTION_TYPES), default "kubernetesServiceConnection";
+    /// A Kubernetes service connection (alias `kubernetesServiceConnection`).
+    KUBERNETES_SERVICE_ENDPOINT = "kubernetesServiceEndpoint": Connection("kubernetes"), default "";
+    /// The AKS cluster's resource group (with `connectionType: azureResourceManager`).
+    AZURE_RESOURCE_GROUP = "azureResourceGroup": String, default "";
+    /// The AKS cluster's name.
+    KUBERNETES_CLUSTER = "kubernetesCluster": String, default "";
+    /// Sign in with the cluster's admin credential instead of the user credential.
+    USE_CLUSTER_ADMIN = "useClusterAdmin": Boolean, default "false";
+    /// The Kubernetes namespace (of the `VvpDeployment`, or of `vvpService` when it names none).
+    NAMESPACE = "namespace": String, default "";
 
     /// The contributed Ververica Platform service connection (URL + API token).
     VVP_CONNECTION = "vvpConnection": Connection("ververica-platform"), default "";
@@ -73,6 +90,9 @@ inputs! {
     VVP_API_TOKEN_SECRET = "vvpApiTokenSecret": String, default "";
     /// Ververica Platform namespace.
     VVP_NAMESPACE = "vvpNamespace": String, default "default";
+    /// Ververica Platform inside the cluster: `namespace/service:port`, reached through the
+    /// API server's service proxy instead of `vvpUrl`.
+    VVP_SERVICE = "vvpService": String, default "";
 
     /// Deployment name (`metadata.name`).
     DEPLOYMENT_NAME = "deploymentName": String, default "";
@@ -107,6 +127,12 @@ inputs! {
     CUSTOM_RESOURCE_PATH = "customResourcePath": FilePath, default "";
     /// Kubernetes secret named by the `apikeySecretName` annotation of the VvpDeployment.
     APIKEY_SECRET_NAME = "apikeySecretName": String, default "";
+    /// Which resource the Ververica Platform operator reads: 2 (2.x) or 3 (3.1+).
+    VVP_OPERATOR_VERSION = "vvpOperatorVersion": PickList(VVP_OPERATOR_VERSIONS), default "";
+    /// The 3.x operator's `instanceId` (the `ververica.platform/owner` label).
+    VVP_OPERATOR_INSTANCE_ID = "vvpOperatorInstanceId": String, default "";
+    /// Take over fields another field manager owns on server-side apply.
+    FORCE_CONFLICTS = "forceConflicts": Boolean, default "false";
 
     /// Apache Flink REST URL (session cluster JobManager).
     FLINK_URL = "flinkUrl": String, default "";

@@ -104,6 +104,18 @@ pub fn read(text: &str, origin: &Origin, limits: Limits) -> crate::error::Result
     })
 }
 
+/// YAML or JSON text that no platform schema types (a kubeconfig, a CRD), read with YAML 1.2 core
+/// resolution and the same limits as a spec file; the error is the reader's message.
+pub fn read_untyped(text: &str, what: &str) -> std::result::Result<serde_json::Value, String> {
+    let origin = Origin {
+        input: "",
+        file: what,
+    };
+    read(text, &origin, Limits::default())
+        .and_then(|n| typed::to_json(&n, &Ty::silent(), &origin))
+        .map_err(|e| e.message)
+}
+
 /// A dotted path for messages (`spec.template.spec.parallelism`, `args[2]`).
 pub fn join_path(parent: &str, key: &str) -> String {
     if parent.is_empty() {

@@ -13,6 +13,7 @@
 pub mod flink;
 pub mod hdinsight;
 pub mod ververica;
+pub mod vvp_operator;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -44,6 +45,7 @@ pub const TARGETS: &[Registration] = &[
     ververica::REGISTRATION,
     hdinsight::REGISTRATION,
     flink::REGISTRATION,
+    vvp_operator::REGISTRATION,
 ];
 
 pub fn registration(name: &str) -> Option<&'static Registration> {
@@ -124,6 +126,8 @@ pub struct Context<'a> {
     pub artifact: &'a ArtifactPlan,
     /// Entra ID tokens from the AzureRM connection, when one is configured.
     pub azure: Option<&'a AzureTokens>,
+    /// The cluster the run signed in to, when the target declared one ([`Target::cluster`]).
+    pub cluster: Option<&'a crate::kube::Cluster>,
 }
 
 /// A target: its own configuration and the job as every target reads it.
@@ -196,6 +200,11 @@ impl<'a, C> Settings<'a, C> {
 #[async_trait::async_trait(?Send)]
 pub trait Target: std::fmt::Debug {
     fn needs(&self) -> Needs;
+    /// The Kubernetes cluster the target works through, if any: the run signs in to it before
+    /// the plan and hands it over in [`Context::cluster`].
+    fn cluster(&self) -> Option<&crate::kube::ClusterConfig> {
+        None
+    }
     /// Everything the run will do, read from the platform without changing anything.
     async fn plan(&self, cx: &mut Context<'_>) -> Result<Box<dyn Plan>>;
     /// For tests and diagnostics: the concrete target.

@@ -17,6 +17,7 @@ const { repo, scratch, run } = require('./helpers');
 const { startVvp } = require('../fakes/vvp');
 const { startEntra } = require('../fakes/entra');
 const { startArmHdinsight } = require('../fakes/arm-hdinsight');
+const { startK8s } = require('../fakes/k8s');
 
 const TASK = JSON.parse(fs.readFileSync(path.join(repo, 'task/task.json'), 'utf8'));
 const DEFS = Object.fromEntries(TASK.inputs.map((i) => [i.name, i]));
@@ -32,6 +33,9 @@ const LONG = 'a'.repeat(120_000);
 const GUID = '6232cc84-7aa3-4524-b3a8-36cab7203c47';
 const STORAGE = { storageAccount: 'acct1', containerName: 'jars', storageSasToken: 'sv=2024&sig=abc' };
 const WRITE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const K8S_CONN = '3ef3fe8b-5efc-42b7-a2b6-eeefc0f3b8b3';
+/** An AKS sign-in through the AzureRM connection, for the cluster inputs. */
+const AKS = { connectionType: 'azureResourceManager', azureSubscription: CONN, azureResourceGroup: 'rg', kubernetesCluster: 'aks', kubernetesServiceEndpoint: undefined };
 
 /** A plain HTTP server standing in for a Flink JobManager: it logs and answers nothing useful. */
 function recorder() {
@@ -47,13 +51,14 @@ function recorder() {
   })));
 }
 
-let vvp; let entra; let arm; let flink; let cwd;
+let vvp; let entra; let arm; let flink; let k8s; let cwd;
 
 before(async () => {
   vvp = await startVvp({ token: TOKEN, deploymentTargets: [{ name: 'vvp-jobs', id: GUID }] });
   entra = await startEntra({ clients: { [CLIENT]: { secret: SP_SECRET, tenant: TENANT } } });
   arm = await startArmHdinsight({ entra, subscriptionId: SUB, jobs: [] });
   flink = await recorder();
+  k8s = await startK8s({ namespaces: ['default', 'flink'], users: [{ name: 'ci', token: 'ci-bad-input-token', rules: 'admin' }] });
   cwd = scratch('fd-bad-input-');
   fs.writeFileSync(path.join(cwd, 'job.jar'), 'PK');
   fs.mkdirSync(path.join(cwd, 'lib'));
@@ -69,7 +74,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all([vvp, arm, entra, flink].filter(Boolean).map((f) => f.close()));
+  await Promise.all([vvp, arm, entra, flink, k8s].filter(Boolean).map((f) => f.close()));
 });
 
 /** The inputs (fake URLs as functions) of a run that would succeed (or at least get past input checks) on each target. */
@@ -81,6 +86,8 @@ function base(target) {
       return { target, azureSubscription: CONN, hdiResourceGroup: 'rg', hdiClusterPool: 'pool', hdiClusterName: 'cluster', hdiArmEndpoint: () => arm.url, jobName: 'orders', jarUri: `${JARS}/orders.jar`, entryClass: 'com.example.Orders', settleSeconds: '0', timeoutSeconds: '20' };
     case 'flink':
       return { target, flinkUrl: () => flink.url, jobName: 'orders', artifactPath: 'job.jar', settleSeconds: '0', timeoutSeconds: '20' };
+    case 'ververicaOperator':
+      return { target, vvpOperatorVersion: '2', kubernetesServiceEndpoint: K8S_CONN, namespace: 'flink', deploymentName: 'orders', deploymentTargetName: 'vvp-jobs', apikeySecretName: 'vvp-token', jarUri: `${JARS}/orders.jar`, settleSeconds: '0', timeoutSeconds: '20' };
     default:
       throw new Error(target);
   }
@@ -91,7 +98,8 @@ function targetFor(name) {
   const rule = DEFS[name].visibleRule || '';
   const m = rule.match(/target (=|!=) (\w+)/);
   if (!m) return ['hdiSubscriptionId', 'hdiResourceGroup', 'hdiClusterPool', 'hdiClusterName', 'hdiApiVersion', 'hdiArmEndpoint'].includes(name) ? 'hdinsight'
-    : ['flinkUrl', 'flinkAuth', 'flinkUsername', 'flinkPassword', 'flinkToken', 'flinkCredentialSecret', 'jobName'].includes(name) ? 'flink' : 'ververica';
+    : ['flinkUrl', 'flinkAuth', 'flinkUsername', 'flinkPassword', 'flinkToken', 'flinkCredentialSecret', 'jobName'].includes(name) ? 'flink'
+      : ['kubernetesServiceEndpoint', 'azureResourceGroup', 'kubernetesCluster', 'namespace', 'vvpOperatorInstanceId'].includes(name) ? 'ververicaOperator' : 'ververica';
   return m[1] === '=' ? m[2] : ['ververica', 'flink', 'hdinsight'].find((t) => t !== m[2]);
 }
 
@@ -158,7 +166,18 @@ const SPECIFIC = {
   savepointLocation: [['control character', 's3://b/\u0007'], ['very long', LONG]],
   initialSavepointPath: [['control character', 'file:///sp\u0007'], ['very long', LONG]],
   savepointDirectory: [['control character', 'file:///sp\u0007'], ['very long', LONG]],
-  apikeySecretName: [['not a resource name', 'Bad_Name', { action: 'renderCustomResource', customResourcePath: 'out/cr.yaml' }]],
+  apikeySecretName: [['not a resource name', 'Bad_Name', { _target: 'ververica', action: 'renderCustomResource', customResourcePath: 'out/cr.yaml' }]],
+  azureResourceGroup: [['slash', 'rg/../x', AKS], ['whitespace only (required)', '  ', AKS], ['very long', LONG, AKS]],
+  kubernetesCluster: [['slash', 'a/b', AKS], ['ends with an underscore', 'aks_', AKS], ['whitespace only (required)', '  ', AKS], ['very long', LONG, AKS]],
+  namespace: [['not a namespace name', 'Flink'], ['unicode', 'flïnk'], ['very long', LONG]],
+  vvpService: [
+    ['no service name', 'vvp/', { vvpUrl: undefined, vvpApiToken: undefined }],
+    ['port out of range', 'vvp/vvp-ververica-platform:99999', { vvpUrl: undefined, vvpApiToken: undefined }],
+    ['with vvpUrl', 'vvp/vvp-ververica-platform:80', { vvpApiToken: undefined }],
+    ['with an API token', 'vvp/vvp-ververica-platform:80', { vvpUrl: undefined }],
+    ['very long', LONG, { vvpUrl: undefined, vvpApiToken: undefined }],
+  ],
+  vvpOperatorInstanceId: [['not a label value', 'my operator', { vvpOperatorVersion: '3' }], ['with version 2', 'vvp-main'], ['very long', LONG, { vvpOperatorVersion: '3' }]],
   customResourcePath: [
     ['whitespace only (required)', '  ', { action: 'renderCustomResource' }],
     ['very long', LONG, { action: 'renderCustomResource' }],
@@ -239,6 +258,12 @@ function cases() {
 }
 
 const endpoints = {
+  [K8S_CONN]: {
+    url: 'https://127.0.0.1:1',
+    scheme: 'Token',
+    parameters: { apitoken: Buffer.from('ci-bad-input-token').toString('base64') },
+    data: { authorizationType: 'ServiceAccount' },
+  },
   [CONN]: {
     url: 'https://management.azure.com/',
     scheme: 'ServicePrincipal',
@@ -253,6 +278,7 @@ function requests() {
     ververica: vvp.log.map((e) => ({ method: e.method, path: e.path })),
     hdinsight: [...arm.state.requests, ...entra.state.requests].map((e) => ({ method: e.method, path: e.path })),
     flink: flink.log.slice(),
+    ververicaOperator: [...k8s.log, ...vvp.log].map((e) => ({ method: e.method, path: e.path })),
   };
 }
 
@@ -264,9 +290,10 @@ const MAY_READ = /^(deploymentTargetName|sessionClusterName): /;
 
 describe('bad input is refused before anything changes', { concurrency: 3 }, () => {
   const all = cases();
-  for (const target of ['ververica', 'hdinsight', 'flink']) {
+  for (const target of ['ververica', 'hdinsight', 'flink', 'ververicaOperator']) {
     test(`target ${target}: ${all.filter((c) => c.target === target).length} bad values`, async () => {
       endpoints[CONN].data.environmentAuthorityUrl = entra.url;
+      endpoints[K8S_CONN].url = k8s.url;
       const problems = [];
       // One at a time per target, so each request in the fakes' logs belongs to one case; the
       // three targets run side by side.

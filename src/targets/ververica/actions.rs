@@ -134,7 +134,7 @@ pub async fn plan(t: &Ververica, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> 
     let cfg = t.settings(&run, &vars);
     let addr = lifecycle_address(cfg)?;
     super::subject(cx.rec, &addr, &cfg.own.namespace);
-    let client = cfg.client(cx.http, cx.creds)?;
+    let client = cfg.client(cx.http, cx.creds, cx.cluster)?;
     let current = client.get_deployment(&addr).await?;
     let mut savepoint_source = None;
     match &current {
@@ -261,7 +261,7 @@ impl Plan for LifecyclePlan {
 
     async fn apply(self: Box<Self>, cx: &mut Context<'_>) -> Result<()> {
         let cfg = self.target.settings(cx.run, cx.vars);
-        let client = cfg.client(cx.http, cx.creds)?;
+        let client = cfg.client(cx.http, cx.creds, cx.cluster)?;
         let rec = &mut *cx.rec;
         let addr = &self.addr;
         super::facts(rec, &client, addr, self.current.as_ref());

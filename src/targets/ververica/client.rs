@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::DeploymentRef;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{display_url, percent_encode, segment, Body, Http, Request, Response};
+use crate::kube::{Cluster, ServiceRef};
 use crate::secret::Secret;
 
 /// The largest jar the artifacts API takes (Ververica's artifact-management docs: 50 MB).
@@ -120,11 +121,25 @@ pub enum Written {
     Conflict(Error),
 }
 
+/// How requests reach the platform.
+enum Transport<'a> {
+    /// Its URL, with the API token.
+    Direct {
+        http: &'a Http,
+        token: Option<&'a Secret>,
+    },
+    /// A service in a cluster, through the API server's service proxy: the cluster's credential
+    /// signs each request, and the API server's own refusals are told from the platform's.
+    Proxy {
+        cluster: &'a Cluster,
+        service: &'a ServiceRef,
+    },
+}
+
 pub struct Client<'a> {
-    http: &'a Http,
+    transport: Transport<'a>,
     base: String,
     pub ns: String,
-    token: Option<&'a Secret>,
     cred: Credential,
 }
 
@@ -137,14 +152,54 @@ impl<'a> Client<'a> {
         cred_input: &'static str,
     ) -> Self {
         Client {
-            http,
+            transport: Transport::Direct { http, token },
             base: base.trim_end_matches('/').to_owned(),
             ns: ns.to_owned(),
-            token,
             cred: Credential {
                 input: cred_input,
                 present: token.is_some(),
             },
+        }
+    }
+
+    /// The platform as `service` in `cluster`, through the API server's service proxy.
+    pub fn through(cluster: &'a Cluster, service: &'a ServiceRef, ns: &str) -> Self {
+        Client {
+            base: cluster.proxy_base(service),
+            transport: Transport::Proxy { cluster, service },
+            ns: ns.to_owned(),
+            cred: Credential {
+                input: crate::pipeline::inputs::VVP_SERVICE,
+                present: false,
+            },
+        }
+    }
+
+    /// Send one request the way the platform is reached.
+    async fn transmit(&self, req: Request) -> Result<Response> {
+        match &self.transport {
+            Transport::Direct { http, token } => {
+                http.send(req.bearer(token.map(Secret::expose))).await
+            }
+            Transport::Proxy { cluster, service } => {
+                let method = req.method.clone();
+                let r = cluster.send(req).await?;
+                if let Some(e) = cluster.proxy_refusal(&r, service, &method) {
+                    return Err(e);
+                }
+                if r.status == 401 {
+                    return Err(Error::input(
+                        crate::pipeline::inputs::VVP_SERVICE,
+                        format!(
+                            "Ververica Platform behind {} asks for an API token (HTTP 401 for {method} {}), which a request through the Kubernetes API server's service proxy cannot carry: the API server removes the Authorization header before it forwards the request",
+                            service.describe(),
+                            display_url(&r.url)
+                        ),
+                    )
+                    .with_hint(super::config::PROXY_AUTH_HINT));
+                }
+                Ok(r)
+            }
         }
     }
 
@@ -183,20 +238,23 @@ impl<'a> Client<'a> {
         self.named("deployments", seg, &Object::Deployment(r.clone()))
     }
 
-    /// The deployment's page in the web UI.
-    pub fn ui_link(&self, deployment_id: &str) -> String {
-        format!(
-            "{}/app/#/namespaces/{}/deployments/{}/detail/overview",
-            self.base,
-            percent_encode(&self.ns),
-            percent_encode(deployment_id)
-        )
+    /// The deployment's page in the web UI (none behind the service proxy: a browser cannot
+    /// sign in to the API server).
+    pub fn ui_link(&self, deployment_id: &str) -> Option<String> {
+        match self.transport {
+            Transport::Direct { .. } => Some(format!(
+                "{}/app/#/namespaces/{}/deployments/{}/detail/overview",
+                self.base,
+                percent_encode(&self.ns),
+                percent_encode(deployment_id)
+            )),
+            Transport::Proxy { .. } => None,
+        }
     }
 
     fn request(&self, method: Method, url: String) -> Request {
         // API calls answer in milliseconds; a hung one must not eat the run's timeout.
         Request::new(method, url)
-            .bearer(self.token.map(Secret::expose))
             .header(ACCEPT, "application/json")
             .timeout(REQUEST_TIMEOUT)
     }
@@ -216,7 +274,7 @@ impl<'a> Client<'a> {
     /// Send; 401/403 become errors here, every other status is the caller's.
     async fn send(&self, req: Request, object: &Object) -> Result<Response> {
         let method = req.method.clone();
-        let r = self.http.send(req).await?;
+        let r = self.transmit(req).await?;
         if r.status == 401 || r.status == 403 {
             return Err(self.error(&method, &r, object));
         }
@@ -279,7 +337,7 @@ impl<'a> Client<'a> {
             self.base,
             percent_encode(&self.ns)
         );
-        let r = self.http.send(self.request(Method::GET, url)).await?;
+        let r = self.transmit(self.request(Method::GET, url)).await?;
         if r.status == 404 && super::judge::says_namespace_missing(&r.body, &self.ns) {
             return Err(self.missing_namespace(&r.server_message()));
         }

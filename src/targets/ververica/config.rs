@@ -9,6 +9,7 @@ use crate::config::checks::{
 };
 use crate::config::{Action, RawInputs, Shared, TokenSource};
 use crate::error::{Error, Result};
+use crate::kube::{ClusterConfig, ServiceRef};
 use crate::pipeline::inputs as i;
 use crate::secret::Secret;
 
@@ -48,6 +49,10 @@ pub struct VvpConfig {
     pub token: TokenSource,
     /// The input a refused token is blamed on.
     pub cred_input: &'static str,
+    /// Ververica Platform as a service in a cluster (`vvpService`), reached through the API
+    /// server's service proxy with `cluster`'s credentials instead of `url`.
+    pub via: Option<ServiceRef>,
+    pub cluster: Option<ClusterConfig>,
     pub namespace: String,
     pub restart: Restart,
     pub syncing_mode: SyncingMode,
@@ -204,7 +209,7 @@ fn connection(
                 format!("is required for action `{}`", shared.run.action.as_str()),
             )
             .with_hint(
-                "select a Ververica Platform service connection (vvpConnection) or set vvpUrl",
+                "select a Ververica Platform service connection (vvpConnection), set vvpUrl, or name its service in a Kubernetes cluster (vvpService)",
             ));
         }
         None => {}
@@ -212,11 +217,102 @@ fn connection(
     Ok((url, token, cred_input))
 }
 
+/// How the platform is reached: its URL and token, or a service in a cluster.
+struct Reach {
+    url: Option<url::Url>,
+    token: TokenSource,
+    cred_input: &'static str,
+    via: Option<(ServiceRef, ClusterConfig)>,
+}
+
+/// `vvpService`: Ververica Platform inside a cluster, through the API server's service proxy.
+/// The proxy carries the cluster's credential, not an API token: the API server removes the
+/// `Authorization` header before it forwards a request, and Ververica Platform reads tokens
+/// from no other place.
+fn through_cluster(raw: &RawInputs, shared: &Shared<'_>) -> Result<Option<Reach>> {
+    let Some(v) = raw.get(i::VVP_SERVICE) else {
+        return Ok(None);
+    };
+    for other in [i::VVP_URL, i::VVP_CONNECTION] {
+        if raw.get(other).is_some() {
+            return Err(Error::input(
+                i::VVP_SERVICE,
+                format!("cannot be combined with `{other}`"),
+            )
+            .with_hint("name Ververica Platform once: by URL (vvpUrl or vvpConnection) or as a service in the cluster (vvpService)"));
+        }
+    }
+    for token in [i::VVP_API_TOKEN, i::VVP_API_TOKEN_SECRET] {
+        if raw.get(token).is_some() {
+            return Err(Error::input(
+                token,
+                "cannot be used with `vvpService`: a request through the Kubernetes API server's service proxy cannot carry a Ververica Platform API token (the API server removes the Authorization header before it forwards the request)",
+            )
+            .with_hint(PROXY_AUTH_HINT));
+        }
+    }
+    let default_ns = raw.get(i::NAMESPACE).unwrap_or("default");
+    let svc = ServiceRef::parse(i::VVP_SERVICE, v, default_ns)?;
+    let cluster = ClusterConfig::from_raw(
+        raw,
+        shared.azure,
+        "vvpService reaches Ververica Platform through the cluster's API server",
+    )?;
+    Ok(Some(Reach {
+        url: None,
+        token: TokenSource::None,
+        cred_input: i::VVP_SERVICE,
+        via: Some((svc, cluster)),
+    }))
+}
+
+/// What to do when Ververica Platform behind the service proxy wants an API token.
+pub const PROXY_AUTH_HINT: &str = "the service proxy reaches only a Ververica Platform that serves its API without authentication (Kubernetes RBAC on services/proxy then decides who may call it); with authentication on, give vvpUrl or vvpConnection with an API token (an ingress or internal load balancer in front of Ververica Platform)";
+
 impl crate::targets::FromInputs for VvpConfig {
     fn from_raw(raw: &RawInputs, shared: &Shared<'_>) -> Result<VvpConfig> {
         if let Some(t) = raw.get(i::VVP_API_TOKEN) {
             header_safe(i::VVP_API_TOKEN, t)?;
         }
+        VvpConfig::read(raw, shared, || match through_cluster(raw, shared)? {
+            Some(r) => Ok(r),
+            None => {
+                let (url, token, cred_input) = connection(raw, shared)?;
+                Ok(Reach {
+                    url,
+                    token,
+                    cred_input,
+                    via: None,
+                })
+            }
+        })
+    }
+}
+
+impl VvpConfig {
+    /// Whether the platform is reached at all (a URL or a service in a cluster).
+    pub fn online(&self) -> bool {
+        self.url.is_some() || self.via.is_some()
+    }
+
+    /// Everything about the deployment, but not where Ververica Platform is: for a target that
+    /// hands the deployment to the platform's Kubernetes operator.
+    pub fn without_platform(raw: &RawInputs, shared: &Shared<'_>) -> Result<VvpConfig> {
+        VvpConfig::read(raw, shared, || {
+            Ok(Reach {
+                url: None,
+                token: TokenSource::None,
+                cred_input: i::VVP_API_TOKEN,
+                via: None,
+            })
+        })
+    }
+
+    fn read(
+        raw: &RawInputs,
+        shared: &Shared<'_>,
+        reach: impl FnOnce() -> Result<Reach>,
+    ) -> Result<VvpConfig> {
         let deployment_id = uuid_input(
             raw,
             i::DEPLOYMENT_ID,
@@ -238,7 +334,12 @@ impl crate::targets::FromInputs for VvpConfig {
             )
             .with_hint("name the savepoint once"));
         }
-        let (url, token, cred_input) = connection(raw, shared)?;
+        let Reach {
+            url,
+            token,
+            cred_input,
+            via,
+        } = reach()?;
         let namespace = raw.get(i::VVP_NAMESPACE).unwrap_or("default").to_owned();
         if !valid_resource_name(&namespace) {
             return Err(Error::input(
@@ -288,10 +389,13 @@ impl crate::targets::FromInputs for VvpConfig {
                 ));
             }
         }
+        let (via, cluster) = via.map_or((None, None), |(s, c)| (Some(s), Some(c)));
         Ok(VvpConfig {
             url: url.as_ref().map(base_url),
             token,
             cred_input,
+            via,
+            cluster,
             namespace,
             restart: match raw.pick(i::RESTART)?.unwrap_or("ifChanged") {
                 "always" => Restart::Always,

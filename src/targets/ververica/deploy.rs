@@ -64,7 +64,7 @@ pub fn render(cfg: Cfg<'_>, cx: &mut Context<'_>) -> Result<Rendered> {
                 "upload it to Blob Storage instead (storageAccount, containerName), or give jarUri",
             ));
         }
-        if cfg.own.url.is_some() {
+        if cfg.own.online() {
             jar_notes.push(format!(
                 "upload {} through the Ververica Platform artifacts API (namespace `{}`); jarUri comes from the upload",
                 crate::artifact::file_name(path),
@@ -248,10 +248,10 @@ pub async fn plan(t: &Ververica, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> 
     let (run, vars) = (cx.run.clone(), cx.vars.clone());
     let cfg = t.settings(&run, &vars);
     let mut rendered = render(cfg, cx)?;
-    let online = match cfg.own.url {
-        None => None,
-        Some(_) => {
-            let client = cfg.client(cx.http, cx.creds)?;
+    let online = match cfg.own.online() {
+        false => None,
+        true => {
+            let client = cfg.client(cx.http, cx.creds, cx.cluster)?;
             Some(read_platform(cfg, cx, &client, &mut rendered).await?)
         }
     };
@@ -346,7 +346,7 @@ impl Plan for DeployPlan {
                 format!("is required for action `{}`", cfg.action.as_str()),
             )
         })?;
-        let client = cfg.client(cx.http, cx.creds)?;
+        let client = cfg.client(cx.http, cx.creds, cx.cluster)?;
         let rec = &mut *cx.rec;
         let addr = &self.rendered.addr;
         facts(rec, &client, addr, on.current.as_ref());

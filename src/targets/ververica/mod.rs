@@ -44,14 +44,27 @@ pub type Ververica = super::Configured<VvpConfig>;
 /// What the target's code reads while it plans and applies.
 pub type Cfg<'a> = super::Settings<'a, VvpConfig>;
 
-impl Cfg<'_> {
+impl<'a> Cfg<'a> {
     /// The client for the platform (the configuration holds a URL for every action that calls
     /// it), with the token the run resolved.
     pub fn client<'c>(
         &self,
         http: &'c crate::http::Http,
         creds: &'c crate::targets::Credentials,
-    ) -> Result<Client<'c>> {
+        cluster: Option<&'c crate::kube::Cluster>,
+    ) -> Result<Client<'c>>
+    where
+        'a: 'c,
+    {
+        if let Some(svc) = &self.own.via {
+            let cluster = cluster.ok_or_else(|| {
+                Error::platform(format!(
+                    "{} is named, but the run has not signed in to its cluster",
+                    svc.describe()
+                ))
+            })?;
+            return Ok(Client::through(cluster, svc, &self.own.namespace));
+        }
         let url = self.own.url.as_deref().ok_or_else(|| {
             Error::input(
                 i::VVP_URL,
@@ -95,6 +108,10 @@ impl Target for Ververica {
             }],
             rollback: crate::rollback::Rules::ALWAYS,
         }
+    }
+
+    fn cluster(&self) -> Option<&crate::kube::ClusterConfig> {
+        self.cfg.cluster.as_ref()
     }
 
     async fn plan(&self, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> {
@@ -688,8 +705,7 @@ async fn settle_running(
 fn facts(rec: &mut Recorder, client: &Client<'_>, addr: &DeploymentRef, d: Option<&Value>) {
     rec.fact("Deployment", &addr.to_string());
     rec.fact("Namespace", &client.ns);
-    if let Some(id) = d.and_then(deployment_id) {
-        let link = client.ui_link(id);
+    if let Some(link) = d.and_then(deployment_id).and_then(|id| client.ui_link(id)) {
         rec.fact(
             "Ververica Platform",
             &format!("[open the deployment]({link})"),
@@ -762,8 +778,7 @@ async fn reach(
 }
 
 fn facts_link(rec: &mut Recorder, client: &Client<'_>, d: &Value) {
-    if let Some(id) = deployment_id(d) {
-        let link = client.ui_link(id);
+    if let Some(link) = deployment_id(d).and_then(|id| client.ui_link(id)) {
         rec.fact(
             "Ververica Platform",
             &format!("[open the deployment]({link})"),
