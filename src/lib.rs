@@ -31,7 +31,12 @@ pub fn main_with_env(env: AgentEnv, vso_out: Option<Vso>) -> Exit {
     for s in env.secret_variable_values() {
         vso.mask_known_secret(s);
     }
-    let raw = config::RawInputs::from_env(env);
+    run_inputs(config::RawInputs::from_env(env), vso)
+}
+
+/// Everything after the inputs are read, whichever way they came (the agent's environment or a
+/// command line, see [`cli`]): mask, validate, run, report.
+pub fn run_inputs(raw: config::RawInputs, vso: Vso) -> Exit {
     // Mask first: nothing below may print a secret the agent has not been told about.
     for s in raw.secrets() {
         vso.set_secret(&s);

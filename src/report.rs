@@ -410,34 +410,35 @@ impl Recorder {
         } else {
             self.pass();
         }
-        let summary = self.render_summary(&result);
-        match write_file(&reports.summary_path, &summary) {
-            Ok(()) => self
-                .vso
-                .upload_summary(&reports.summary_path.to_string_lossy()),
-            Err(e) => self.warn(&format!(
-                "cannot write the summary `{}` ({e}); check that the agent can write to Agent.TempDirectory",
-                reports.summary_path.display()
-            )),
-        }
-        let xml = self.vso.redactor().redact(&self.junit().to_xml());
-        match write_file(&reports.junit_path, &xml) {
-            Ok(()) => {
-                self.vso
-                    .info(&format!("Test results: {}", reports.junit_path.display()));
-                if reports.publish {
-                    self.vso.publish_test_results(
-                        "JUnit",
-                        &reports.junit_path.to_string_lossy(),
-                        &self.title,
-                    );
-                }
+        if let Some(path) = &reports.summary_path {
+            let summary = self.render_summary(&result);
+            match write_file(path, &summary) {
+                Ok(()) => self.vso.upload_summary(&path.to_string_lossy()),
+                Err(e) => self.warn(&format!(
+                    "cannot write the summary `{}` ({e}); check that the agent can write to Agent.TempDirectory",
+                    path.display()
+                )),
             }
-            Err(e) => self.warn(&format!(
-                "cannot write the JUnit file `{}` ({e}); the Tests tab gets nothing from this run. Check input `{}` and that the agent can write there",
-                reports.junit_path.display(),
-                crate::pipeline::inputs::TEST_RESULTS_FILE
-            )),
+        }
+        if let Some(path) = &reports.junit_path {
+            let xml = self.vso.redactor().redact(&self.junit().to_xml());
+            match write_file(path, &xml) {
+                Ok(()) => {
+                    self.vso.info(&format!("Test results: {}", path.display()));
+                    if reports.publish {
+                        self.vso.publish_test_results(
+                            "JUnit",
+                            &path.to_string_lossy(),
+                            &self.title,
+                        );
+                    }
+                }
+                Err(e) => self.warn(&format!(
+                    "cannot write the JUnit file `{}` ({e}); the Tests tab gets nothing from this run. Check input `{}` and that the agent can write there",
+                    path.display(),
+                    crate::pipeline::inputs::TEST_RESULTS_FILE
+                )),
+            }
         }
         conclude(&self.vso, result, self.warnings)
     }
@@ -500,8 +501,8 @@ mod tests {
 
     fn reports(dir: &tempfile::TempDir) -> ReportConfig {
         ReportConfig {
-            junit_path: dir.path().join("junit.xml"),
-            summary_path: dir.path().join("summary.md"),
+            junit_path: Some(dir.path().join("junit.xml")),
+            summary_path: Some(dir.path().join("summary.md")),
             publish: true,
         }
     }
