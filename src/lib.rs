@@ -5,6 +5,7 @@
 pub mod artifact;
 pub mod azure;
 pub mod cancel;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -440,6 +440,7 @@ impl Recorder {
                 )),
             }
         }
+        self.vso.steps(&self.steps);
         conclude(&self.vso, result, self.warnings)
     }
 }

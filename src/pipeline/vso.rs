@@ -199,6 +199,8 @@ pub struct Vso {
     esc: Escaping,
     debug: bool,
     redactor: Redactor,
+    /// Outside an agent: the same commands and lines, rendered for a person instead.
+    human: Option<Arc<crate::cli::human::Human>>,
 }
 
 impl Vso {
@@ -208,6 +210,24 @@ impl Vso {
             esc,
             debug,
             redactor: Redactor::default(),
+            human: None,
+        }
+    }
+
+    /// A writer for a run outside an agent: no `##vso` line is written; everything is redacted
+    /// as usual and handed to `human`.
+    pub fn human(human: Arc<crate::cli::human::Human>) -> Self {
+        Self {
+            debug: human.style().debug,
+            human: Some(human),
+            ..Self::new(Box::new(std::io::sink()), Escaping::default(), false)
+        }
+    }
+
+    /// The run's steps as the recorder closed them (for a machine-readable result).
+    pub fn steps(&self, steps: &[crate::report::StepRecord]) {
+        if let Some(h) = &self.human {
+            h.steps(steps);
         }
     }
 
@@ -245,6 +265,9 @@ impl Vso {
             .map(|(k, v)| (*k, self.redactor.redact(v)))
             .collect();
         let props: Vec<(&str, &str)> = props.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Some(h) = &self.human {
+            return h.command(command, &props, &data);
+        }
         self.write_line(&format_command(self.esc, command, &props, &data));
     }
 
@@ -361,6 +384,9 @@ impl Vso {
 
     /// Plain log text. Each line is redacted and made unable to issue commands.
     pub fn info(&self, text: &str) {
+        if let Some(h) = &self.human {
+            return h.info(&self.redactor.redact(text));
+        }
         for line in self.redactor.redact(text).lines() {
             self.write_line(&neutralize(line));
         }
@@ -370,6 +396,9 @@ impl Vso {
     }
 
     fn decorated(&self, tag: &str, text: &str) {
+        if let Some(h) = &self.human {
+            return h.decorated(tag, &self.redactor.redact(text));
+        }
         for line in self.redactor.redact(text).lines() {
             self.write_line(&format!("##[{tag}]{}", neutralize(line)));
         }
@@ -380,6 +409,9 @@ impl Vso {
     }
 
     pub fn endgroup(&self) {
+        if let Some(h) = &self.human {
+            return h.end_group();
+        }
         self.write_line("##[endgroup]");
     }
 

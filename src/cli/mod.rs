@@ -1,0 +1,3 @@
+//! The same binary from a shell, an orchestrator or another CI.
+
+pub mod human;
