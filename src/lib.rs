@@ -5,6 +5,7 @@
 pub mod artifact;
 pub mod azure;
 pub mod cancel;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod fsread;
@@ -34,7 +35,12 @@ pub fn main_with_env(env: AgentEnv, vso_out: Option<Vso>) -> Exit {
     for s in env.secret_variable_values() {
         vso.mask_known_secret(s);
     }
-    let raw = config::RawInputs::from_env(env);
+    run_inputs(config::RawInputs::from_env(env), vso)
+}
+
+/// Everything after the inputs are read, whichever way they came (the agent's environment or a
+/// command line, see [`cli`]): mask, validate, run, report.
+pub fn run_inputs(raw: config::RawInputs, vso: Vso) -> Exit {
     // A constant, so it may come before the masking: the first line of the run.
     if let Some(n) = targets::notice(&raw) {
         vso.info(n);

@@ -415,6 +415,35 @@ impl Recorder {
         self.vso.redactor().redact(&out)
     }
 
+    fn write_junit(&mut self, path: &std::path::Path, reports: &crate::config::ReportConfig) {
+        let xml = self.vso.redactor().redact(&self.junit().to_xml());
+        let overwrites = reports
+            .reads
+            .iter()
+            .find(|r| crate::fsread::same_file(r, path));
+        let written = match overwrites {
+            Some(r) => Err(format!(
+                "it is the same file as `{}`, which the run reads",
+                r.display()
+            )),
+            None => write_file(path, &xml).map_err(|e| e.to_string()),
+        };
+        match written {
+            Ok(()) => {
+                self.vso.info(&format!("Test results: {}", path.display()));
+                if reports.publish {
+                    self.vso
+                        .publish_test_results("JUnit", &path.to_string_lossy(), &self.title);
+                }
+            }
+            Err(e) => self.warn(&format!(
+                "cannot write the JUnit file `{}` ({e}); the Tests tab gets nothing from this run. Check input `{}` and that the agent can write there",
+                path.display(),
+                crate::pipeline::inputs::TEST_RESULTS_FILE
+            )),
+        }
+    }
+
     /// Write the reports and the task result. The one place that decides how the task ends.
     pub fn finish(
         mut self,
@@ -426,46 +455,20 @@ impl Recorder {
         } else {
             self.pass();
         }
-        let summary = self.render_summary(&result);
-        match write_file(&reports.summary_path, &summary) {
-            Ok(()) => self
-                .vso
-                .upload_summary(&reports.summary_path.to_string_lossy()),
-            Err(e) => self.warn(&format!(
-                "cannot write the summary `{}` ({e}); check that the agent can write to Agent.TempDirectory",
-                reports.summary_path.display()
-            )),
-        }
-        let xml = self.vso.redactor().redact(&self.junit().to_xml());
-        let overwrites = reports
-            .reads
-            .iter()
-            .find(|r| crate::fsread::same_file(r, &reports.junit_path));
-        let written = match overwrites {
-            Some(r) => Err(format!(
-                "it is the same file as `{}`, which the run reads",
-                r.display()
-            )),
-            None => write_file(&reports.junit_path, &xml).map_err(|e| e.to_string()),
-        };
-        match written {
-            Ok(()) => {
-                self.vso
-                    .info(&format!("Test results: {}", reports.junit_path.display()));
-                if reports.publish {
-                    self.vso.publish_test_results(
-                        "JUnit",
-                        &reports.junit_path.to_string_lossy(),
-                        &self.title,
-                    );
-                }
+        if let Some(path) = &reports.summary_path {
+            let summary = self.render_summary(&result);
+            match write_file(path, &summary) {
+                Ok(()) => self.vso.upload_summary(&path.to_string_lossy()),
+                Err(e) => self.warn(&format!(
+                    "cannot write the summary `{}` ({e}); check that the agent can write to Agent.TempDirectory",
+                    path.display()
+                )),
             }
-            Err(e) => self.warn(&format!(
-                "cannot write the JUnit file `{}` ({e}); the Tests tab gets nothing from this run. Check input `{}` and that the agent can write there",
-                reports.junit_path.display(),
-                crate::pipeline::inputs::TEST_RESULTS_FILE
-            )),
         }
+        if let Some(path) = &reports.junit_path {
+            self.write_junit(path, reports);
+        }
+        self.vso.steps(&self.steps);
         conclude(&self.vso, result, self.warnings)
     }
 }
@@ -533,8 +536,8 @@ mod tests {
 
     fn reports(dir: &tempfile::TempDir) -> ReportConfig {
         ReportConfig {
-            junit_path: dir.path().join("junit.xml"),
-            summary_path: dir.path().join("summary.md"),
+            junit_path: Some(dir.path().join("junit.xml")),
+            summary_path: Some(dir.path().join("summary.md")),
             publish: true,
             reads: vec![],
         }
@@ -548,7 +551,7 @@ mod tests {
         // The test results file is a link to the spec file: same file, another name.
         let mut r = reports(&dir);
         #[cfg(unix)]
-        std::os::unix::fs::symlink(&spec, &r.junit_path).unwrap();
+        std::os::unix::fs::symlink(&spec, r.junit_path.as_ref().unwrap()).unwrap();
         #[cfg(not(unix))]
         {
             r.junit_path = spec.clone();

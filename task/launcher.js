@@ -39,7 +39,8 @@ function main() {
     // A .vsix stores no permission bits.
     try { fs.chmodSync(bin, 0o755); } catch (e) { /* read-only task folder: try to run anyway */ }
   }
-  const child = spawn(bin, [], { stdio: 'inherit', env: process.env, windowsHide: true });
+  // --agent: speak the agent's protocol (the binary also runs from a shell, see README).
+  const child = spawn(bin, ['--agent'], { stdio: 'inherit', env: process.env, windowsHide: true });
   let stopSignal = null;
   const onStop = (signal) => {
     stopSignal = stopSignal || signal;

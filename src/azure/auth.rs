@@ -11,6 +11,7 @@
 //! | ServicePrincipal, spnCertificate | `ClientAssertionCredential` with an RS256 assertion signed here ([`super::cert`]) |
 //! | WorkloadIdentityFederation | `AzurePipelinesCredential` (a fresh OIDC token from Azure DevOps for every Entra token) |
 //! | ManagedServiceIdentity | `ManagedIdentityCredential` (IMDS, optional `msiclientId`) |
+//! | `AZURE_FEDERATED_TOKEN_FILE` (command line) | `WorkloadIdentityCredential` (the file is read again for every token) |
 //!
 //! The credentials cache tokens per scope and renew them before they expire, so long waits never
 //! run on an expiring token.
@@ -24,6 +25,7 @@ use azure_identity::{
     AzurePipelinesCredential, AzurePipelinesCredentialOptions, ClientAssertionCredential,
     ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
     ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 
 use super::cert::CertificateAssertion;
@@ -112,6 +114,7 @@ fn method(auth: &AzureAuth) -> &'static str {
         AzureAuth::ClientCertificate { .. } => "service principal with a certificate",
         AzureAuth::WorkloadIdentity { .. } => "workload identity federation",
         AzureAuth::ManagedIdentity { .. } => "managed identity",
+        AzureAuth::FederatedTokenFile { .. } => "workload identity federation with a token file",
     }
 }
 
@@ -198,6 +201,17 @@ fn build(conn: &AzureConnection, transport: &AzureTransport) -> Result<Arc<dyn T
             )
             .map_err(sdk)?
         }
+        AzureAuth::FederatedTokenFile {
+            tenant_id,
+            client_id,
+            token_file,
+        } => WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
+            credential_options: ClientAssertionCredentialOptions { client_options },
+            client_id: Some(client_id.clone()),
+            tenant_id: Some(tenant_id.clone()),
+            token_file_path: Some(token_file.clone()),
+        }))
+        .map_err(sdk)?,
         AzureAuth::ManagedIdentity { client_id } => {
             let options = ManagedIdentityCredentialOptions {
                 user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),

@@ -26,6 +26,13 @@ pub enum AzureAuth {
         access_token: Secret,
         oidc_request_uri: String,
     },
+    /// Workload identity federation with a token file (`AZURE_FEDERATED_TOKEN_FILE`, as on
+    /// Kubernetes or GitHub Actions), outside an agent.
+    FederatedTokenFile {
+        tenant_id: String,
+        client_id: String,
+        token_file: std::path::PathBuf,
+    },
     ManagedIdentity {
         client_id: Option<String>,
     },
@@ -115,6 +122,10 @@ fn required<'a>(ep: &'a Endpoint, key: &str, scheme: &str) -> Result<&'a str> {
 impl AzureConnection {
     /// The connection selected in `azureSubscription`, if any (optional for most targets).
     pub fn from_raw(raw: &crate::config::RawInputs) -> Result<Option<AzureConnection>> {
+        // A command line has no service connections: it signs in from the environment.
+        if let Some(cl) = &raw.command_line {
+            return Ok(cl.azure.clone());
+        }
         let Some(id) = raw.get(inputs::AZURE_SUBSCRIPTION) else {
             return Ok(None);
         };
@@ -237,7 +248,7 @@ impl AzureConnection {
             AzureAuth::ClientSecret { secret, .. } => vec![secret.expose()],
             AzureAuth::ClientCertificate { pem, .. } => vec![pem.expose()],
             AzureAuth::WorkloadIdentity { access_token, .. } => vec![access_token.expose()],
-            AzureAuth::ManagedIdentity { .. } => vec![],
+            AzureAuth::ManagedIdentity { .. } | AzureAuth::FederatedTokenFile { .. } => vec![],
         }
     }
 }

@@ -122,9 +122,9 @@ impl Config {
         )?;
         let mut reports = ReportConfig::from_raw(raw, &vars)?;
         reports.reads = reads(&job, &artifact, &http, &vars);
-        if raw.get(i::TEST_RESULTS_FILE).is_some() {
+        if let (Some(_), Some(junit)) = (raw.get(i::TEST_RESULTS_FILE), &reports.junit_path) {
             let named = named_reads(&job, &artifact, &vars);
-            checks::distinct_output(i::TEST_RESULTS_FILE, &reports.junit_path, &named)?;
+            checks::distinct_output(i::TEST_RESULTS_FILE, junit, &named)?;
         }
         Ok(Config {
             target_name: reg.name,

@@ -14,6 +14,18 @@ use super::checks::shorten;
 pub struct RawInputs {
     values: BTreeMap<&'static str, String>,
     pub env: AgentEnv,
+    /// Set when the inputs came from a command line rather than from the agent.
+    pub command_line: Option<CommandLine>,
+}
+
+/// What a command-line run has instead of the agent's service connection and report folder
+/// (see [`crate::cli`]).
+#[derive(Clone, Debug, Default)]
+pub struct CommandLine {
+    /// The Azure sign-in from the standard `AZURE_*` environment variables, when they name one.
+    pub azure: Option<crate::azure::connection::AzureConnection>,
+    /// `--summary FILE`: where the Markdown summary goes (none is written otherwise).
+    pub summary: Option<std::path::PathBuf>,
 }
 
 impl RawInputs {
@@ -24,7 +36,30 @@ impl RawInputs {
                 values.insert(def.name, v.to_owned());
             }
         }
-        RawInputs { values, env }
+        RawInputs {
+            values,
+            env,
+            command_line: None,
+        }
+    }
+
+    /// Inputs given on a command line; values are trimmed and empty ones count as unset, as the
+    /// agent does.
+    pub fn from_command_line(
+        given: BTreeMap<&'static str, String>,
+        env: AgentEnv,
+        command_line: CommandLine,
+    ) -> Self {
+        let values = given
+            .into_iter()
+            .map(|(k, v)| (k, v.trim().to_owned()))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        RawInputs {
+            values,
+            env,
+            command_line: Some(command_line),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -63,6 +98,9 @@ impl RawInputs {
         }
         if let Some(t) = self.env.system_access_token() {
             out.push(t.to_owned());
+        }
+        if let Some(azure) = self.command_line.as_ref().and_then(|c| c.azure.as_ref()) {
+            out.extend(azure.secrets().into_iter().map(str::to_owned));
         }
         out
     }

@@ -175,10 +175,12 @@ impl HttpSettings {
     }
 }
 
+/// Where the JUnit file and the summary go. Under the agent both are always written (the
+/// summary to Agent.TempDirectory); a command line writes only the ones asked for.
 #[derive(Clone, Debug)]
 pub struct ReportConfig {
-    pub junit_path: PathBuf,
-    pub summary_path: PathBuf,
+    pub junit_path: Option<PathBuf>,
+    pub summary_path: Option<PathBuf>,
     pub publish: bool,
     /// Files the run reads (the spec file, the jar, the CA file): never written over, even
     /// through a link.
@@ -187,6 +189,14 @@ pub struct ReportConfig {
 
 impl ReportConfig {
     pub fn from_raw(raw: &RawInputs, vars: &PipelineVars) -> Result<ReportConfig> {
+        if let Some(cl) = &raw.command_line {
+            return Ok(ReportConfig {
+                junit_path: raw.get(i::TEST_RESULTS_FILE).map(|p| vars.resolve_path(p)),
+                summary_path: cl.summary.clone(),
+                publish: false,
+                reads: vec![],
+            });
+        }
         let build = vars.build_id.clone().unwrap_or_else(|| "local".into());
         let junit_path = match raw.get(i::TEST_RESULTS_FILE) {
             Some(p) => vars.resolve_path(p),
@@ -200,8 +210,8 @@ impl ReportConfig {
             std::process::id()
         ));
         Ok(ReportConfig {
-            junit_path,
-            summary_path,
+            junit_path: Some(junit_path),
+            summary_path: Some(summary_path),
             publish: raw.boolean(i::PUBLISH_TEST_RESULTS)?,
             reads: vec![],
         })

@@ -254,6 +254,8 @@ pub struct Vso {
     esc: Escaping,
     debug: bool,
     redactor: Redactor,
+    /// Outside an agent: the same commands and lines, rendered for a person instead.
+    human: Option<Arc<crate::cli::human::Human>>,
 }
 
 impl Vso {
@@ -263,6 +265,24 @@ impl Vso {
             esc,
             debug,
             redactor: Redactor::default(),
+            human: None,
+        }
+    }
+
+    /// A writer for a run outside an agent: no `##vso` line is written; everything is redacted
+    /// as usual and handed to `human`.
+    pub fn human(human: Arc<crate::cli::human::Human>) -> Self {
+        Self {
+            debug: human.style().debug,
+            human: Some(human),
+            ..Self::new(Box::new(std::io::sink()), Escaping::default(), false)
+        }
+    }
+
+    /// The run's steps as the recorder closed them (for a machine-readable result).
+    pub fn steps(&self, steps: &[crate::report::StepRecord]) {
+        if let Some(h) = &self.human {
+            h.steps(steps);
         }
     }
 
@@ -300,6 +320,9 @@ impl Vso {
             .map(|(k, v)| (*k, self.redactor.redact(v)))
             .collect();
         let props: Vec<(&str, &str)> = props.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Some(h) = &self.human {
+            return h.command(command, &props, &data);
+        }
         self.write_line(&format_command(self.esc, command, &props, &data));
     }
 
@@ -422,6 +445,9 @@ impl Vso {
 
     /// Plain log text. Each line is redacted and made unable to issue commands.
     pub fn info(&self, text: &str) {
+        if let Some(h) = &self.human {
+            return h.info(&self.redactor.redact(text));
+        }
         for line in self.redactor.redact(text).lines() {
             self.write_line(&neutralize(line));
         }
@@ -431,6 +457,9 @@ impl Vso {
     }
 
     fn decorated(&self, tag: &str, text: &str) {
+        if let Some(h) = &self.human {
+            return h.decorated(tag, &self.redactor.redact(text));
+        }
         for line in self.redactor.redact(text).lines() {
             self.write_line(&format!("##[{tag}]{}", neutralize(line)));
         }
@@ -441,6 +470,9 @@ impl Vso {
     }
 
     pub fn endgroup(&self) {
+        if let Some(h) = &self.human {
+            return h.end_group();
+        }
         self.write_line("##[endgroup]");
     }
 
