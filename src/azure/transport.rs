@@ -160,7 +160,9 @@ impl AzureTransport {
             .headers()
             .get_optional_str(&azure_core::http::headers::CONTENT_LENGTH)
             .and_then(|v| v.parse::<u64>().ok());
-        if let Some(n) = announced.filter(|n| *n > self.max_body) {
+        // A HEAD answer's Content-Length is the resource's size (a blob's), with no body.
+        let has_body = request.method() != azure_core::http::Method::Head;
+        if let Some(n) = announced.filter(|n| has_body && *n > self.max_body) {
             return Err(self.too_large(request, n));
         }
         let (status, headers, body) = answer.deconstruct();
@@ -452,6 +454,12 @@ mod tests {
                 .contains("is larger than 32 MiB, the most the task reads from an Azure service"),
             "{e}"
         );
+        // A HEAD answer announces the blob's size and carries no body: not refused.
+        let port = serve("HTTP/1.1 200 OK\r\ncontent-type: application/java-archive\r\ncontent-length: 314572800\r\nconnection: close\r\n\r\n");
+        let mut head = get(format!("http://127.0.0.1:{port}/c/b.jar"));
+        head.set_method(azure_core::http::Method::Head);
+        let ok = t.execute_request(&head).await.unwrap();
+        assert_eq!(u16::from(ok.status()), 200);
         // Endless and chunked: cut while it streams.
         let mut small = t.clone();
         small.max_body = 1024;

@@ -149,10 +149,13 @@ fn plain_ok(s: &str) -> bool {
         return false;
     };
     let last = s.chars().last().unwrap_or(first);
+    // `-` starts a plain scalar when a non-space follows (`--build 4242`), as YAML allows.
+    let dash_ok = first == '-' && s[1..].starts_with(|c: char| !c.is_whitespace());
     !first.is_whitespace()
         && !last.is_whitespace()
-        && !"-?:,[]{}#&*!|>'\"%@`".contains(first)
+        && (dash_ok || !"-?:,[]{}#&*!|>'\"%@`".contains(first))
         && !s.starts_with("...")
+        && !s.starts_with("---")
         && !s.contains(": ")
         && !s.contains(" #")
         && !s.ends_with(':')
@@ -256,7 +259,10 @@ mod tests {
             "a: b",
             "x #y",
             "- x",
-            "-x",
+            "-",
+            "---x",
+            "-1",
+            "-.inf",
             "2001-12-14",
             "1_000",
             "1:20",
@@ -282,6 +288,8 @@ mod tests {
             "s3://b/x?a=1",
             "a-b",
             "1.9.2-stream1",
+            "-x",
+            "--build 4242",
         ] {
             assert_eq!(to_yaml(&json!({ "k": s })), format!("k: {s}\n"));
         }

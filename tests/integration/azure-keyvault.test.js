@@ -373,7 +373,7 @@ test('a vault slower than timeoutSeconds gives up within bounds, naming the host
     const seconds = (Date.now() - t0) / 1000;
     assert.equal(r.exitCode, 1, r.log);
     assert.equal(r.errors.length, 1, r.log);
-    assert.match(r.errors[0].message, /Key Vault `kv1` cannot be reached: .*no answer from kv1\.vault\.azure\.net through proxy http:\/\/127\.0\.0\.1:\d+\/? within 2s/);
+    assert.match(r.errors[0].message, /Key Vault `kv1` cannot be reached: .*no answer from kv1\.vault\.azure\.net through proxy http:\/\/127\.0\.0\.1:\d+\/?: the plan's limit \(timeoutSeconds: 2s\) is used up/);
     assert.ok(seconds < 30, `${seconds}s`);
     assert.deepEqual(jobVariables(r), []);
     noWrites(from);

@@ -147,6 +147,7 @@ describe('spec files reach Ververica Platform as written', { concurrency: 4 }, (
       assert.equal(r.exitCode, 0, r.log);
       const sent = f.writes()[0].body;
       assert.ok(!keys(sent).includes('<<'), JSON.stringify(sent));
+      assert.ok(!('x-defaults' in sent), 'a top-level x- key holds anchors and is not sent');
       assert.deepEqual(sent.metadata.labels, { team: 'data', tier: '2' });
       assert.deepEqual(sent.spec.template.spec.flinkConfiguration, { 'state.backend.type': 'rocksdb', 'pipeline.max-parallelism': '256' });
     } finally { await f.close(); }

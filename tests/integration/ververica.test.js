@@ -446,62 +446,44 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
   });
 
   test('a platform that stores something else than the write meant fails the apply step with the difference shown', async () => {
-    // A spec file's `null` asks a merge patch to delete the field; the description promises no
-    // such thing (it has no null at all), and a platform that stores it literally must be noticed.
+    // `labels` at the top level instead of under `metadata`: the platform keeps only what a
+    // Deployment has, so the write does not hold what was meant, and the run must say so
+    // instead of waiting on a deployment without its labels.
     const cwd = scratch();
     const specFile = (name) => {
       fs.writeFileSync(path.join(cwd, `${name}.yml`), [
-        'kind: Deployment', 'apiVersion: v1', 'metadata:', `  name: ${name}`,
+        'kind: Deployment', 'apiVersion: v1', 'metadata:', `  name: ${name}`, 'labels:', '  team: data',
         'spec:', '  state: RUNNING', '  deploymentTargetName: vvp-jobs', '  template:', '    spec:',
         '      artifact:', '        kind: JAR', '        jarUri: s3://vvp/a/v2.jar',
-        '      flinkConfiguration:', '        state.backend: null', '',
+        '      flinkConfiguration:', '        state.backend: hashmap', '',
       ].join('\n'));
       return `${name}.yml`;
     };
     const seeded = (f, name) => f.seed('default', deployment(name, 's3://vvp/a/v1.jar', {
       spec: { template: { spec: { artifact: { kind: 'JAR', jarUri: 's3://vvp/a/v1.jar' }, flinkConfiguration: { 'state.backend': 'rocksdb' } } } },
     }));
-    const nullViolations = (r) => {
-      // The user's null is sent as written, and it is outside the description; so is a stored null in an answer.
-      assert.ok(r.contractViolations.length > 0);
-      for (const v of r.contractViolations) assert.match(`${v.where} ${v.rule}`, /state\.backend is null/, JSON.stringify(v));
-    };
 
-    const f = await fake({ nulls: 'literal' });
+    const f = await fake();
     try {
       seeded(f, 'tuned');
-      const r = await run({ cwd, inputs: inputs(f, { specFile: specFile('tuned') }), secrets, contract: 'report' });
+      const r = await run({ cwd, inputs: inputs(f, { specFile: specFile('tuned') }), secrets });
       assert.equal(r.exitCode, 1, r.log);
       assert.equal(r.errors.length, 1, JSON.stringify(r.issues));
-      assert.match(r.errors[0].message, /^deployment `tuned` in namespace `default` does not hold what the PATCH wrote: `spec\.template\.spec\.flinkConfiguration\["state\.backend"\]`: meant to be removed, stored null/);
-      assert.match(r.errors[0].message, /hint: .*does not promise/);
-      assert.match(r.stdout, /^##\[error\]read back: `spec\.template\.spec\.flinkConfiguration\["state\.backend"\]`: meant to be removed, stored null$/m);
+      assert.match(r.errors[0].message, /^deployment `tuned` in namespace `default` does not hold what the PATCH wrote: `labels\.team`: sent "data", not stored/);
+      assert.match(r.stdout, /^##\[error\]read back: `labels\.team`: sent "data", not stored$/m);
       const cases = junit(r);
       assert.equal(caseNamed(cases, 'apply').failed, true);
       assert.ok(!cases.some((c) => c.name === 'reach RUNNING'), 'no wait after a write that did not hold');
-      assert.match(summary(r), /meant to be removed, stored null/);
-      nullViolations(r);
+      assert.match(summary(r), /sent "data", not stored/);
 
-      // With rollbackOnFailure the previous spec is put back, with a replace that needs no null.
+      // With rollbackOnFailure the previous spec is put back with a replace, and read back.
       seeded(f, 'tuned-back');
-      const back = await run({ cwd, inputs: inputs(f, { specFile: specFile('tuned-back'), rollbackOnFailure: 'true' }), secrets, contract: 'report' });
+      const back = await run({ cwd, inputs: inputs(f, { specFile: specFile('tuned-back'), rollbackOnFailure: 'true' }), secrets });
       assert.equal(back.exitCode, 1, back.log);
       assert.match(back.errors[0].message, /does not hold what the PATCH wrote: .*; rolled back: deployment `tuned-back` is RUNNING/);
       assert.equal(f.deployment('default', 'tuned-back').spec.template.spec.flinkConfiguration['state.backend'], 'rocksdb');
       assert.equal(f.writes().at(-1).method, 'PUT');
-      nullViolations(back);
     } finally { await f.close(); }
-
-    // A platform that deletes on null: the write holds, the deploy goes on.
-    const g = await fake();
-    try {
-      seeded(g, 'tuned');
-      const r = await run({ cwd, inputs: inputs(g, { specFile: specFile('tuned') }), secrets, contract: 'report' });
-      assert.equal(r.exitCode, 0, r.log);
-      assert.equal('state.backend' in g.deployment('default', 'tuned').spec.template.spec.flinkConfiguration, false);
-      assert.match(r.stdout, /^read back: Ververica Platform stored what was written$/m);
-      nullViolations(r);
-    } finally { await g.close(); }
   });
 
   test('rollback has nothing to return to for a new deployment', async () => {

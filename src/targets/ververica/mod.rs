@@ -153,8 +153,13 @@ fn read_spec_file(
     let Some(SpecFile { mut doc, file }) = parse_spec_file(cfg)? else {
         return Ok(None);
     };
-    if let (Part::Metadata, crate::spec::NodeKind::Map(entries)) = (part, &mut doc.kind) {
-        entries.retain(|e| e.key == "metadata");
+    if let crate::spec::NodeKind::Map(entries) = &mut doc.kind {
+        // Top-level `x-` keys hold anchors for the rest of the file (Compose's extension
+        // fields); the aliases are already expanded, and the keys are no part of a Deployment.
+        entries.retain(|e| !e.key.starts_with("x-"));
+        if part == Part::Metadata {
+            entries.retain(|e| e.key == "metadata");
+        }
     }
     let variable = |n: &str| cfg.vars.public(n).map(str::to_owned);
     let is_secret = |n: &str| cfg.vars.is_secret(n);
