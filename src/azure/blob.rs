@@ -524,22 +524,7 @@ async fn upload(
     let block_size = p.block_size;
     let count = p.size.div_ceil(block_size);
     let blob = client(&p.url, &p.auth, transport, Retry::Standard)?.block_blob_client();
-    let blocks = Arc::new(client(&p.url, &p.auth, transport, Retry::Block)?.block_blob_client());
-
-    // Blocks an earlier run staged; a blob that does not exist yet has none.
-    let staged: Arc<HashSet<Vec<u8>>> = Arc::new(
-        match blob.get_block_list(BlockListType::Uncommitted, None).await {
-            Ok(r) => r
-                .into_model()
-                .ok()
-                .and_then(|l| l.uncommitted_blocks)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|b| b.name)
-                .collect(),
-            Err(_) => Default::default(),
-        },
-    );
+    let staged = Arc::new(staged_blocks(&blob).await);
     let planned = p.digests.clone();
     // With the plan's MD5s the staged blocks are known without reading them; otherwise each
     // block is read and hashed, and only then found staged or sent.
@@ -553,123 +538,33 @@ async fn upload(
         Some(d) => d.blocks.iter().copied().map(Some).collect(),
         None => vec![None; count as usize],
     };
-    let in_order = Arc::new(InOrder::default());
-
-    let next = Arc::new(AtomicU64::new(0));
-    let todo = Arc::new(todo);
+    let work = Work {
+        source: p.source.clone(),
+        blocks: Arc::new(client(&p.url, &p.auth, transport, Retry::Block)?.block_blob_client()),
+        staged,
+        planned: planned.clone(),
+        in_order: Arc::new(InOrder::default()),
+        next: Arc::new(AtomicU64::new(0)),
+        todo: Arc::new(todo),
+        stop: stop.clone(),
+        size: p.size,
+        block_size,
+        deadline,
+    };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<BlockDone>();
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..PARALLEL.min(todo.len().max(1)) {
-        let (src, next, stop, todo, tx, blocks, staged, planned, in_order) = (
-            p.source.clone(),
-            next.clone(),
-            stop.clone(),
-            todo.clone(),
-            tx.clone(),
-            blocks.clone(),
-            staged.clone(),
-            planned.clone(),
-            in_order.clone(),
-        );
-        let size = p.size;
-        workers.spawn(async move {
-            // One buffer per worker for the whole upload: allocating a block-sized buffer per
-            // block leaves freed blocks scattered over the allocator's per-thread arenas, and the
-            // process keeps them.
-            let mut spare: Option<Vec<u8>> = None;
-            loop {
-                let k = next.fetch_add(1, Ordering::Relaxed) as usize;
-                if k >= todo.len() || stop.is_set() {
-                    return Ok::<(), (u64, BlockFailure)>(());
-                }
-                let n = todo[k];
-                let offset = n * block_size;
-                let len = block_size.min(size - offset);
-                let mut buf = spare.take().unwrap_or_default();
-                let planned_md5 = planned.as_ref().map(|d| d.blocks[n as usize]);
-                let in_order = in_order.clone();
-                // Read (and, without the plan's MD5s, hash) off the async threads. The MD5 of
-                // the whole file is fed from the same buffer, in file order.
-                let read = source::blocking(
-                    &src,
-                    "reading",
-                    deadline,
-                    &stop,
-                    move |s, stop, deadline| {
-                        if stop.is_set() {
-                            return Err(ReadFailure::Stopped);
-                        }
-                        if std::time::Instant::now() >= deadline {
-                            return Err(ReadFailure::Deadline);
-                        }
-                        buf.resize(len as usize, 0);
-                        s.read_at(&mut buf, offset)?;
-                        let md5 = match planned_md5 {
-                            Some(m) => m,
-                            None => {
-                                let m: [u8; 16] = Md5::digest(&buf).into();
-                                in_order.feed(n, &buf, stop)?;
-                                m
-                            }
-                        };
-                        Ok((buf, md5))
-                    },
-                )
-                .await;
-                let (buf, md5) = match read {
-                    Ok(x) => x,
-                    Err(e) => {
-                        stop.set();
-                        return Err((n, BlockFailure::Io(e)));
-                    }
-                };
-                let id = block_id(&md5, block_size, n);
-                if staged.contains(&id) {
-                    spare = Some(buf);
-                    let _ = tx.send(BlockDone {
-                        index: n,
-                        md5,
-                        len,
-                        sent: false,
-                    });
-                    continue;
-                }
-                let data = Bytes::from(buf);
-                let options = BlockBlobClientStageBlockOptions {
-                    transactional_content_md5: Some(md5.to_vec()),
-                    ..Default::default()
-                };
-                let r = blocks
-                    .stage_block(&id, len, data.clone().into(), Some(options))
-                    .await;
-                // The request is gone once the call returns, so this is the only reference left
-                // and the buffer comes back without a copy.
-                spare = data.try_into_mut().ok().map(Vec::from);
-                if let Err(e) = r {
-                    stop.set();
-                    let f = Fault::from_sdk(&e);
-                    if f.status == Some(400) && f.code.as_deref() == Some("Md5Mismatch") {
-                        return Err((n, BlockFailure::Mismatch));
-                    }
-                    return Err((n, BlockFailure::Azure(f)));
-                }
-                let _ = tx.send(BlockDone {
-                    index: n,
-                    md5,
-                    len,
-                    sent: true,
-                });
-            }
-        });
+    for _ in 0..PARALLEL.min(work.todo.len().max(1)) {
+        workers.spawn(work.clone().run(tx.clone()));
     }
     drop(tx);
 
     let mut done = p.size
-        - todo
+        - work
+            .todo
             .iter()
             .map(|n| block_size.min(p.size - n * block_size))
             .sum::<u64>();
-    let mut resumed = count - todo.len() as u64;
+    let mut resumed = count - work.todo.len() as u64;
     let mut sent = 0;
     let mut finished = 0usize;
     progress(done, p.size);
@@ -684,14 +579,202 @@ async fn upload(
         }
         progress(done, p.size);
     }
+    if let Some((n, failure)) = first_failure(workers).await {
+        return Err(match failure {
+            BlockFailure::Io(e) => e
+                .context(format!("block {} of {count}", n + 1))
+                .with_detail(NOTHING_COMMITTED),
+            BlockFailure::Mismatch => mismatch(p, n, count, deadline).await,
+            BlockFailure::Azure(f) => {
+                storage_error(p, &format!("upload block {} of {count}", n + 1), &f)
+                    .with_detail(NOTHING_COMMITTED)
+            }
+        });
+    }
+    if finished != work.todo.len() {
+        // Not one worker failed, yet some block was left: never commit a list with a gap.
+        return Err(Error::platform(format!(
+            "the upload of `{}` stopped after {finished} of {} blocks without an error",
+            p.file.display(),
+            work.todo.len()
+        ))
+        .with_detail(NOTHING_COMMITTED));
+    }
+    // Every block is read: the file must not have changed while it was.
+    p.source
+        .check_unchanged()
+        .map_err(|e| e.with_detail(NOTHING_COMMITTED))?;
+    let ours = Digests {
+        whole: match &planned {
+            Some(d) => d.whole,
+            None => work
+                .in_order
+                .finish(count)
+                .expect("every block was hashed before it was staged"),
+        },
+        blocks: md5s
+            .into_iter()
+            .map(|m| m.expect("every block is staged"))
+            .collect(),
+    };
+    commit_and_check(p, transport, &blob, &ours).await?;
+    Ok(Uploaded {
+        skipped: false,
+        blocks: count,
+        resumed,
+        bytes_sent: sent,
+        md5: ours.whole,
+    })
+}
+
+/// Blocks an earlier run staged; a blob that does not exist yet has none.
+async fn staged_blocks(blob: &azure_storage_blob::BlockBlobClient) -> HashSet<Vec<u8>> {
+    match blob.get_block_list(BlockListType::Uncommitted, None).await {
+        Ok(r) => r
+            .into_model()
+            .ok()
+            .and_then(|l| l.uncommitted_blocks)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|b| b.name)
+            .collect(),
+        Err(_) => Default::default(),
+    }
+}
+
+/// What every upload worker shares: the next block to take, and what a block needs.
+#[derive(Clone)]
+struct Work {
+    source: Arc<Source>,
+    blocks: Arc<azure_storage_blob::BlockBlobClient>,
+    staged: Arc<HashSet<Vec<u8>>>,
+    planned: Option<Arc<Digests>>,
+    in_order: Arc<InOrder>,
+    next: Arc<AtomicU64>,
+    todo: Arc<Vec<u64>>,
+    stop: Stop,
+    size: u64,
+    block_size: u64,
+    deadline: Instant,
+}
+
+impl Work {
+    /// Take blocks until none is left or another worker failed.
+    async fn run(
+        self,
+        tx: tokio::sync::mpsc::UnboundedSender<BlockDone>,
+    ) -> std::result::Result<(), (u64, BlockFailure)> {
+        // One buffer per worker for the whole upload: allocating a block-sized buffer per block
+        // leaves freed blocks scattered over the allocator's per-thread arenas, and the process
+        // keeps them.
+        let mut spare: Option<Vec<u8>> = None;
+        loop {
+            let k = self.next.fetch_add(1, Ordering::Relaxed) as usize;
+            if k >= self.todo.len() || self.stop.is_set() {
+                return Ok(());
+            }
+            let n = self.todo[k];
+            let offset = n * self.block_size;
+            let len = self.block_size.min(self.size - offset);
+            let (buf, md5) = match self.read(n, offset, len, spare.take()).await {
+                Ok(x) => x,
+                Err(e) => {
+                    self.stop.set();
+                    return Err((n, BlockFailure::Io(e)));
+                }
+            };
+            let id = block_id(&md5, self.block_size, n);
+            if self.staged.contains(&id) {
+                spare = Some(buf);
+                let _ = tx.send(BlockDone {
+                    index: n,
+                    md5,
+                    len,
+                    sent: false,
+                });
+                continue;
+            }
+            let data = Bytes::from(buf);
+            let options = BlockBlobClientStageBlockOptions {
+                transactional_content_md5: Some(md5.to_vec()),
+                ..Default::default()
+            };
+            let r = self
+                .blocks
+                .stage_block(&id, len, data.clone().into(), Some(options))
+                .await;
+            // The request is gone once the call returns, so this is the only reference left
+            // and the buffer comes back without a copy.
+            spare = data.try_into_mut().ok().map(Vec::from);
+            if let Err(e) = r {
+                self.stop.set();
+                let f = Fault::from_sdk(&e);
+                if f.status == Some(400) && f.code.as_deref() == Some("Md5Mismatch") {
+                    return Err((n, BlockFailure::Mismatch));
+                }
+                return Err((n, BlockFailure::Azure(f)));
+            }
+            let _ = tx.send(BlockDone {
+                index: n,
+                md5,
+                len,
+                sent: true,
+            });
+        }
+    }
+
+    /// Read block `n` (and, without the plan's MD5s, hash it) off the async threads. The MD5 of
+    /// the whole file is fed from the same buffer, in file order.
+    async fn read(
+        &self,
+        n: u64,
+        offset: u64,
+        len: u64,
+        spare: Option<Vec<u8>>,
+    ) -> Result<(Vec<u8>, [u8; 16])> {
+        let mut buf = spare.unwrap_or_default();
+        let planned_md5 = self.planned.as_ref().map(|d| d.blocks[n as usize]);
+        let in_order = self.in_order.clone();
+        source::blocking(
+            &self.source,
+            "reading",
+            self.deadline,
+            &self.stop,
+            move |s, stop, deadline| {
+                if stop.is_set() {
+                    return Err(ReadFailure::Stopped);
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(ReadFailure::Deadline);
+                }
+                buf.resize(len as usize, 0);
+                s.read_at(&mut buf, offset)?;
+                let md5 = match planned_md5 {
+                    Some(m) => m,
+                    None => {
+                        let m: [u8; 16] = Md5::digest(&buf).into();
+                        in_order.feed(n, &buf, stop)?;
+                        m
+                    }
+                };
+                Ok((buf, md5))
+            },
+        )
+        .await
+    }
+}
+
+/// The failure to report once every worker has ended. A worker stopped by another's failure
+/// only echoes it: report the cause, and of several causes the first block's.
+async fn first_failure(
+    mut workers: tokio::task::JoinSet<std::result::Result<(), (u64, BlockFailure)>>,
+) -> Option<(u64, BlockFailure)> {
+    let echo = |f: &(u64, BlockFailure)| matches!(&f.1, BlockFailure::Io(e) if e.kind == ErrorKind::Canceled);
     let mut first: Option<(u64, BlockFailure)> = None;
     while let Some(r) = workers.join_next().await {
         match r {
             Ok(Ok(())) => {}
             Ok(Err(f)) => {
-                // A worker stopped by another's failure only echoes it: report the cause, and
-                // of several causes the first block's.
-                let echo = |f: &(u64, BlockFailure)| matches!(&f.1, BlockFailure::Io(e) if e.kind == ErrorKind::Canceled);
                 let better = match &first {
                     None => true,
                     Some(old) => match (echo(old), echo(&f)) {
@@ -712,49 +795,27 @@ async fn upload(
             }
         }
     }
-    if let Some((n, failure)) = first {
-        return Err(match failure {
-            BlockFailure::Io(e) => e
-                .context(format!("block {} of {count}", n + 1))
-                .with_detail(NOTHING_COMMITTED),
-            BlockFailure::Mismatch => mismatch(p, n, count, deadline).await,
-            BlockFailure::Azure(f) => {
-                storage_error(p, &format!("upload block {} of {count}", n + 1), &f)
-                    .with_detail(NOTHING_COMMITTED)
-            }
-        });
-    }
-    if finished != todo.len() {
-        // Not one worker failed, yet some block was left: never commit a list with a gap.
-        return Err(Error::platform(format!(
-            "the upload of `{}` stopped after {finished} of {} blocks without an error",
-            p.file.display(),
-            todo.len()
-        ))
-        .with_detail(NOTHING_COMMITTED));
-    }
-    // Every block is read: the file must not have changed while it was.
-    p.source
-        .check_unchanged()
-        .map_err(|e| e.with_detail(NOTHING_COMMITTED))?;
-    let md5 = match &planned {
-        Some(d) => d.whole,
-        None => in_order
-            .finish(count)
-            .expect("every block was hashed before it was staged"),
-    };
-    let md5s: Vec<[u8; 16]> = md5s
-        .into_iter()
-        .map(|m| m.expect("every block is staged"))
-        .collect();
-    let ids: Vec<Vec<u8>> = md5s
+    first
+}
+
+/// Commit the block list with the file's MD5, then read back what the service stored: the
+/// block list it committed (each block checked by the service against the MD5 its id names),
+/// then the properties, whose ETag shows that the list read was of this commit.
+async fn commit_and_check(
+    p: &UploadPlan,
+    transport: &AzureTransport,
+    blob: &azure_storage_blob::BlockBlobClient,
+    ours: &Digests,
+) -> Result<()> {
+    let block_size = p.block_size;
+    let ids: Vec<Vec<u8>> = ours
+        .blocks
         .iter()
         .enumerate()
         .map(|(n, m)| block_id(m, block_size, n as u64))
         .collect();
-
     let list = BlockLookupList {
-        latest: Some(ids.clone()),
+        latest: Some(ids),
         ..Default::default()
     };
     let body: RequestContent<BlockLookupList, azure_core::http::XmlFormat> =
@@ -762,7 +823,7 @@ async fn upload(
             Error::platform(format!("cannot encode the block list: {e}"))
         })?;
     let options = BlockBlobClientCommitBlockListOptions {
-        blob_content_md5: Some(md5.to_vec()),
+        blob_content_md5: Some(ours.whole.to_vec()),
         blob_content_type: Some(content_type(&p.blob_name).to_owned()),
         ..Default::default()
     };
@@ -771,11 +832,7 @@ async fn upload(
         .await
         .map_err(|e| storage_error(p, "commit the block list", &Fault::from_sdk(&e)))?;
     let etag = committed.etag().ok().flatten().map(|e| e.to_string());
-
-    // Read back what the service stored: the block list it committed (each block checked by
-    // the service against the MD5 its id names), then the properties, whose ETag shows that the
-    // list read was of this commit.
-    let listed = committed_blocks(&blob).await.map_err(|e| {
+    let listed = committed_blocks(blob).await.map_err(|e| {
         storage_error(
             p,
             "read back the committed block list",
@@ -789,38 +846,22 @@ async fn upload(
     let length = props.content_length().ok().flatten();
     let stored = props.content_md5().ok().flatten();
     let now = props.etag().ok().flatten().map(|e| e.to_string());
-    let ours = Digests {
-        whole: md5,
-        blocks: md5s,
-    };
-    if compare(
-        length,
-        stored.as_deref(),
-        &listed,
-        p.size,
-        &ours,
-        block_size,
-    ) != Existing::Same
+    if compare(length, stored.as_deref(), &listed, p.size, ours, block_size) != Existing::Same
         || now != etag
     {
         return Err(Error::platform(format!(
-            "the blob `{}` does not hold what was uploaded: {} bytes in {} committed blocks, MD5 {} (expected {} bytes in {count} blocks, MD5 {})",
+            "the blob `{}` does not hold what was uploaded: {} bytes in {} committed blocks, MD5 {} (expected {} bytes in {} blocks, MD5 {})",
             p.url,
             length.map(|l| l.to_string()).unwrap_or_else(|| "?".into()),
             listed.len(),
             stored.as_deref().map(hex).unwrap_or_else(|| "none".into()),
             p.size,
-            hex(&md5)
+            ours.blocks.len(),
+            hex(&ours.whole)
         ))
         .with_hint("another writer may have committed the same blob at the same time; run the task again"));
     }
-    Ok(Uploaded {
-        skipped: false,
-        blocks: count,
-        resumed,
-        bytes_sent: sent,
-        md5,
-    })
+    Ok(())
 }
 
 /// Blob Storage refused block `n` as not matching the plan's MD5: either the jar changed since
