@@ -52,7 +52,8 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-fn kind(m: &Metadata) -> &'static str {
+/// What a path that is not a regular file is, for messages.
+pub fn kind(m: &Metadata) -> &'static str {
     let t = m.file_type();
     if t.is_dir() {
         return "a directory";

@@ -24,28 +24,23 @@ impl Escaping {
     /// Escape a property value: `%` first (so our own escapes are not re-escaped), then CR, LF,
     /// `]` and `;`.
     pub fn property(self, value: &str) -> String {
-        let mut out = String::with_capacity(value.len());
-        for c in value.chars() {
-            match c {
-                '%' if self.percents => out.push_str("%AZP25"),
-                '\r' => out.push_str("%0D"),
-                '\n' => out.push_str("%0A"),
-                ']' => out.push_str("%5D"),
-                ';' => out.push_str("%3B"),
-                c => out.push(c),
-            }
-        }
-        out
+        self.escape(value, true)
     }
 
     /// Escape command data (the message): `%`, CR and LF. `]` and `;` are safe after the first `]`.
     pub fn message(self, value: &str) -> String {
+        self.escape(value, false)
+    }
+
+    fn escape(self, value: &str, property: bool) -> String {
         let mut out = String::with_capacity(value.len());
         for c in value.chars() {
             match c {
                 '%' if self.percents => out.push_str("%AZP25"),
                 '\r' => out.push_str("%0D"),
                 '\n' => out.push_str("%0A"),
+                ']' if property => out.push_str("%5D"),
+                ';' if property => out.push_str("%3B"),
                 c => out.push(c),
             }
         }

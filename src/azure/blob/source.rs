@@ -98,7 +98,7 @@ impl Source {
             if OPEN_NONBLOCK == 0 {
                 // No portable non-blocking open here: at least refuse what the path names now.
                 match std::fs::metadata(path) {
-                    Ok(m) if !m.is_file() => return Err(not_a_file(kind(&m))),
+                    Ok(m) if !m.is_file() => return Err(not_a_file(crate::fsread::kind(&m))),
                     _ => {}
                 }
             }
@@ -112,7 +112,7 @@ impl Source {
         })?;
         let m = file.metadata().map_err(|e| Error::io(path, e))?;
         if !m.is_file() {
-            return Err(not_a_file(kind(&m)));
+            return Err(not_a_file(crate::fsread::kind(&m)));
         }
         Ok(Source {
             path: path.to_owned(),
@@ -161,27 +161,6 @@ impl Source {
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
         read_at(&self.file, buf, offset)
     }
-}
-
-fn kind(m: &std::fs::Metadata) -> &'static str {
-    let t = m.file_type();
-    if t.is_dir() {
-        return "a directory";
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a named pipe (FIFO)";
-        }
-        if t.is_char_device() || t.is_block_device() {
-            return "a device";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-    }
-    "something else"
 }
 
 #[cfg(unix)]

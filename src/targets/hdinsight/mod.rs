@@ -1004,6 +1004,16 @@ mod tests {
         }
     }
 
+    /// The decision for job `orders` on cluster `p/c`.
+    fn on(
+        c: &Config,
+        before: Option<&ClusterJob>,
+        def: &JobDefinition,
+        save_point: Option<&str>,
+    ) -> Result<Op> {
+        decide(view(c), "orders", before, def, save_point, "`p/c`")
+    }
+
     fn view(c: &Config) -> Cfg<'_> {
         let t = c
             .target
@@ -1025,45 +1035,22 @@ mod tests {
     fn deploy_is_new_update_or_stateless_update() {
         let c = cfg(&[("entryClass", "com.example.Job")]);
         let d = with_jar(&c);
-        let (a, body) = sent(decide(view(&c), "orders", None, &d, None, "`p/c`"));
+        let (a, body) = sent(on(&c, None, &d, None));
         assert_eq!(a, JobAction::New);
         assert_eq!(body["properties"]["jarName"], "orders-2.jar");
         let running = job("RUNNING");
         assert_eq!(
-            sent(decide(
-                view(&c),
-                "orders",
-                Some(&running),
-                &d,
-                Some("sp-1"),
-                "`p/c`"
-            ))
-            .0,
+            sent(on(&c, Some(&running), &d, Some("sp-1"))).0,
             JobAction::Update
         );
         let c = cfg(&[("upgradeStrategy", "STATELESS")]);
         assert_eq!(
-            sent(decide(
-                view(&c),
-                "orders",
-                Some(&running),
-                &with_jar(&c),
-                None,
-                "`p/c`"
-            ))
-            .0,
+            sent(on(&c, Some(&running), &with_jar(&c), None)).0,
             JobAction::StatelessUpdate
         );
         let c = cfg(&[("upgradeStrategy", "NONE")]);
         assert!(matches!(
-            decide(
-                view(&c),
-                "orders",
-                Some(&running),
-                &with_jar(&c),
-                None,
-                "`p/c`"
-            ),
+            on(&c, Some(&running), &with_jar(&c), None),
             Ok(Op::Nothing(_))
         ));
     }
@@ -1071,18 +1058,10 @@ mod tests {
     #[test]
     fn a_new_job_needs_a_jar_and_an_entry_class() {
         let c = cfg(&[]);
-        let e = decide(
-            view(&c),
-            "orders",
-            None,
-            &JobDefinition::default(),
-            None,
-            "`p/c`",
-        )
-        .unwrap_err();
+        let e = on(&c, None, &JobDefinition::default(), None).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Input);
         assert!(e.message.contains("`jarUri`"), "{e}");
-        let e = decide(view(&c), "orders", None, &with_jar(&c), None, "`p/c`").unwrap_err();
+        let e = on(&c, None, &with_jar(&c), None).unwrap_err();
         assert!(e.message.contains("`entryClass`"), "{e}");
     }
 
@@ -1099,25 +1078,16 @@ mod tests {
             ("delete", &stopped, JobAction::Delete),
         ] {
             let c = cfg(&[("action", action)]);
-            let (a, body) = sent(decide(
-                view(&c),
-                "orders",
-                Some(before),
-                &with_jar(&c),
-                Some("sp-1"),
-                "`p/c`",
-            ));
+            let (a, body) = sent(on(&c, Some(before), &with_jar(&c), Some("sp-1")));
             assert_eq!(a, expected, "{action}");
             assert_eq!(body["properties"]["action"], expected.as_str());
         }
         let c = cfg(&[("action", "resume")]);
-        let (_, body) = sent(decide(
-            view(&c),
-            "orders",
+        let (_, body) = sent(on(
+            &c,
             Some(&stopped),
             &JobDefinition::default(),
             Some("sp-1"),
-            "`p/c`",
         ));
         assert_eq!(body["properties"]["savePointName"], "sp-1");
     }
@@ -1125,15 +1095,7 @@ mod tests {
     #[test]
     fn actions_on_a_missing_job_fail_and_repeats_do_nothing() {
         let c = cfg(&[("action", "suspend")]);
-        let e = decide(
-            view(&c),
-            "orders",
-            None,
-            &JobDefinition::default(),
-            None,
-            "`p/c`",
-        )
-        .unwrap_err();
+        let e = on(&c, None, &JobDefinition::default(), None).unwrap_err();
         assert!(
             e.message
                 .contains("job `orders` is not listed on HDInsight cluster `p/c`"),
@@ -1141,26 +1103,12 @@ mod tests {
         );
         let stopped = job("STOPPED");
         assert!(matches!(
-            decide(
-                view(&c),
-                "orders",
-                Some(&stopped),
-                &JobDefinition::default(),
-                None,
-                "`p/c`"
-            ),
+            on(&c, Some(&stopped), &JobDefinition::default(), None),
             Ok(Op::Nothing(_))
         ));
         let c = cfg(&[("action", "delete")]);
         assert!(matches!(
-            decide(
-                view(&c),
-                "orders",
-                None,
-                &JobDefinition::default(),
-                None,
-                "`p/c`"
-            ),
+            on(&c, None, &JobDefinition::default(), None),
             Ok(Op::Nothing(_))
         ));
     }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::client::{Client, Written};
 use super::judge::{self, Observation};
 use super::probe::{self, SavepointEnd};
-use super::{spec, Cfg, DeploymentRef, On, SyncingMode, Ververica, WaitFor};
+use super::{spec, Cfg, DeploymentRef, On, SyncingMode, Ververica};
 use crate::config::{Action, RunSettings};
 use crate::error::{Error, Result};
 use crate::pipeline::inputs as i;
@@ -334,7 +334,7 @@ async fn change_state(
     current: &Value,
     target: &str,
 ) -> Result<Observation> {
-    let On { cfg, client, addr } = on;
+    let addr = on.addr;
     let obs = Observation::of(current);
     if obs.desired.as_deref() == Some(target) && obs.state == target {
         rec.log(&format!("deployment {addr} is already {target}"));
@@ -359,22 +359,8 @@ async fn change_state(
         .map_err(Error::from);
         rec.end(r)?
     };
-    rec.begin(&format!("reach {target}"));
-    let r = super::wait_state(
-        cfg,
-        client,
-        rec,
-        WaitFor {
-            addr,
-            target,
-            expect: judge::expectation(Some(&obs).filter(|_| !asked), target, false),
-            deployment_id: super::deployment_id(current).map(str::to_owned),
-            since: super::change_time(&written),
-        },
-    )
-    .await;
-    let (_, reached) = rec.end(r)?;
-    Ok(reached)
+    let expect = judge::expectation(Some(&obs).filter(|_| !asked), target, false);
+    super::reach(on, rec, target, expect, &written).await
 }
 
 async fn resume(

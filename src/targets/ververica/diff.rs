@@ -201,10 +201,7 @@ mod tests {
     use serde_json::json;
 
     fn running() -> Value {
-        serde_json::from_str(include_str!(
-            "../../../tests/fixtures/vvp/deployment-running.json"
-        ))
-        .unwrap()
+        super::super::running_fixture()
     }
 
     #[test]

@@ -884,15 +884,21 @@ fn write_file(path: &std::path::Path, text: &str) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
+/// A RUNNING deployment as Ververica Platform returns it (tests/fixtures).
+#[cfg(test)]
+pub(crate) fn running_fixture() -> Value {
+    serde_json::from_str(include_str!(
+        "../../../tests/fixtures/vvp/deployment-running.json"
+    ))
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn running() -> Value {
-        serde_json::from_str(include_str!(
-            "../../../tests/fixtures/vvp/deployment-running.json"
-        ))
-        .unwrap()
+        running_fixture()
     }
 
     #[test]
