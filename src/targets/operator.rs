@@ -61,7 +61,7 @@ pub fn subject(crs: &Crs<'_>) -> String {
 }
 
 /// The plan's first line: `create`/`update`/`nothing to change in` `what`, and how it is applied.
-pub fn apply_line(what: &str, live: bool, changed: bool, force: bool) -> String {
+pub fn apply_line(what: &str, (live, changed): (bool, bool), force: bool) -> String {
     let verb = match (live, changed) {
         (true, false) => "nothing to change in",
         (false, _) => "create",

@@ -47,7 +47,7 @@ spec:
   job:
     jarURI: JARURI
     parallelism: 2
-    args: [--build, \${Build.BuildNumber}]
+    args: [--build, "\${Build.BuildNumber}"]
     upgradeMode: savepoint
 `;
 

@@ -14,6 +14,7 @@ use crate::kube::{applied_part, Apply, ObjectRef};
 use crate::pipeline::inputs as i;
 use crate::report::Recorder;
 use crate::rollback::Outcome;
+use crate::targets::operator as op;
 use crate::targets::ververica::{diff, spec::get_str};
 use crate::targets::vvp_operator::client::Crs;
 use crate::targets::{Context, Plan};
@@ -236,12 +237,8 @@ impl Plan for DeployPlan {
             )];
         };
         let what = format!("{kind} `{name}` in namespace `{}`", on.obj.namespace);
-        let applied = crate::targets::operator::apply_line(
-            &what,
-            on.live.is_some(),
-            on.change.is_some(),
-            self.target.cfg.force,
-        );
+        let changes = (on.live.is_some(), on.change.is_some());
+        let applied = op::apply_line(&what, changes, self.target.cfg.force);
         let mut lines = vec![format!(
             "{applied}{}",
             self.what

@@ -447,19 +447,23 @@ pub fn explain(obs: &Observation, since_rv: u64) -> (Option<String>, Vec<String>
             acc
         });
     let cause = obs.error.clone().or_else(|| warnings.last().cloned());
-    let mut lines = vec![format!("status: {}", obs.describe())];
-    if let Some(r) = &obs.reconciliation {
-        lines.push(format!("status: reconciliationStatus.state {r}"));
-    }
-    if let Some(c) = &obs.running {
-        lines.push(format!(
+    let running = obs.running.as_ref().map(|c| {
+        format!(
             "status: condition Running={} reason {}: {}",
             c.status, c.reason, c.message
-        ));
-    }
-    if let Some(e) = &obs.error {
-        lines.push(format!("status: error {e}"));
-    }
+        )
+    });
+    let mut lines: Vec<String> = [
+        Some(format!("status: {}", obs.describe())),
+        obs.reconciliation
+            .as_ref()
+            .map(|r| format!("status: reconciliationStatus.state {r}")),
+        running,
+        obs.error.as_ref().map(|e| format!("status: error {e}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     lines.extend(crate::targets::operator::event_lines(&recent));
     let last3 = warnings.iter().rev().take(3).rev().cloned().collect();
     (cause, last3, lines)

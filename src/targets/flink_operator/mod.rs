@@ -30,6 +30,7 @@ use crate::config::Action;
 use crate::error::{Error, Result};
 use crate::pipeline::inputs as i;
 use crate::report::Recorder;
+use crate::targets::operator::subject;
 use crate::targets::vvp_operator::client::Crs;
 use crate::wait::End;
 
@@ -82,11 +83,6 @@ impl Target for Operator {
 /// The signed-in cluster, which the configuration asks for on every action that reads it.
 fn cluster<'c>(cx: &Context<'c>) -> Result<&'c crate::kube::Cluster> {
     crate::targets::operator::cluster(cx, "target flinkOperator works on a resource in a cluster")
-}
-
-/// The resource in words.
-fn subject(crs: &Crs<'_>) -> String {
-    crate::targets::operator::subject(crs)
 }
 
 /// The outputs a reached state gives.

@@ -35,56 +35,54 @@ const SPEC_FILE_LIMIT: u64 = 1024 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// `FlinkDeployment`: an application cluster (with `spec.job`) or a session cluster.
-    Deployment,
+    Deployment = 0,
     /// `FlinkSessionJob`: a job on a session cluster (`spec.deploymentName`).
-    SessionJob,
+    SessionJob = 1,
 }
+
+/// Each kind's name, plural and CRD.
+const KINDS: [(Kind, &str, &str, &str); 2] = [
+    (
+        Kind::Deployment,
+        "FlinkDeployment",
+        "flinkdeployments",
+        CRD_DEPLOYMENT,
+    ),
+    (
+        Kind::SessionJob,
+        "FlinkSessionJob",
+        "flinksessionjobs",
+        CRD_SESSION_JOB,
+    ),
+];
 
 impl Kind {
     pub fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "FlinkDeployment" => Some(Kind::Deployment),
-            "FlinkSessionJob" => Some(Kind::SessionJob),
-            _ => None,
-        }
+        KINDS.iter().find(|k| k.1 == s).map(|k| k.0)
+    }
+
+    fn index(self) -> usize {
+        self as usize
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Kind::Deployment => "FlinkDeployment",
-            Kind::SessionJob => "FlinkSessionJob",
-        }
+        KINDS[self.index()].1
     }
 
     fn plural(self) -> &'static str {
-        match self {
-            Kind::Deployment => "flinkdeployments",
-            Kind::SessionJob => "flinksessionjobs",
-        }
+        KINDS[self.index()].2
     }
 
-    /// The `openAPIV3Schema` of the kind's CRD.
+    /// The `openAPIV3Schema` of the kind's CRD, parsed once.
     pub fn schema(self) -> &'static Value {
-        static D: OnceLock<Value> = OnceLock::new();
-        static S: OnceLock<Value> = OnceLock::new();
-        let (cell, text) = match self {
-            Kind::Deployment => (&D, CRD_DEPLOYMENT),
-            Kind::SessionJob => (&S, CRD_SESSION_JOB),
-        };
-        cell.get_or_init(|| {
-            schema::crd_schema(text, VERSION).expect("the CRDs shipped with the task parse")
-        })
+        static CELLS: [OnceLock<Value>; 2] = [OnceLock::new(), OnceLock::new()];
+        schema::shipped(&CELLS[self.index()], KINDS[self.index()].3, VERSION)
     }
 
-    /// The schema as a type map for the spec reader.
+    /// The schema as a type map for the spec reader, built once.
     fn types(self) -> &'static Schema {
-        static D: OnceLock<Schema> = OnceLock::new();
-        static S: OnceLock<Schema> = OnceLock::new();
-        let cell = match self {
-            Kind::Deployment => &D,
-            Kind::SessionJob => &S,
-        };
-        cell.get_or_init(|| Schema::from_json_schema(self.name(), self.schema()))
+        static CELLS: [OnceLock<Schema>; 2] = [OnceLock::new(), OnceLock::new()];
+        CELLS[self.index()].get_or_init(|| Schema::from_json_schema(self.name(), self.schema()))
     }
 }
 
@@ -323,20 +321,14 @@ pub fn check(cr: &Value, kind: Kind, input: &'static str) -> Result<()> {
         )
         .with_hint("write `jarURI: JARURI` in the spec file and give artifactPath or jarUri, or write the jar's URI there"));
     }
-    let causes = schema::validate(cr, kind.schema());
-    if causes.is_empty() {
+    let Some(causes) = schema::violations(cr, kind.schema()) else {
         return Ok(());
-    }
+    };
     Err(Error::input(
         input,
         format!(
-            "the {} does not fit the operator's schema (Apache Flink Kubernetes Operator 1.15): {}",
+            "the {} does not fit the operator's schema (Apache Flink Kubernetes Operator 1.15): {causes}",
             kind.name(),
-            causes
-                .iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
         ),
     )
     .with_hint("the fields and values the operator's CRD allows are in its reference: https://nightlies.apache.org/flink/flink-kubernetes-operator-docs-stable/docs/custom-resource/reference/"))

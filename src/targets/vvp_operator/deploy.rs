@@ -194,8 +194,7 @@ impl Plan for DeployPlan {
         let target = resource::wanted_state(&self.resource);
         let applied = crate::targets::operator::apply_line(
             &what,
-            on.live.is_some(),
-            on.change.is_some(),
+            (on.live.is_some(), on.change.is_some()),
             self.target.cfg.force,
         );
         let mut lines = vec![format!(

@@ -58,9 +58,7 @@ impl Generation {
             Generation::V2 => (&S2, CRD_2),
             Generation::V3 => (&S3, CRD_3),
         };
-        cell.get_or_init(|| {
-            schema::crd_schema(text, VERSION).expect("the CRDs shipped with the task parse")
-        })
+        schema::shipped(cell, text, VERSION)
     }
 }
 
@@ -173,20 +171,14 @@ fn reorder(mut dep: Map<String, Value>) -> Map<String, Value> {
 
 /// The resource against its generation's schema; every violation is named.
 pub fn check(cr: &Value, generation: Generation, input: &'static str) -> Result<()> {
-    let causes = schema::validate(cr, generation.schema());
-    if causes.is_empty() {
+    let Some(causes) = schema::violations(cr, generation.schema()) else {
         return Ok(());
-    }
+    };
     Err(Error::input(
         input,
         format!(
-            "the VvpDeployment does not fit the {} resource: {}",
+            "the VvpDeployment does not fit the {} resource: {causes}",
             generation.label(),
-            causes
-                .iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
         ),
     )
     .with_hint(match generation {
