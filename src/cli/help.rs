@@ -188,7 +188,7 @@ mod tests {
             "{t}"
         );
         assert!(
-            flat.contains("One of: ververica, hdinsight, flink, ververicaOperator."),
+            flat.contains("One of: ververica, hdinsight, flink, ververicaOperator, flinkOperator."),
             "{t}"
         );
         assert!(t.contains("(FLINK_DEPLOY_VVP_API_TOKEN)"), "{t}");

@@ -19,6 +19,8 @@ pub mod status;
 
 use std::sync::Arc;
 
+use serde_json::{json, Map, Value};
+
 pub use client::{Apply, Cluster, FIELD_MANAGER};
 pub use config::ClusterConfig;
 
@@ -213,6 +215,33 @@ pub async fn connect(
         bearer,
         masker,
     })
+}
+
+/// An object as it was applied, without what the API server and controllers own (status,
+/// uid, resourceVersion, managedFields): for a diff, and as the version a rollback applies again.
+pub fn applied_part(cr: &Value, api_version: &str, kind: &str) -> Value {
+    let mut out = json!({
+        "apiVersion": cr.get("apiVersion").cloned().unwrap_or_else(|| json!(api_version)),
+        "kind": kind,
+    });
+    let mut meta = Map::new();
+    for k in ["name", "namespace", "labels", "annotations"] {
+        if let Some(v) = cr.get("metadata").and_then(|m| m.get(k)) {
+            meta.insert(k.into(), v.clone());
+        }
+    }
+    if let Some(Value::Object(a)) = meta.get_mut("annotations") {
+        // kubectl's record of a client-side apply is not part of the resource.
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+        if a.is_empty() {
+            meta.remove("annotations");
+        }
+    }
+    out["metadata"] = Value::Object(meta);
+    if let Some(s) = cr.get("spec") {
+        out["spec"] = s.clone();
+    }
+    out
 }
 
 #[cfg(test)]

@@ -38,6 +38,29 @@ pub fn crd_schema(crd_text: &str, version: &str) -> Result<Value, String> {
         .ok_or_else(|| format!("the CRD has no schema for version {version}"))
 }
 
+/// [`crd_schema`] of a CRD the task ships, parsed once into `cell`.
+pub fn shipped(
+    cell: &'static std::sync::OnceLock<Value>,
+    crd_text: &str,
+    version: &str,
+) -> &'static Value {
+    cell.get_or_init(|| {
+        crd_schema(crd_text, version).expect("the CRDs shipped with the task parse")
+    })
+}
+
+/// Every violation in one line (`None` when the object fits), as the API server lists them.
+pub fn violations(object: &Value, schema: &Value) -> Option<String> {
+    let causes = validate(object, schema);
+    (!causes.is_empty()).then(|| {
+        causes
+            .iter()
+            .map(Cause::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+}
+
 /// Every violation of `schema` by `object`, in document order.
 pub fn validate(object: &Value, schema: &Value) -> Vec<Cause> {
     let mut out = vec![];

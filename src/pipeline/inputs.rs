@@ -34,7 +34,13 @@ macro_rules! inputs {
     (@secret) => { false };
 }
 
-pub const TARGETS: &[&str] = &["ververica", "hdinsight", "flink", "ververicaOperator"];
+pub const TARGETS: &[&str] = &[
+    "ververica",
+    "hdinsight",
+    "flink",
+    "ververicaOperator",
+    "flinkOperator",
+];
 pub const ACTIONS: &[&str] = &[
     "deploy",
     "suspend",
@@ -55,6 +61,8 @@ pub const FLINK_AUTH: &[&str] = &["none", "basic", "bearer"];
 pub const CONNECTION_TYPES: &[&str] = &["azureResourceManager", "kubernetesServiceConnection"];
 /// The Ververica Platform major version whose operator reads the `VvpDeployment`.
 pub const VVP_OPERATOR_VERSIONS: &[&str] = &["", "2", "3"];
+/// The Apache Flink Kubernetes Operator's resources this task applies.
+pub const FLINK_RESOURCE_KINDS: &[&str] = &["", "FlinkDeployment", "FlinkSessionJob"];
 
 use Kind::*;
 
@@ -131,6 +139,8 @@ inputs! {
     VVP_OPERATOR_VERSION = "vvpOperatorVersion": PickList(VVP_OPERATOR_VERSIONS), default "";
     /// The 3.x operator's `instanceId` (the `ververica.platform/owner` label).
     VVP_OPERATOR_INSTANCE_ID = "vvpOperatorInstanceId": String, default "";
+    /// Target `flinkOperator`: the resource an action without `specFile` works on.
+    FLINK_RESOURCE_KIND = "flinkResourceKind": PickList(FLINK_RESOURCE_KINDS), default "";
     /// Take over fields another field manager owns on server-side apply.
     FORCE_CONFLICTS = "forceConflicts": Boolean, default "false";
 

@@ -11,7 +11,9 @@
 //! inputs in `src/pipeline/inputs.rs` and `task/task.json`.
 
 pub mod flink;
+pub mod flink_operator;
 pub mod hdinsight;
+pub mod operator;
 pub mod ververica;
 pub mod vvp_operator;
 
@@ -46,6 +48,7 @@ pub const TARGETS: &[Registration] = &[
     hdinsight::REGISTRATION,
     flink::REGISTRATION,
     vvp_operator::REGISTRATION,
+    flink_operator::REGISTRATION,
 ];
 
 pub fn registration(name: &str) -> Option<&'static Registration> {

@@ -20,6 +20,10 @@
 //   suspend / resume    SUSPENDED(FINISHED, READY|MISSING); resume = an upgrade from suspended
 //   no spec change      observedGeneration catches up (FLINK-36890)
 //   delete              Cleanup event, DELETING, finalizer removed
+//   savepoint nonce     a change of spec.job.savepointTriggerNonce alone (legacy tracking, i.e.
+//                       kubernetes.operator.snapshot.resource.enabled=false): savepointInfo.triggerId,
+//                       then lastSavepoint + savepointHistory with the nonce; or a Warning SavepointError
+//   job keeps restarting RUNNING (STABLE) then RESTARTING/RUNNING with JobStatusChanged events; STABLE stays
 // What each new job does is scripted per test with `nextJobs(...)`, as with the VVP fake.
 'use strict';
 const crypto = require('crypto');
@@ -58,7 +62,7 @@ const recordedSpec = (status) => {
 };
 /** The spec as the user wrote it vs. as recorded: job.state and upgradeMode are the operator's. */
 const sameSpec = (a, b) => {
-  const norm = (s) => { const c = clone(s || {}); if (c.job) { delete c.job.upgradeMode; delete c.job.state; } return JSON.stringify(c); };
+  const norm = (s) => { const c = clone(s || {}); if (c.job) { delete c.job.upgradeMode; delete c.job.state; delete c.job.savepointTriggerNonce; } return JSON.stringify(c); };
   return norm(a) === norm(b) && ((a.job || {}).state || 'running') === ((b.job || {}).state || 'running');
 };
 const capital = (s) => s.charAt(0) + s.slice(1).toLowerCase();
@@ -69,7 +73,8 @@ const capital = (s) => s.charAt(0) + s.slice(1).toLowerCase();
  *   rollback: kubernetes.operator.deployment.rollback.enabled (default false)
  *   readinessTimeoutMs: kubernetes.operator.deployment.readiness.timeout (default 600)
  *   finalizer: add the operator's finalizer on first reconcile (default true)
- * Returns {nextJobs(...b), transitions, errors, stop()}; b = {outcome: 'RUNNING'|'FAILED'|'JM_ERROR',
+ *   savepointFails: a triggered savepoint fails with a SavepointError event (default false)
+ * Returns {nextJobs(...b), transitions, errors, stop()}; b = {outcome: 'RUNNING'|'FAILED'|'JM_ERROR'|'RESTARTING',
  * failure?: {type, message}, reason? (container reason for JM_ERROR)}.
  */
 function startFlinkOperator(k8s, opts = {}) {
@@ -161,7 +166,47 @@ function startFlinkOperator(k8s, opts = {}) {
       s.reconciliationStatus.lastStableSpec = s.reconciliationStatus.lastReconciledSpec;
     });
     event(o, 'Normal', 'JobStatusChanged', 'Job status changed from RECONCILING to RUNNING', 'Job');
+    if (b.outcome === 'RESTARTING') {
+      // The job fails over and over; the lifecycle stays STABLE (it was seen running once).
+      for (let n = 0; n < 50; n++) {
+        await step(run);
+        write(run, o, (s) => { s.jobStatus.state = 'RESTARTING'; s.jobStatus.updateTime = String(Date.now()); });
+        event(o, 'Normal', 'JobStatusChanged', 'Job status changed from RUNNING to RESTARTING', 'Job');
+        await step(run);
+        write(run, o, (s) => { s.jobStatus.state = 'RUNNING'; s.jobStatus.updateTime = String(Date.now()); });
+        event(o, 'Normal', 'JobStatusChanged', 'Job status changed from RESTARTING to RUNNING', 'Job');
+      }
+    }
     return { ok: true };
+  }
+
+  /** A manual savepoint for a new savepointTriggerNonce (legacy tracking in the status). */
+  async function savepoint(run, o, gen) {
+    const nonce = o.spec.job.savepointTriggerNonce;
+    const triggerId = crypto.randomBytes(16).toString('hex');
+    write(run, o, (s) => {
+      s.jobStatus.savepointInfo = { ...(s.jobStatus.savepointInfo || {}), triggerId, triggerTimestamp: Date.now(), triggerType: 'MANUAL', formatType: 'CANONICAL' };
+    });
+    await step(run);
+    if (cfg.savepointFails) {
+      write(run, o, (s) => { s.jobStatus.savepointInfo = { ...s.jobStatus.savepointInfo, triggerId: '', triggerTimestamp: 0 }; });
+      event(o, 'Warning', 'SavepointError', 'Savepoint failed for savepointTriggerNonce : ' + nonce, 'Job');
+      return;
+    }
+    const sp = { timeStamp: Date.now(), location: `s3://flink/savepoints/${o.metadata.name}/savepoint-${crypto.randomBytes(6).toString('hex')}`, triggerType: 'MANUAL', formatType: 'CANONICAL', triggerNonce: nonce };
+    write(run, o, (s) => {
+      const info = s.jobStatus.savepointInfo;
+      s.jobStatus.savepointInfo = { ...info, triggerId: '', triggerTimestamp: 0, lastSavepoint: sp, savepointHistory: [...(info.savepointHistory || []), sp] };
+      const rec = JSON.parse(s.reconciliationStatus.lastReconciledSpec);
+      rec.spec.job.savepointTriggerNonce = nonce;
+      s.reconciliationStatus.lastReconciledSpec = JSON.stringify(rec);
+      if (s.reconciliationStatus.lastStableSpec) {
+        const st = JSON.parse(s.reconciliationStatus.lastStableSpec);
+        st.spec.job.savepointTriggerNonce = nonce;
+        s.reconciliationStatus.lastStableSpec = JSON.stringify(st);
+      }
+      s.observedGeneration = gen;
+    });
   }
 
   /** Stop the running job the way the upgrade mode says; returns the savepoint path if one was taken. */
@@ -264,6 +309,11 @@ function startFlinkOperator(k8s, opts = {}) {
       return;
     }
     if (sameSpec(rec, o.spec)) {
+      const nonce = o.spec.job && o.spec.job.savepointTriggerNonce;
+      if (nonce != null && nonce !== (rec.job || {}).savepointTriggerNonce && (cur.status.jobStatus || {}).state === 'RUNNING') {
+        await savepoint(run, o, gen);
+        return;
+      }
       if (cur.status.observedGeneration !== gen) write(run, o, (s) => { s.observedGeneration = gen; });
       return;
     }

@@ -1,5 +1,6 @@
-//! The one `VvpDeployment` a run works on, in the cluster the run signed in to: read it, apply
-//! it (server-side, this task as field manager), delete it, and list its events.
+//! The one custom resource a run works on (a `VvpDeployment`, or the Apache Flink operator's
+//! resources), in the cluster the run signed in to: read it, apply it (server-side, this task as
+//! field manager), delete it, and list its events.
 
 use std::cell::RefCell;
 
@@ -47,6 +48,20 @@ impl<'a> Crs<'a> {
                 vec![]
             }
         }
+    }
+
+    /// The resource (if it exists) and its events, as one wait reads them.
+    pub async fn snapshot(&self) -> Result<(Option<Value>, Vec<Value>)> {
+        let cr = self.get().await?;
+        let uid = cr
+            .as_ref()
+            .and_then(|c| c.pointer("/metadata/uid"))
+            .and_then(Value::as_str);
+        let events = match cr {
+            Some(_) => self.events(uid).await,
+            None => vec![],
+        };
+        Ok((cr, events))
     }
 
     /// Why the events could not be read, if they could not.

@@ -3,7 +3,7 @@
 
 use super::resource::Generation;
 use crate::config::checks::shorten;
-use crate::config::{Action, RawInputs, Shared};
+use crate::config::{RawInputs, Shared};
 use crate::error::{Error, Result};
 use crate::kube::ClusterConfig;
 use crate::pipeline::inputs as i;
@@ -99,27 +99,14 @@ fn generation(raw: &RawInputs) -> Result<(Generation, Option<String>)> {
 
 impl crate::targets::FromInputs for OperatorConfig {
     fn from_raw(raw: &RawInputs, shared: &Shared<'_>) -> Result<OperatorConfig> {
-        for (input, why) in NOT_HERE {
-            if raw.get(input).is_some() {
-                return Err(Error::input(
-                    input,
-                    format!("is not used by target `ververicaOperator`: {why}"),
-                ));
-            }
-        }
+        crate::targets::operator::refuse_unused(raw, "ververicaOperator", NOT_HERE)?;
         let (generation, instance_id) = generation(raw)?;
         let vvp = VvpConfig::without_platform(raw, shared)?;
-        let no_cluster_given = raw.get(i::KUBERNETES_SERVICE_ENDPOINT).is_none()
-            && raw.pick(i::CONNECTION_TYPE)? != Some("azureResourceManager");
-        let cluster = if shared.run.action == Action::Validate && no_cluster_given {
-            None
-        } else {
-            Some(ClusterConfig::from_raw(
-                raw,
-                shared.azure,
-                "target ververicaOperator applies the VvpDeployment to a cluster",
-            )?)
-        };
+        let cluster = crate::targets::operator::cluster_config(
+            raw,
+            shared,
+            "target ververicaOperator applies the VvpDeployment to a cluster",
+        )?;
         Ok(OperatorConfig {
             vvp,
             generation,

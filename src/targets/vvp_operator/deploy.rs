@@ -10,7 +10,7 @@ use super::resource::{self, Generation};
 use super::{cluster, subject, Cfg, Operator, Watch};
 use crate::config::RunSettings;
 use crate::error::{Error, Result};
-use crate::kube::{Apply, ObjectRef, FIELD_MANAGER};
+use crate::kube::{Apply, ObjectRef};
 use crate::pipeline::inputs as i;
 use crate::report::Recorder;
 use crate::rollback::Outcome;
@@ -191,19 +191,14 @@ impl Plan for DeployPlan {
             )];
         };
         let what = format!("VvpDeployment `{name}` in namespace `{}`", on.obj.namespace);
-        let verb = match (&on.live, &on.change) {
-            (Some(_), None) => "nothing to change in",
-            (None, _) => "create",
-            (Some(_), Some(_)) => "update",
-        };
-        let force = if self.target.cfg.force {
-            ", taking over fields other managers own"
-        } else {
-            ""
-        };
         let target = resource::wanted_state(&self.resource);
+        let applied = crate::targets::operator::apply_line(
+            &what,
+            (on.live.is_some(), on.change.is_some()),
+            self.target.cfg.force,
+        );
         let mut lines = vec![format!(
-            "{verb} {what} (server-side apply, field manager {FIELD_MANAGER}{force}); the {} operator sends it to Ververica Platform",
+            "{applied}; the {} operator sends it to Ververica Platform",
             gen.label()
         )];
         if on.new_job {
@@ -316,25 +311,14 @@ impl DeployPlan {
             );
             return Ok((live.clone(), expectation(gen, live, on, false)));
         }
-        rec.begin("apply");
-        rec.timeline(if on.live.is_some() {
-            "update applied"
-        } else {
-            "create applied"
-        });
-        let how = Apply {
-            force: self.target.cfg.force,
-            dry_run: false,
-        };
-        let r = crs
-            .apply(&self.resource, how, spec_input(&self.target))
-            .await;
-        let written = rec.end(r)?;
-        rec.log(&format!(
-            "applied {} (generation {}) as field manager {FIELD_MANAGER}",
-            subject(crs),
-            Observation::of(Some(&written), &[]).generation
-        ));
+        let written = crate::targets::operator::apply_step(
+            crs,
+            rec,
+            &self.resource,
+            self.target.cfg.force,
+            on.live.is_some(),
+        )
+        .await?;
         Ok((written.clone(), expectation(gen, &written, on, true)))
     }
 }

@@ -22,16 +22,18 @@ use crate::wait::{Hold, Verdict};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     /// `Normal` or `Warning`.
-    pub(super) kind: String,
-    pub(super) reason: String,
-    pub(super) message: String,
+    pub(crate) kind: String,
+    pub(crate) reason: String,
+    pub(crate) message: String,
     /// The event's own resourceVersion (0 when it is not a number).
-    pub(super) rv: u64,
+    pub(crate) rv: u64,
     /// `involvedObject.resourceVersion`: the version of the resource the event is about.
-    pub(super) object_rv: Option<u64>,
+    pub(crate) object_rv: Option<u64>,
+    /// How many times it happened (`count`; a repeat updates the event instead of adding one).
+    pub(crate) count: u64,
 }
 
-fn num(v: Option<&Value>) -> Option<u64> {
+pub(crate) fn num(v: Option<&Value>) -> Option<u64> {
     match v? {
         Value::String(s) => s.parse().ok(),
         Value::Number(n) => n.as_u64(),
@@ -53,10 +55,11 @@ impl Event {
             message: s("/message"),
             rv: num(e.pointer("/metadata/resourceVersion")).unwrap_or(0),
             object_rv: num(e.pointer("/involvedObject/resourceVersion")),
+            count: num(e.get("count")).unwrap_or(1),
         }
     }
 
-    fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         format!("{} {}: {}", self.kind, self.reason, self.message)
     }
 
@@ -433,13 +436,7 @@ pub fn explain(obs: &Observation, since_rv: u64) -> (Option<String>, Vec<String>
     if let Some(id) = &obs.deployment_id {
         lines.push(format!("status: Ververica Platform deployment id {id}"));
     }
-    let shown: Vec<&&Event> = recent.iter().rev().take(20).collect();
-    lines.extend(
-        shown
-            .into_iter()
-            .rev()
-            .map(|e| format!("event: {}", e.line())),
-    );
+    lines.extend(crate::targets::operator::event_lines(&recent));
     (cause, lines)
 }
 

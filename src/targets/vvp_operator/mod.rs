@@ -78,20 +78,15 @@ impl Target for Operator {
 
 /// The signed-in cluster, which the configuration asks for on every action that writes.
 fn cluster<'c>(cx: &Context<'c>) -> Result<&'c crate::kube::Cluster> {
-    cx.cluster.ok_or_else(|| {
-        Error::input(
-            i::KUBERNETES_SERVICE_ENDPOINT,
-            "is required: target ververicaOperator applies the VvpDeployment to a cluster",
-        )
-    })
+    crate::targets::operator::cluster(
+        cx,
+        "target ververicaOperator applies the VvpDeployment to a cluster",
+    )
 }
 
 /// The resource in words.
 fn subject(crs: &Crs<'_>) -> String {
-    format!(
-        "VvpDeployment `{}` in namespace `{}`",
-        crs.obj.name, crs.obj.namespace
-    )
+    crate::targets::operator::subject(crs)
 }
 
 /// The outputs a reached state gives.
@@ -267,30 +262,12 @@ impl Plan for DeletePlan {
     async fn apply(self: Box<Self>, cx: &mut Context<'_>) -> Result<()> {
         let cfg = self.target.settings(cx.run, cx.vars);
         let crs = Crs::new(cluster(cx)?, self.obj.clone());
-        let rec = &mut *cx.rec;
-        let what = subject(&crs);
-        if self.current.is_none() {
-            rec.log(&format!("{what} does not exist: nothing to delete"));
-            return Ok(());
-        }
-        rec.begin("delete");
-        let r = crs.delete().await;
-        rec.end(r)?;
-        rec.timeline("delete sent");
-        rec.begin("wait until deleted");
-        let gen = self.target.cfg.generation;
-        let r = match probe::gone(&crs, rec, gen, cfg.timeout).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Error::timeout(format!(
-                "{what} is still there {}s after the delete (its finalizers have not finished)",
-                cfg.timeout.as_secs()
-            ))
-            .with_hint("the operator removes its finalizer once Ververica Platform lets it; see the resource's events")),
-            Err(e) => Err(e),
-        };
-        rec.end(r)?;
-        rec.timeline("deleted");
-        rec.output("deploymentName", &self.obj.name);
-        Ok(())
+        crate::targets::operator::delete_and_wait(
+            &crs,
+            cx.rec,
+            (self.current.is_some(), cfg.timeout),
+            "the operator removes its finalizer once Ververica Platform lets it; see the resource's events",
+        )
+        .await
     }
 }

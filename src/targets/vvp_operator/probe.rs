@@ -10,7 +10,7 @@ use super::judge::{self, Expect, Observation};
 use super::resource::Generation;
 use crate::error::Result;
 use crate::report::Recorder;
-use crate::wait::{self, Backoff, End, Observed, Probe, Settled, Verdict, Wait};
+use crate::wait::{self, Backoff, End, Observed, Probe, Settled, Wait};
 
 /// The API server answers reads in milliseconds; the operator acts within a second or two.
 pub const PACE: Backoff = Backoff::with_floor(Duration::from_millis(200));
@@ -37,15 +37,7 @@ pub struct CrProbe<'a> {
 impl Probe for CrProbe<'_> {
     type Obs = Read;
     async fn probe(&mut self) -> Result<Read> {
-        let cr = self.crs.get().await?;
-        let uid = cr
-            .as_ref()
-            .and_then(|c| c.pointer("/metadata/uid"))
-            .and_then(Value::as_str);
-        let events = match cr {
-            Some(_) => self.crs.events(uid).await,
-            None => vec![],
-        };
+        let (cr, events) = self.crs.snapshot().await?;
         Ok(Read {
             obs: Observation::of(cr.as_ref(), &events),
             cr,
@@ -101,21 +93,4 @@ pub async fn settle(
         Settled::Held(_) => Ok(()),
         Settled::Lost { why, last } => Err((why, last.map(|r| r.obs))),
     })
-}
-
-/// Wait until the resource is gone (its finalizers done).
-pub async fn gone(
-    crs: &Crs<'_>,
-    rec: &mut Recorder,
-    generation: Generation,
-    timeout: Duration,
-) -> Result<bool> {
-    let w = Wait::new("the VvpDeployment", timeout, PACE).on_timeline("");
-    let mut probe = CrProbe { crs, generation };
-    let end = wait::until(rec, &w, &mut probe, |read, _| match read.cr {
-        None => Verdict::Done,
-        Some(_) => Verdict::Pending,
-    })
-    .await?;
-    Ok(matches!(end, End::Reached(_)))
 }

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::kube::{schema, ObjectRef};
 use crate::pipeline::inputs as i;
 use crate::targets::ververica::custom_resource;
-use crate::targets::ververica::spec::{get, get_str};
+use crate::targets::ververica::spec::get_str;
 use crate::targets::ververica::SyncingMode;
 
 pub const GROUP: &str = "ververica.platform";
@@ -58,9 +58,7 @@ impl Generation {
             Generation::V2 => (&S2, CRD_2),
             Generation::V3 => (&S3, CRD_3),
         };
-        cell.get_or_init(|| {
-            schema::crd_schema(text, VERSION).expect("the CRDs shipped with the task parse")
-        })
+        schema::shipped(cell, text, VERSION)
     }
 }
 
@@ -173,20 +171,14 @@ fn reorder(mut dep: Map<String, Value>) -> Map<String, Value> {
 
 /// The resource against its generation's schema; every violation is named.
 pub fn check(cr: &Value, generation: Generation, input: &'static str) -> Result<()> {
-    let causes = schema::validate(cr, generation.schema());
-    if causes.is_empty() {
+    let Some(causes) = schema::violations(cr, generation.schema()) else {
         return Ok(());
-    }
+    };
     Err(Error::input(
         input,
         format!(
-            "the VvpDeployment does not fit the {} resource: {}",
+            "the VvpDeployment does not fit the {} resource: {causes}",
             generation.label(),
-            causes
-                .iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
         ),
     )
     .with_hint(match generation {
@@ -205,28 +197,7 @@ pub fn wanted_state(cr: &Value) -> String {
 /// The resource as applied, without what the API server and the operator own: for the diff,
 /// and as the version a rollback applies again.
 pub fn applied_part(cr: &Value) -> Value {
-    let mut out = json!({
-        "apiVersion": cr.get("apiVersion").cloned().unwrap_or(json!(format!("{GROUP}/{VERSION}"))),
-        "kind": KIND,
-    });
-    let mut meta = Map::new();
-    for k in ["name", "namespace", "labels", "annotations"] {
-        if let Some(v) = get(cr, &["metadata", k]) {
-            meta.insert(k.into(), v.clone());
-        }
-    }
-    if let Some(Value::Object(a)) = meta.get_mut("annotations") {
-        // kubectl's record of a client-side apply is not part of the resource.
-        a.remove("kubectl.kubernetes.io/last-applied-configuration");
-        if a.is_empty() {
-            meta.remove("annotations");
-        }
-    }
-    out["metadata"] = Value::Object(meta);
-    if let Some(s) = cr.get("spec") {
-        out["spec"] = s.clone();
-    }
-    out
+    crate::kube::applied_part(cr, &format!("{GROUP}/{VERSION}"), KIND)
 }
 
 #[cfg(test)]
