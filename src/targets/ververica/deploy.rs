@@ -319,7 +319,11 @@ impl Plan for DeployPlan {
             "wait up to {}s for {target}{}",
             self.run.timeout.as_secs(),
             if target == "RUNNING" && !self.run.settle.is_zero() {
-                format!(", then watch it for {}s", self.run.settle.as_secs())
+                format!(
+                    ", then watch it for {}s ({})",
+                    self.run.settle.as_secs(),
+                    self.run.health.describe(super::REGISTRATION.health)
+                )
             } else {
                 String::new()
             }
