@@ -777,6 +777,9 @@ mod tests {
             }
             "exceptions-none" => include_str!("../../../tests/fixtures/flink/exceptions-none.json"),
             "exceptions-v3" => include_str!("../../../tests/fixtures/flink/exceptions-v3.json"),
+            "checkpoints-never-completed" => {
+                include_str!("../../../tests/fixtures/flink/checkpoints-never-completed.json")
+            }
             "config" => include_str!("../../../tests/fixtures/flink/config.json"),
             "jars" => include_str!("../../../tests/fixtures/flink/jars.json"),
             "job-waiting-for-slots" => {
@@ -891,6 +894,15 @@ mod tests {
     fn checkpoint_counts_come_from_counts_and_the_newest_failure_message() {
         let c = checkpoint_counts(&fx("checkpoints-failed-start"));
         assert_eq!((c.completed, c.failed, c.last_failure), (0, 11, None));
+        // Recorded from Flink 2.3: a job whose snapshots outlast the checkpoint timeout, read
+        // after the failed deploy cancelled it (its last checkpoint was aborted by the cancel;
+        // the gate read the ones before, "Checkpoint expired before completing.").
+        let c = checkpoint_counts(&fx("checkpoints-never-completed"));
+        assert_eq!((c.completed, c.failed), (0, 22));
+        assert_eq!(
+            c.last_failure.as_deref(),
+            Some("Checkpoint Coordinator is suspending.")
+        );
         let v = json!({
             "counts": {"completed": 2, "failed": 3},
             "latest": {"failed": null},
