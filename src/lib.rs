@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod fsread;
+pub mod health;
 pub mod http;
 pub mod kube;
 pub mod pipeline;

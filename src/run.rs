@@ -600,6 +600,7 @@ mod tests {
             timeout: Duration::from_secs(10),
             settle: Duration::from_secs(5),
             rollback_on_failure: true,
+            health: Default::default(),
         };
         let l = Limits::of(&run);
         assert_eq!(l.plan, Duration::from_secs(10));

@@ -101,6 +101,8 @@ impl Config {
         check_common(raw)?;
         let run = RunSettings::from_raw(raw)?;
         let reg = target(raw, run.action)?;
+        run.health
+            .check(reg.name, reg.health, run.settle.as_secs())?;
         let vars = PipelineVars::from_env(&raw.env);
         let http = HttpSettings::from_raw(raw)?;
         let job = JobInputs::from_raw(raw, &vars)?;

@@ -337,6 +337,8 @@ pub struct RunSettings {
     pub timeout: Duration,
     pub settle: Duration,
     pub rollback_on_failure: bool,
+    /// What a started job must show during the settle window besides RUNNING.
+    pub health: crate::health::Gate,
 }
 
 impl RunSettings {
@@ -350,6 +352,7 @@ impl RunSettings {
             timeout: Duration::from_secs(raw.number(i::TIMEOUT_SECONDS, 1, 86_400)?.unwrap_or(600)),
             settle: Duration::from_secs(raw.number(i::SETTLE_SECONDS, 0, 3_600)?.unwrap_or(30)),
             rollback_on_failure: raw.boolean(i::ROLLBACK_ON_FAILURE)?,
+            health: crate::health::Gate::from_raw(raw)?,
         })
     }
 }

@@ -180,6 +180,10 @@ inputs! {
     TIMEOUT_SECONDS = "timeoutSeconds": String, default "600";
     SETTLE_SECONDS = "settleSeconds": String, default "30";
     ROLLBACK_ON_FAILURE = "rollbackOnFailure": Boolean, default "false";
+    /// Completed checkpoints a started job must show within the settle window (0: not checked).
+    HEALTH_CHECKPOINTS = "healthCheckpoints": String, default "0";
+    /// Restarts a started job may have had since it started, by the end of the settle window.
+    HEALTH_MAX_RESTARTS = "healthMaxRestarts": String, default "0";
 
     TEST_RESULTS_FILE = "testResultsFile": FilePath, default "";
     PUBLISH_TEST_RESULTS = "publishTestResults": Boolean, default "true";

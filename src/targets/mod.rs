@@ -40,6 +40,8 @@ pub struct Registration {
     /// Said in the first line of every run of the target, before its inputs are checked (e.g.
     /// that the service is retired and where to go instead).
     pub notice: Option<&'static str>,
+    /// What the platform can tell about a started job's health (`crate::health`).
+    pub health: crate::health::Support,
 }
 
 /// Every target, in the order of the `target` pick list.
@@ -174,6 +176,7 @@ pub struct Settings<'a, C> {
     pub timeout: Duration,
     pub settle: Duration,
     pub rollback_on_failure: bool,
+    pub health: crate::health::Gate,
 }
 
 // Not derived: a derive would ask `C: Copy`, and only references are copied.
@@ -195,6 +198,7 @@ impl<'a, C> Settings<'a, C> {
             timeout: run.timeout,
             settle: run.settle,
             rollback_on_failure: run.rollback_on_failure,
+            health: run.health,
         }
     }
 }

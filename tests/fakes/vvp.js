@@ -257,6 +257,16 @@ function startVvp(opts = {}) {
       event(dep, 'JOB_SUCCESSFULLY_STARTED', 'Job successfully started.', id);
       event(dep, 'STATE_TRANSITION_IS_COMPLETED', 'State transition to RUNNING is completed.', id);
       setStatus(d, { state: 'RUNNING', running: { jobId: id, transitionTime: now(), conditions: [] } });
+      if (b.restartAfterMs !== undefined) {
+        // Flink restarts the job inside its cluster: the platform only observes the count; the
+        // deployment stays RUNNING and no event is written (as the vendor's docs describe).
+        dLater(d, b.restartAfterMs, () => {
+          if (!job.status.started) return;
+          job.status.started.observedFlinkJobRestarts += b.restarts || 1;
+          job.status.started.lastUpdateTime = now();
+          job.metadata.resourceVersion += 1;
+        });
+      }
       if (b.failAfterMs !== undefined) {
         dLater(d, b.failAfterMs, () => {
           const failure = b.failure || { reason: 'JobFailed', message: 'java.lang.IllegalStateException: the job crashed after it started' };
@@ -743,7 +753,10 @@ function startVvp(opts = {}) {
        * answers 3xx (302 unless given) pointing at `location`; `delayMs` holds the answer (a stalled server).
        */
       fault: (f) => st.faults.push({ ...f }),
-      /** What the next new jobs do: {startMs?, outcome?: 'RUNNING'|'FAILED', failAfterMs?, failure?: {reason, message}}. */
+      /**
+       * What the next new jobs do: {startMs?, outcome?: 'RUNNING'|'FAILED', failAfterMs?, failure?: {reason, message},
+       * restartAfterMs?, restarts?} (`restarts`, 1 unless given, are added to observedFlinkJobRestarts that long after the start).
+       */
       nextJobs: (...behaviours) => st.nextJobs.push(...behaviours),
       nextSavepoint: (b) => { st.nextSavepoint = b; },
       addNamespace: (ns) => st.namespaces.add(ns),

@@ -365,3 +365,83 @@ test('basic and bearer auth: the header reaches the cluster on every request and
     await f.cancelAll(url, jobName);
   }
 });
+
+// The health gate (healthMaxRestarts, healthCheckpoints) on the real cluster: RUNNING is not
+// enough when the job restarted or cannot checkpoint.
+test('health gate: a job that restarts while settling fails the step with its root exception and is rolled back', async () => {
+  const jobName = 'it-health-restart';
+  const v1 = await deploy({ jobName, version: 'v1' });
+  assert.equal(v1.exitCode, 0, v1.log);
+  const r = await deploy({
+    jobName, version: 'v2', extraArgs: '--fail-once-after-ms 2500 --restart-attempts 3',
+    inputs: { settleSeconds: '12', rollbackOnFailure: 'true' },
+  });
+  assert.equal(r.exitCode, 1, r.log);
+  assert.equal(r.outputs.state, 'ROLLED_BACK');
+  // The headline: how often it restarted and Flink's root exception, then the rollback.
+  assert.ok(r.errors.some((e) => /^job `it-health-restart` \([0-9a-f]{32}\) failed while settling: the job restarted 1 time since it started: java\.lang\.IllegalStateException: test job fails once 2500 ms after it started; rolled back: .* runs again as job /.test(e)), r.errors.join('\n'));
+  assert.match(r.log, /no restart/, 'the plan says what the settle window checks');
+  // Flink itself shows the v2 job restarted and RUNNING again: the gate, not a state, failed it.
+  const v2 = (await f.jobsNamed(url, jobName)).find((j) => j.state === 'CANCELED');
+  assert.ok(v2, 'the restarted v2 job was cancelled');
+  const ex = await f.flink(url, `/jobs/${v2.jid}/exceptions`);
+  assert.equal(ex.exceptionHistory.entries.length, 1, JSON.stringify(ex).slice(0, 300));
+  const back = await runningJob(jobName);
+  assert.ok(back.vertices.some((v) => v.name.startsWith('sum v1')), 'v1 runs again');
+  assert.deepEqual(failedCases({ junit: r.junit }), ['settle 12s']);
+  await f.cancelAll(url, jobName);
+});
+
+test('health gate: healthMaxRestarts lets a job restart that often and no more', async () => {
+  const jobName = 'it-health-allowed';
+  const r = await deploy({
+    jobName, version: 'v1', extraArgs: '--fail-once-after-ms 1500 --restart-attempts 3',
+    inputs: { settleSeconds: '8', healthMaxRestarts: '1' },
+  });
+  assert.equal(r.exitCode, 0, r.log);
+  assert.match(r.log, /at most 1 restart\(s\)/);
+  assert.match(r.log, /health: 1 restart\(s\)/);
+  await f.cancelAll(url, jobName);
+});
+
+test('health gate: a job that never completes a checkpoint fails with the checkpoint failure', async () => {
+  const jobName = 'it-health-no-checkpoint';
+  const r = await deploy({
+    jobName, version: 'v1',
+    extraArgs: '--checkpoint-interval 500 --checkpoint-timeout 300 --snapshot-delay-ms 1500',
+    inputs: { settleSeconds: '8', healthCheckpoints: '1' },
+  });
+  assert.equal(r.exitCode, 1, r.log);
+  assert.ok(r.errors.some((e) => /^job `it-health-no-checkpoint` \([0-9a-f]{32}\) failed while settling: no checkpoint completed within settleSeconds \(8s\) \([1-9][0-9]* failed: [^)]*expired[^)]*\)/i.test(e)), r.errors.join('\n'));
+  assert.equal(r.outputs.state, 'FAILED');
+  // Flink's own statistics agree: failures, nothing completed, and the job never restarted.
+  const [job] = await f.jobsNamed(url, jobName);
+  const cps = await f.flink(url, `/jobs/${job.jid}/checkpoints`);
+  assert.equal(cps.counts.completed, 0);
+  assert.ok(cps.counts.failed > 0);
+  await f.cancelAll(url, jobName);
+});
+
+test('health gate: a healthy job passes after the checkpoints it was asked for', async () => {
+  const jobName = 'it-health-ok';
+  const r = await deploy({
+    jobName, version: 'v1', extraArgs: '--checkpoint-interval 500',
+    inputs: { settleSeconds: '6', healthCheckpoints: '2' },
+  });
+  assert.equal(r.exitCode, 0, r.log);
+  assert.match(r.log, /no restart, 2 completed checkpoint\(s\)/);
+  const seen = /health: 0 restart\(s\), (\d+) checkpoint\(s\) completed/.exec(r.log);
+  assert.ok(seen && Number(seen[1]) >= 2, r.log);
+  const facts = await runningJob(jobName);
+  assert.equal(facts.state, 'RUNNING');
+  await f.cancelAll(url, jobName);
+});
+
+test('health gate: healthCheckpoints without a settle window is refused before anything changes', async () => {
+  const jobName = 'it-health-bad-input';
+  const r = await deploy({ jobName, version: 'v1', inputs: { settleSeconds: '0', healthCheckpoints: '2' } });
+  assert.equal(r.exitCode, 2, r.log);
+  assert.ok(r.errors.some((e) => /healthCheckpoints/.test(e) && /settleSeconds/.test(e)), r.errors.join('\n'));
+  assert.deepEqual(await f.jobsNamed(url, jobName), []);
+  assert.deepEqual(await ownJars(jobName), []);
+});

@@ -909,3 +909,54 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
     });
   });
 });
+
+describe('Ververica Platform: the health gate', { concurrency: 2 }, () => {
+  test('a job that restarts while settling fails the step with its restart count, and is rolled back', async () => {
+    const f = await fake();
+    try {
+      const v1 = 's3://vvp/artifacts/namespaces/default/health-1.jar';
+      f.seed('default', deployment('restarting', v1));
+      f.nextJobs({ restartAfterMs: 600, restarts: 2 });
+      const r = await run({
+        inputs: inputs(f, { deploymentName: 'restarting', jarUri: 's3://vvp/artifacts/namespaces/default/health-2.jar', settleSeconds: '3', rollbackOnFailure: 'true' }),
+        secrets,
+      });
+      assert.equal(r.exitCode, 1, r.log);
+      const [newJob] = f.jobs(f.deployment('default', 'restarting').metadata.id)
+        .filter((j) => j.status.started && j.status.started.observedFlinkJobRestarts === 2);
+      assert.ok(newJob, 'the fake counted the restarts on the new job');
+      assert.match(r.errors[0].message, /deployment `restarting` in namespace `default` reached RUNNING but did not stay up for 3s \(settleSeconds\): the job restarted 2 times since it started/);
+      assert.match(r.errors[0].message, /; rolled back: deployment `restarting` is RUNNING \(job [0-9a-f-]+\) again with the previous spec/);
+      assert.match(r.errors[0].message, new RegExp(`observedFlinkJobRestarts\` of job ${newJob.metadata.id}`));
+      assert.match(r.stdout, /no restart/, 'the plan says what the settle window checks');
+      const after = f.deployment('default', 'restarting');
+      assert.equal(after.spec.template.spec.artifact.jarUri, v1);
+      assert.equal(caseNamed(junit(r), 'stay RUNNING for 3s').failed, true);
+    } finally { await f.close(); }
+  });
+
+  test('restarts within healthMaxRestarts pass, and restarts from before the run do not count', async () => {
+    const f = await fake();
+    try {
+      f.nextJobs({ restartAfterMs: 300, restarts: 1 });
+      const r = await run({ inputs: inputs(f, { deploymentName: 'tolerant', deploymentTargetName: 'vvp-jobs', jarUri: JAR, settleSeconds: '2', healthMaxRestarts: '1' }), secrets });
+      assert.equal(r.exitCode, 0, r.log);
+      assert.match(r.stdout, /health: 1 restart\(s\)/);
+      // The same job, unchanged, with its one restart from before: a re-run counts from its
+      // first reading, so the old restart is not held against it.
+      const again = await run({ inputs: inputs(f, { deploymentName: 'tolerant', deploymentTargetName: 'vvp-jobs', jarUri: JAR, settleSeconds: '1' }), secrets });
+      assert.equal(again.exitCode, 0, again.log);
+      assert.match(again.stdout, /health: 0 restart\(s\)/);
+    } finally { await f.close(); }
+  });
+
+  test('healthCheckpoints is refused on Ververica Platform, whose API has no checkpoint statistics', async () => {
+    const f = await fake();
+    try {
+      const r = await run({ inputs: inputs(f, { deploymentName: 'cp', deploymentTargetName: 'vvp-jobs', jarUri: JAR, settleSeconds: '30', healthCheckpoints: '1' }), secrets });
+      assert.equal(r.exitCode, 2, r.log);
+      assert.match(r.errors[0].message, /healthCheckpoints.*cannot be checked on target `ververica`: Ververica Platform's API .* has no checkpoint statistics/);
+      noWrites(f);
+    } finally { await f.close(); }
+  });
+});

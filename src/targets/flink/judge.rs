@@ -145,23 +145,33 @@ pub fn exception_count(exceptions: &Value) -> usize {
 /// recovered from: a region fail-over restarts tasks without the job leaving RUNNING, so the
 /// exception history (late, but complete) is the witness for what happened between two looks.
 pub fn assess(job: &JobSummary, exceptions: &Value) -> Health {
+    assess_allowing(job, exceptions, 0)
+}
+
+/// [`assess`] for a job allowed `restarts` failures (`healthMaxRestarts`): while it has had no
+/// more, a restart under way is a job still coming up, not a failure.
+pub fn assess_allowing(job: &JobSummary, exceptions: &Value, restarts: u32) -> Health {
     let shown = describe(job);
+    let failures = exception_count(exceptions);
+    let tolerated = restarts > 0 && failures <= restarts as usize;
     match job.state.as_str() {
         "FAILED" | "CANCELED" | "FINISHED" | "SUSPENDED" => {
             return Health::Failed(format!("the job ended: {shown}"))
+        }
+        "FAILING" | "RESTARTING" if tolerated => {
+            return Health::Starting(format!("{shown} after {failures} failure(s)"))
         }
         "FAILING" | "RESTARTING" | "CANCELLING" => {
             return Health::Failed(format!("the job is failing: {shown}"))
         }
         _ => {}
     }
-    let failures = exception_count(exceptions);
-    if failures > 0 {
+    if failures > restarts as usize {
         return Health::Failed(format!(
             "the job failed {failures} time(s) since it was submitted; now {shown}"
         ));
     }
-    if task(job, "failed") > 0 {
+    if task(job, "failed") > 0 && !tolerated {
         return Health::Failed(format!("a task failed: {shown}"));
     }
     let (running, finished, total) = (
@@ -173,6 +183,37 @@ pub fn assess(job: &JobSummary, exceptions: &Value) -> Health {
         return Health::Running;
     }
     Health::Starting(shown)
+}
+
+/// The gate's view of `/jobs/{id}/checkpoints`: completed and failed since the job started
+/// (the statistics belong to the job, which the run submitted), and why the newest failed.
+pub fn checkpoint_counts(checkpoints: &Value) -> crate::health::Checkpoints {
+    let count = |k: &str| {
+        checkpoints
+            .pointer(&format!("/counts/{k}"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    let newest_failed = checkpoints
+        .pointer("/latest/failed")
+        .filter(|v| !v.is_null())
+        .into_iter()
+        .chain(
+            checkpoints
+                .get("history")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|h| s(h, "status") == Some("FAILED")),
+        )
+        .find_map(|f| s(f, "failure_message"))
+        .and_then(|m| message_chain(m).into_iter().next().or(Some(m.to_owned())))
+        .filter(|m| !m.is_empty());
+    crate::health::Checkpoints {
+        completed: count("completed"),
+        failed: count("failed"),
+        last_failure: newest_failed,
+    }
 }
 
 /// The highest vertex parallelism in `/jobs/{id}`: the slots a job needs per sharing group.
@@ -736,6 +777,9 @@ mod tests {
             }
             "exceptions-none" => include_str!("../../../tests/fixtures/flink/exceptions-none.json"),
             "exceptions-v3" => include_str!("../../../tests/fixtures/flink/exceptions-v3.json"),
+            "checkpoints-never-completed" => {
+                include_str!("../../../tests/fixtures/flink/checkpoints-never-completed.json")
+            }
             "config" => include_str!("../../../tests/fixtures/flink/config.json"),
             "jars" => include_str!("../../../tests/fixtures/flink/jars.json"),
             "job-waiting-for-slots" => {
@@ -822,6 +866,63 @@ mod tests {
         let mut empty = running.clone();
         empty.tasks.clear();
         assert!(matches!(assess(&empty, &none), Health::Starting(s) if s == "RUNNING"));
+    }
+
+    #[test]
+    fn restarts_within_healthmaxrestarts_are_a_job_still_coming_up_and_one_more_is_a_failure() {
+        let none = fx("exceptions-none");
+        let v3 = fx("exceptions-v3");
+        assert_eq!(exception_count(&v3), 2);
+        let running = overview_job("ov-running");
+        assert_eq!(assess_allowing(&running, &v3, 2), Health::Running);
+        assert!(matches!(
+            assess_allowing(&running, &v3, 1),
+            Health::Failed(s) if s.contains("failed 2 time(s)")
+        ));
+        let restarting = overview_job("ov-failing");
+        assert!(matches!(
+            assess_allowing(&restarting, &none, 1),
+            Health::Starting(s) if s.starts_with("RESTARTING")
+        ));
+        assert!(matches!(
+            assess_allowing(&restarting, &none, 0),
+            Health::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn checkpoint_counts_come_from_counts_and_the_newest_failure_message() {
+        let c = checkpoint_counts(&fx("checkpoints-failed-start"));
+        assert_eq!((c.completed, c.failed, c.last_failure), (0, 11, None));
+        // Recorded from Flink 2.3: a job whose snapshots outlast the checkpoint timeout, read
+        // after the failed deploy cancelled it (its last checkpoint was aborted by the cancel;
+        // the gate read the ones before, "Checkpoint expired before completing.").
+        let c = checkpoint_counts(&fx("checkpoints-never-completed"));
+        assert_eq!((c.completed, c.failed), (0, 22));
+        assert_eq!(
+            c.last_failure.as_deref(),
+            Some("Checkpoint Coordinator is suspending.")
+        );
+        let v = json!({
+            "counts": {"completed": 2, "failed": 3},
+            "latest": {"failed": null},
+            "history": [
+                {"status": "COMPLETED"},
+                {"status": "FAILED", "failure_message": "Checkpoint expired before completing."},
+                {"status": "FAILED", "failure_message": "older"}
+            ]
+        });
+        let c = checkpoint_counts(&v);
+        assert_eq!((c.completed, c.failed), (2, 3));
+        assert_eq!(
+            c.last_failure.as_deref(),
+            Some("Checkpoint expired before completing.")
+        );
+        let latest = json!({"counts": {}, "latest": {"failed": {"failure_message": "java.io.IOException: disk full\n\tat x"}}});
+        assert_eq!(
+            checkpoint_counts(&latest).last_failure.as_deref(),
+            Some("java.io.IOException: disk full")
+        );
     }
 
     #[test]

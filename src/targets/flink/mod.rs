@@ -13,6 +13,7 @@ pub mod config;
 pub mod judge;
 mod probe;
 
+use crate::health::Signal;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -24,6 +25,7 @@ use super::{Context, CredentialNeed, Needs, Plan, Registration, Target};
 use crate::azure::blob::JarUriScheme;
 use crate::config::{Action, JobInputs, TokenSource};
 use crate::error::{Error, Result};
+use crate::health;
 use crate::http::display_url;
 use crate::pipeline::inputs as i;
 use crate::report::Recorder;
@@ -40,11 +42,18 @@ const END_WAIT: Duration = Duration::from_secs(60);
 /// The key of the password or token among the run's credentials.
 const CREDENTIAL: &str = "flink-credential";
 
+/// What the platform tells about a started job's health (`crate::health`).
+const HEALTH: crate::health::Support = crate::health::Support {
+    restarts: Signal::Counted("the job's exception history (`/jobs/{id}/exceptions`), one entry per failure Flink recovered from"),
+    checkpoints: Signal::Counted("`/jobs/{id}/checkpoints` (counts.completed, counts.failed, latest.failed.failure_message)"),
+};
+
 pub const REGISTRATION: Registration = Registration {
     name: "flink",
     actions: Action::ON_JOBS,
     configure: super::configure::<FlinkConfig>,
     notice: None,
+    health: HEALTH,
 };
 
 /// The target with its configuration.
@@ -165,6 +174,8 @@ enum Step {
     Wait {
         timeout: u64,
         settle: u64,
+        /// What the settle window checks besides RUNNING (`crate::health`).
+        health: String,
     },
     DeleteOlderJars {
         name: String,
@@ -243,8 +254,12 @@ impl Step {
             Step::StartFresh { name, why } => format!(
                 "no job named `{name}` is running: start it without state ({why})"
             ),
-            Step::Wait { timeout, settle } => format!(
-                "wait up to {timeout}s for the job and all its vertices to be RUNNING, then watch it for {settle}s"
+            Step::Wait {
+                timeout,
+                settle,
+                health,
+            } => format!(
+                "wait up to {timeout}s for the job and all its vertices to be RUNNING, then watch it for {settle}s ({health})"
             ),
             Step::DeleteOlderJars { name, count } => {
                 format!("then delete {count} older jar(s) uploaded for job `{name}`")
@@ -420,6 +435,7 @@ fn wait_step(cfg: Cfg<'_>) -> Step {
     Step::Wait {
         timeout: cfg.timeout.as_secs(),
         settle: cfg.settle.as_secs(),
+        health: cfg.health.describe(REGISTRATION.health),
     }
 }
 
@@ -1304,6 +1320,13 @@ impl Runner<'_> {
         .with_details(causes)
     }
 
+    /// A look at the job that allows the restarts of `healthMaxRestarts`.
+    fn job_probe<'p>(&'p self, job_id: &'p str) -> JobProbe<'p> {
+        let mut probe = JobProbe::new(&self.client, job_id);
+        probe.allowed_restarts = self.cfg.health.max_restarts;
+        probe
+    }
+
     fn wait(&self, subject: &'static str, limit: Duration) -> Wait<'static> {
         Wait::new(subject, limit, probe::PACE)
     }
@@ -1337,7 +1360,7 @@ impl Runner<'_> {
 
     async fn wait_running(&self, rec: &mut Recorder, job_id: &str) -> Result<()> {
         let w = self.wait("the job", self.cfg.timeout);
-        let mut probe = JobProbe::new(&self.client, job_id);
+        let mut probe = self.job_probe(job_id);
         let end = wait::until(rec, &w, &mut probe, |look, _| match &look.health {
             Health::Running => Verdict::Done,
             Health::Failed(why) => Verdict::Failed(why.clone()),
@@ -1370,12 +1393,21 @@ impl Runner<'_> {
         savepoint: Option<&str>,
     ) -> Result<()> {
         let w = self.wait("the job", self.cfg.settle);
-        let mut probe = JobProbe::new(&self.client, job_id);
+        let mut probe = self.job_probe(job_id);
         probe.unconfirmed = savepoint;
-        let held = wait::settle(rec, &w, &mut probe, |look| {
+        probe.count_checkpoints = self.cfg.health.checkpoints > 0;
+        // The gate counts the restarts (from the exception history, which shows a failure up
+        // to one cache lifetime late): a restart under way is a wobble until then, so the
+        // headline says how often the job restarted and why.
+        probe.allowed_restarts = u32::MAX;
+        // Every job the run watches is one it submitted: Flink's counters are since its start.
+        let mut watch = health::Watch::new(self.cfg.health, health::Since::Started);
+        let held = health::settle(rec, &w, &mut probe, &mut watch, |look| {
             match (&look.job, &look.health) {
                 (None, _) => Hold::Lost("it is no longer listed by the cluster".into()),
                 (_, Health::Failed(why)) => Hold::Lost(why.clone()),
+                // A restart allowed by healthMaxRestarts: the job must be back by the end.
+                (_, Health::Starting(s)) => Hold::Wobbling(s.clone()),
                 _ => Hold::Holding,
             }
         })

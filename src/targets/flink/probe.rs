@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::client::Client;
 use super::judge::{self, Health, JobSummary, Trigger};
 use crate::error::Result;
+use crate::health::{Vital, Vitals};
 use crate::wait::{Backoff, Observed, Probe};
 
 /// A JobManager answers from memory: the first looks come quickly, so a job that is up is seen
@@ -18,6 +19,14 @@ pub const PACE: Backoff = Backoff::with_floor(Duration::ZERO);
 pub struct Look {
     pub job: Option<JobSummary>,
     pub health: Health,
+    /// The health gate's counters: failures in the exception history, checkpoint statistics.
+    pub vitals: Vitals,
+}
+
+impl Vital for Look {
+    fn vitals(&self) -> Vitals {
+        self.vitals.clone()
+    }
 }
 
 impl Observed for Look {
@@ -39,6 +48,10 @@ pub struct JobProbe<'a> {
     pub unconfirmed: Option<&'a str>,
     /// What the checkpoint statistics said about the restore: (as expected, the path).
     pub restored: Option<(bool, String)>,
+    /// Failures the job may have had (`healthMaxRestarts`).
+    pub allowed_restarts: u32,
+    /// Read the checkpoint statistics on every look (`healthCheckpoints`).
+    pub count_checkpoints: bool,
 }
 
 impl<'a> JobProbe<'a> {
@@ -48,23 +61,28 @@ impl<'a> JobProbe<'a> {
             job_id,
             unconfirmed: None,
             restored: None,
+            allowed_restarts: 0,
+            count_checkpoints: false,
         }
     }
 
-    /// Flink's checkpoint statistics say which savepoint the job's state came from (they are
+    /// The checkpoint statistics, when the gate counts checkpoints or a restore is still to be
+    /// confirmed: Flink's statistics say which savepoint the job's state came from (they are
     /// cached like the job details, so this is tried on every look until they tell).
-    async fn check_restore(&mut self) {
-        let Some(savepoint) = self.unconfirmed else {
-            return;
-        };
-        let norm = |s: &str| s.trim_end_matches('/').replace("file:///", "file:/");
-        let Ok(cps) = self.client.checkpoints(self.job_id).await else {
-            return;
-        };
-        if let Some((path, _)) = judge::state_facts(&cps).restored {
-            self.restored = Some((norm(&path) == norm(savepoint), path));
-            self.unconfirmed = None;
+    async fn read_checkpoints(&mut self) -> Option<crate::health::Checkpoints> {
+        if self.unconfirmed.is_none() && !self.count_checkpoints {
+            return None;
         }
+        let cps = self.client.checkpoints(self.job_id).await.ok()?;
+        if let Some(savepoint) = self.unconfirmed {
+            let norm = |s: &str| s.trim_end_matches('/').replace("file:///", "file:/");
+            if let Some((path, _)) = judge::state_facts(&cps).restored {
+                self.restored = Some((norm(&path) == norm(savepoint), path));
+                self.unconfirmed = None;
+            }
+        }
+        self.count_checkpoints
+            .then(|| judge::checkpoint_counts(&cps))
     }
 }
 
@@ -72,24 +90,28 @@ impl<'a> JobProbe<'a> {
 impl Probe for JobProbe<'_> {
     type Obs = Look;
     async fn probe(&mut self) -> Result<Look> {
-        self.check_restore().await;
+        let checkpoints = self.read_checkpoints().await;
         let jobs = self.client.jobs().await?;
         let Some(job) = judge::find_job(&jobs, self.job_id).cloned() else {
             return Ok(Look {
                 job: None,
                 health: Health::Starting("not listed by the cluster yet".into()),
+                vitals: Vitals::default(),
             });
         };
         // Missing history (older clusters, archived jobs) must not hide the job's own state.
-        let exceptions = self
-            .client
-            .exceptions(self.job_id)
-            .await
-            .unwrap_or(Value::Null);
-        let health = judge::assess(&job, &exceptions);
+        let exceptions = self.client.exceptions(self.job_id).await.ok();
+        let history = exceptions.as_ref().unwrap_or(&Value::Null);
+        let health = judge::assess_allowing(&job, history, self.allowed_restarts);
         Ok(Look {
             job: Some(job),
             health,
+            vitals: Vitals {
+                // Each entry of the history is a failure Flink restarted the job from (or,
+                // once the job is FAILED, the last one, which the state already reports).
+                restarts: exceptions.map(|e| judge::exception_count(&e) as u64),
+                checkpoints,
+            },
         })
     }
 }

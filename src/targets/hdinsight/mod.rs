@@ -11,6 +11,7 @@ pub mod config;
 pub mod judge;
 mod probe;
 
+use crate::health::Signal;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -31,11 +32,22 @@ use crate::report::{cell, Recorder};
 use crate::rollback::Outcome;
 use crate::wait::{self, End, Hold, Wait};
 
+/// What the platform tells about a started job's health (`crate::health`).
+const HEALTH: crate::health::Support = crate::health::Support {
+    restarts: Signal::Unseen(
+        "HDInsight on AKS reports a job's status and last action only, no restart count",
+    ),
+    checkpoints: Signal::Unseen(
+        "HDInsight on AKS reports a job's status and last action only, no checkpoint statistics",
+    ),
+};
+
 pub const REGISTRATION: Registration = Registration {
     name: "hdinsight",
     actions: Action::ON_JOBS,
     configure: super::configure::<HdiConfig>,
     notice: Some(RETIRED),
+    health: HEALTH,
 };
 
 /// The target with its configuration.

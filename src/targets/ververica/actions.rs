@@ -192,7 +192,11 @@ impl LifecyclePlan {
             if self.run.settle.is_zero() {
                 String::new()
             } else {
-                format!(", then watch it for {}s", self.run.settle.as_secs())
+                format!(
+                    ", then watch it for {}s ({})",
+                    self.run.settle.as_secs(),
+                    self.run.health.describe(super::REGISTRATION.health)
+                )
             }
         )
     }

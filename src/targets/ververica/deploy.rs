@@ -319,7 +319,11 @@ impl Plan for DeployPlan {
             "wait up to {}s for {target}{}",
             self.run.timeout.as_secs(),
             if target == "RUNNING" && !self.run.settle.is_zero() {
-                format!(", then watch it for {}s", self.run.settle.as_secs())
+                format!(
+                    ", then watch it for {}s ({})",
+                    self.run.settle.as_secs(),
+                    self.run.health.describe(super::REGISTRATION.health)
+                )
             } else {
                 String::new()
             }
@@ -511,7 +515,13 @@ impl DeployPlan {
             && before.as_ref().is_some_and(|b| b.state == "RUNNING")
             && current.is_some_and(|c| diff::template_changed(c, after))
             && spec::get_str(after, &["spec", "upgradeStrategy", "kind"]) != Some("NONE");
-        let expect = judge::expectation(before.as_ref(), &target, new_job);
+        let mut expect = judge::expectation(before.as_ref(), &target, new_job);
+        // Without a write the job that ran before is the one to settle: the health gate counts
+        // its restarts from the first reading, not from its start (long before this run).
+        if !changed {
+            let now = current.map(Observation::of);
+            expect.ran_before = judge::expectation(now.as_ref(), &target, false).ran_before;
+        }
         let e = match reach(on, rec, &target, expect, written).await {
             Ok(obs) => {
                 report_job(client, rec, &obs).await;

@@ -52,6 +52,9 @@ pub struct Expect {
     /// has not acted on the change yet, so it is not an answer (a FAILED from before a fix, or
     /// the old job still RUNNING before an upgrade).
     pub baseline: Option<Observation>,
+    /// The job that ran before the change, if one did: the health gate counts its restarts
+    /// from the run's first reading, a new job's from its start.
+    pub ran_before: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,6 +71,29 @@ pub fn expectation(before: Option<&Observation>, target: &str, new_job: bool) ->
     Expect {
         target: target.to_owned(),
         baseline,
+        ran_before: before
+            .filter(|b| b.state == "RUNNING")
+            .and_then(|b| b.job_id.clone()),
+    }
+}
+
+/// Where the health gate counts from once `reached` holds: the job the run found running
+/// counts from the first reading, any other from its start.
+pub fn health_since(ran_before: Option<&str>, reached: &Observation) -> crate::health::Since {
+    match (ran_before, reached.job_id.as_deref()) {
+        (Some(a), Some(b)) if a == b => crate::health::Since::FirstReading,
+        _ => crate::health::Since::Started,
+    }
+}
+
+/// The health gate's counters in a Job resource: `status.started.observedFlinkJobRestarts`,
+/// the only restart count Ververica Platform gives (its API has no checkpoint statistics).
+pub fn job_vitals(job: &Value) -> crate::health::Vitals {
+    crate::health::Vitals {
+        restarts: job
+            .pointer("/status/started/observedFlinkJobRestarts")
+            .and_then(Value::as_u64),
+        checkpoints: None,
     }
 }
 
@@ -521,6 +547,34 @@ mod tests {
 
     fn obs(name: &str) -> Observation {
         Observation::of(&fixture(name))
+    }
+
+    #[test]
+    fn the_gate_counts_restarts_from_the_job_resource_and_from_the_start_of_a_new_job() {
+        let job = serde_json::json!({"status": {"state": "STARTED", "started": {"observedFlinkJobRestarts": 2}}});
+        assert_eq!(job_vitals(&job).restarts, Some(2));
+        assert_eq!(
+            job_vitals(&serde_json::json!({"status": {"state": "STARTING"}})).restarts,
+            None
+        );
+        let before = obs("running");
+        let e = expectation(Some(&before), "RUNNING", false);
+        let same = before.clone();
+        assert_eq!(
+            health_since(e.ran_before.as_deref(), &same),
+            crate::health::Since::FirstReading
+        );
+        let mut other = before.clone();
+        other.job_id = Some("a-new-job".into());
+        assert_eq!(
+            health_since(e.ran_before.as_deref(), &other),
+            crate::health::Since::Started
+        );
+        let fresh = expectation(None, "RUNNING", false);
+        assert_eq!(
+            health_since(fresh.ran_before.as_deref(), &same),
+            crate::health::Since::Started
+        );
     }
 
     #[test]

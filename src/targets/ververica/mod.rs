@@ -16,6 +16,7 @@ pub mod probe;
 pub mod rollback;
 pub mod spec;
 
+use crate::health::{self, Signal};
 use serde_json::{json, Value};
 
 use self::client::{Client, Written};
@@ -31,11 +32,18 @@ use crate::pipeline::inputs as i;
 use crate::report::Recorder;
 use crate::wait;
 
+/// What the platform tells about a started job's health (`crate::health`).
+const HEALTH: crate::health::Support = crate::health::Support {
+    restarts: Signal::Counted("`status.started.observedFlinkJobRestarts` of the Job resource"),
+    checkpoints: Signal::Unseen("Ververica Platform's API (AppManager 2.x) has no checkpoint statistics; only its Flink UI shows them"),
+};
+
 pub const REGISTRATION: Registration = Registration {
     name: "ververica",
     actions: &Action::ALL,
     configure: super::configure::<VvpConfig>,
     notice: None,
+    health: HEALTH,
 };
 
 /// The target with its configuration.
@@ -669,16 +677,21 @@ async fn wait_state(
     }
 }
 
-/// After RUNNING: watch `settleSeconds`; a fall to FAILED is a failure.
+/// After RUNNING: watch `settleSeconds`; a fall to FAILED, or more restarts than
+/// `healthMaxRestarts` (the health gate, counted from the start of a job the change started,
+/// else from the first reading), is a failure.
 async fn settle_running(
     on: On<'_>,
     rec: &mut Recorder,
     obs: &Observation,
     deployment_id: Option<&str>,
     since: Option<&str>,
+    ran_before: Option<&str>,
 ) -> Result<Value> {
     let On { cfg, client, addr } = on;
-    match probe::settle(client, rec, addr, obs.job_id.as_deref(), cfg.settle).await? {
+    let watch = health::Watch::new(cfg.health, judge::health_since(ran_before, obs));
+    let job = obs.job_id.as_deref();
+    match probe::settle(client, rec, addr, job, cfg.settle, watch).await? {
         Ok(d) => {
             rec.timeline(&format!("stayed RUNNING for {}s", cfg.settle.as_secs()));
             Ok(d)
@@ -702,9 +715,22 @@ async fn settle_running(
                 ),
                 cause.as_deref(),
             ))
-            .with_details(details))
+            .with_details(details)
+            .with_hint(settle_hint(&why, job)))
         }
     }
+}
+
+/// What to do about a job that did not stay up: for restarts, where the reason is.
+fn settle_hint(why: &str, job: Option<&str>) -> String {
+    if !why.starts_with("the job restarted") {
+        return "the deployment's events and the job's Flink logs say why".into();
+    }
+    format!(
+        "Ververica Platform counts the restarts (`status.started.observedFlinkJobRestarts` of job {}) but does not say why: the job's Flink UI (exceptions) and logs do; raise {} if restarts right after a start are expected",
+        job.unwrap_or("?"),
+        i::HEALTH_MAX_RESTARTS
+    )
 }
 
 fn facts(rec: &mut Recorder, client: &Client<'_>, addr: &DeploymentRef, d: Option<&Value>) {
@@ -759,6 +785,7 @@ async fn reach(
     let On { cfg, client, addr } = on;
     let since = change_time(written);
     let id = deployment_id(written).map(str::to_owned);
+    let ran_before = expect.ran_before.clone();
     rec.begin(&format!("reach {target}"));
     let r = wait_state(
         cfg,
@@ -776,7 +803,15 @@ async fn reach(
     let (_, obs) = rec.end(r)?;
     if target == "RUNNING" && !cfg.settle.is_zero() {
         rec.begin(&format!("stay RUNNING for {}s", cfg.settle.as_secs()));
-        let r = settle_running(on, rec, &obs, id.as_deref(), since.as_deref()).await;
+        let r = settle_running(
+            on,
+            rec,
+            &obs,
+            id.as_deref(),
+            since.as_deref(),
+            ran_before.as_deref(),
+        )
+        .await;
         rec.end(r)?;
     }
     Ok(obs)

@@ -9,6 +9,7 @@ use super::client::Client;
 use super::judge::{self, Expect, Observation, SavepointVerdict, Settle};
 use super::DeploymentRef;
 use crate::error::Result;
+use crate::health::{self, Vital, Vitals};
 use crate::report::Recorder;
 use crate::wait::{self, Backoff, End, Hold, Observed, Probe, Settled, Verdict, Wait};
 
@@ -120,17 +121,66 @@ pub async fn until(
     })
 }
 
-/// Watch a RUNNING deployment for `window`: `Ok(Err(why))` when it did not stay up.
+/// A settle window's reading: the deployment, and the health counters of its job.
+pub struct SettleRead {
+    read: Read,
+    vitals: Vitals,
+}
+
+impl Observed for SettleRead {
+    fn shown(&self) -> String {
+        match self.vitals.restarts {
+            Some(n) if n > 0 => format!("{}, {n} restart(s)", self.read.shown()),
+            _ => self.read.shown(),
+        }
+    }
+}
+
+impl Vital for SettleRead {
+    fn vitals(&self) -> Vitals {
+        self.vitals.clone()
+    }
+}
+
+/// Reads the deployment, then the Job resource of the job it runs (for its restart count).
+struct SettleProbe<'a> {
+    deployment: DeploymentProbe<'a>,
+}
+
+#[async_trait::async_trait(?Send)]
+impl Probe for SettleProbe<'_> {
+    type Obs = SettleRead;
+    async fn probe(&mut self) -> Result<SettleRead> {
+        let read = self.deployment.probe().await?;
+        let job = read.0.as_ref().and_then(|(_, o)| o.job_id.clone());
+        let vitals = match job {
+            // A job that cannot be read now is read again at the next poll; the deployment
+            // still tells whether it runs.
+            Some(id) => match self.deployment.client.job(&id).await {
+                Ok(Some(j)) => judge::job_vitals(&j),
+                _ => Vitals::default(),
+            },
+            None => Vitals::default(),
+        };
+        Ok(SettleRead { read, vitals })
+    }
+}
+
+/// Watch a RUNNING deployment for `window`, with the health gate counted `from`:
+/// `Ok(Err(why))` when it did not stay up.
 pub async fn settle(
     client: &Client<'_>,
     rec: &mut Recorder,
     addr: &DeploymentRef,
     job: Option<&str>,
     window: Duration,
+    mut watch: health::Watch,
 ) -> Result<std::result::Result<Value, String>> {
     let w = Wait::new("the deployment", window, PACE).on_timeline(" while settling");
-    let mut probe = DeploymentProbe { client, addr };
-    let r = wait::settle(rec, &w, &mut probe, |read| match &read.0 {
+    let mut probe = SettleProbe {
+        deployment: DeploymentProbe { client, addr },
+    };
+    let r = health::settle(rec, &w, &mut probe, &mut watch, |seen| match &seen.read.0 {
         None => Hold::Lost("the deployment disappeared while it was settling".into()),
         Some((_, obs)) => match judge::settle(obs, job) {
             Settle::Holding => Hold::Holding,
@@ -140,7 +190,7 @@ pub async fn settle(
     })
     .await?;
     Ok(match r {
-        Settled::Held(read) => Ok(read.0.map(|(d, _)| d).unwrap_or(Value::Null)),
+        Settled::Held(seen) => Ok(seen.read.0.map(|(d, _)| d).unwrap_or(Value::Null)),
         Settled::Lost { why, .. } => Err(why),
     })
 }

@@ -76,6 +76,8 @@ async fn attempt(on: On<'_>, rec: &mut Recorder, previous: &Value) -> Result<Str
         && diff::template_changed(&now, &diff::clean(previous));
     let since = super::change_time(&written);
     let id = spec::get_str(&written, &["metadata", "id"]).map(str::to_owned);
+    let expect = judge::expectation(Some(&before), &target, new_job);
+    let ran_before = expect.ran_before.clone();
     let (_, obs) = super::wait_state(
         cfg,
         client,
@@ -83,14 +85,15 @@ async fn attempt(on: On<'_>, rec: &mut Recorder, previous: &Value) -> Result<Str
         WaitFor {
             addr,
             target: &target,
-            expect: judge::expectation(Some(&before), &target, new_job),
+            expect,
             deployment_id: id.clone(),
             since: since.clone(),
         },
     )
     .await?;
     if target == "RUNNING" && !cfg.settle.is_zero() {
-        super::settle_running(on, rec, &obs, id.as_deref(), since.as_deref()).await?;
+        let (id, since, before) = (id.as_deref(), since.as_deref(), ran_before.as_deref());
+        super::settle_running(on, rec, &obs, id, since, before).await?;
     }
     if let Some(j) = &obs.job_id {
         rec.output("jobId", j);

@@ -18,6 +18,7 @@ pub mod judge;
 pub mod probe;
 pub mod resource;
 
+use crate::health::Signal;
 use serde_json::Value;
 
 use self::client::Crs;
@@ -30,11 +31,18 @@ use crate::error::{Error, Result};
 use crate::pipeline::inputs as i;
 use crate::report::Recorder;
 
+/// What the platform tells about a started job's health (`crate::health`).
+const HEALTH: crate::health::Support = crate::health::Support {
+    restarts: Signal::Unseen("the VvpDeployment's status mirrors the deployment, not its job: a restart inside Flink is not shown (a replaced job is)"),
+    checkpoints: Signal::Unseen("the VvpDeployment's status has no checkpoint statistics, and neither has Ververica Platform's API"),
+};
+
 pub const REGISTRATION: Registration = Registration {
     name: "ververicaOperator",
     actions: &[Action::Deploy, Action::Delete, Action::Validate],
     configure: super::configure::<OperatorConfig>,
     notice: None,
+    health: HEALTH,
 };
 
 /// The target with its configuration.
