@@ -288,6 +288,7 @@ impl Plan for DeployPlan {
             expect: self.expect(&written),
             timeout: cx.run.timeout,
             settle: cx.run.settle,
+            max_restarts: u64::from(cx.run.health.max_restarts),
         };
         let result = match self.savepoint_nonce {
             Some(n) => super::actions::await_savepoint(&watch, rec, n).await,
@@ -365,6 +366,7 @@ impl DeployPlan {
             expect: self.expect(&written),
             timeout: run.timeout,
             settle: std::time::Duration::ZERO,
+            max_restarts: 0,
         };
         let obs = watch.state(rec).await?;
         Ok(format!(

@@ -353,8 +353,14 @@ fn reached(obs: &Observation, expect: &Expect) -> bool {
 }
 
 /// Did the reached state hold? `job` is the job that ran when it was reached, `restarts` the
-/// restarts counted then.
-pub fn settle(obs: &Observation, expect: &Expect, job: Option<&str>, restarts: u64) -> Hold {
+/// restarts counted then and how many more are allowed (`healthMaxRestarts`); within the
+/// allowance a restart in progress is a wobble.
+pub fn settle(
+    obs: &Observation,
+    expect: &Expect,
+    job: Option<&str>,
+    (restarts, allowed): (u64, u64),
+) -> Hold {
     if !obs.exists {
         return Hold::Lost(format!(
             "the {} disappeared while it was settling",
@@ -374,7 +380,7 @@ pub fn settle(obs: &Observation, expect: &Expect, job: Option<&str>, restarts: u
         return Hold::Lost(format!("the operator is rolling the resource back ({r})"));
     }
     let now = obs.restarts_since(expect.since_rv);
-    if now > restarts {
+    if now > restarts + allowed {
         return Hold::Lost(with_error(
             format!(
                 "the job restarted ({} time(s) while settling)",
@@ -384,7 +390,12 @@ pub fn settle(obs: &Observation, expect: &Expect, job: Option<&str>, restarts: u
         ));
     }
     if let Some(s @ ("RESTARTING" | "FAILING")) = obs.job_state.as_deref() {
-        return Hold::Lost(with_error(format!("the job is {s}"), obs));
+        let why = with_error(format!("the job is {s}"), obs);
+        return if allowed > 0 {
+            Hold::Wobbling(why)
+        } else {
+            Hold::Lost(why)
+        };
     }
     if let (Some(was), Some(is)) = (job, obs.job_id.as_deref()) {
         if was != is {
@@ -641,11 +652,19 @@ mod tests {
         let e = expect(1, Goal::Running);
         let obs = Observation::of(Some(&cr), &[restart(150, 1)]);
         assert_eq!(decide(&obs, &e), Verdict::Done);
-        assert_eq!(settle(&obs, &e, Some("a1b2"), 1), Hold::Holding);
+        assert_eq!(settle(&obs, &e, Some("a1b2"), (1, 0)), Hold::Holding);
         let obs = Observation::of(Some(&cr), &[restart(150, 2)]);
         assert!(
-            matches!(settle(&obs, &e, Some("a1b2"), 1), Hold::Lost(w) if w.contains("the job restarted (1 time(s) while settling)"))
+            matches!(settle(&obs, &e, Some("a1b2"), (1, 0)), Hold::Lost(w) if w.contains("the job restarted (1 time(s) while settling)"))
         );
+        // healthMaxRestarts: 1 lets one restart pass, and a restart in progress wobble.
+        assert_eq!(settle(&obs, &e, Some("a1b2"), (1, 1)), Hold::Holding);
+        let mut busy = cr.clone();
+        busy["status"]["jobStatus"]["state"] = json!("RESTARTING");
+        assert!(matches!(
+            settle(&Observation::of(Some(&busy), &[]), &e, Some("a1b2"), (0, 1)),
+            Hold::Wobbling(w) if w == "the job is RESTARTING"
+        ));
         let obs = Observation::of(Some(&cr), &[restart(150, 2), restart(160, 1)]);
         assert!(
             matches!(decide(&obs, &e), Verdict::Failed(w) if w.contains("keeps restarting (3 restarts"))
@@ -654,11 +673,11 @@ mod tests {
         r["status"]["jobStatus"]["state"] = json!("RESTARTING");
         let obs = Observation::of(Some(&r), &[]);
         assert!(
-            matches!(settle(&obs, &e, Some("a1b2"), 0), Hold::Lost(w) if w == "the job is RESTARTING")
+            matches!(settle(&obs, &e, Some("a1b2"), (0, 0)), Hold::Lost(w) if w == "the job is RESTARTING")
         );
         let obs = Observation::of(Some(&cr), &[]);
         assert!(
-            matches!(settle(&obs, &e, Some("other"), 0), Hold::Lost(w) if w.contains("was replaced"))
+            matches!(settle(&obs, &e, Some("other"), (0, 0)), Hold::Lost(w) if w.contains("was replaced"))
         );
     }
 

@@ -34,11 +34,22 @@ use crate::targets::operator::subject;
 use crate::targets::vvp_operator::client::Crs;
 use crate::wait::End;
 
+/// What the operator tells about a started job's health (`crate::health`).
+const HEALTH: crate::health::Support = crate::health::Support {
+    restarts: crate::health::Signal::Counted(
+        "the resource's events (the job's status changes to RESTARTING)",
+    ),
+    checkpoints: crate::health::Signal::Unseen(
+        "the FlinkDeployment's status has no checkpoint counts (operator 1.15 keeps them in the JobManager)",
+    ),
+};
+
 pub const REGISTRATION: Registration = Registration {
     name: "flinkOperator",
     actions: Action::ON_JOBS,
     configure: super::configure::<OperatorConfig>,
     notice: None,
+    health: HEALTH,
 };
 
 /// The target with its configuration.
@@ -102,6 +113,8 @@ pub struct Watch<'a> {
     pub expect: Expect,
     pub timeout: Duration,
     pub settle: Duration,
+    /// Restarts the job may make while settling (`healthMaxRestarts`).
+    pub max_restarts: u64,
 }
 
 impl Watch<'_> {
@@ -217,7 +230,14 @@ impl Watch<'_> {
 
     async fn hold(&self, rec: &mut Recorder, reached: &Observation) -> Result<()> {
         let settle = self.settle;
-        let Err((why, last)) = probe::settle(self.crs, rec, &self.expect, reached, settle).await?
+        let Err((why, last)) = probe::settle(
+            self.crs,
+            rec,
+            &self.expect,
+            reached,
+            (settle, self.max_restarts),
+        )
+        .await?
         else {
             rec.timeline(&format!("stayed RUNNING for {}s", settle.as_secs()));
             return Ok(());

@@ -55,14 +55,14 @@ pub async fn settle(
     rec: &mut Recorder,
     expect: &Expect,
     reached: &Observation,
-    window: Duration,
+    (window, allowed): (Duration, u64),
 ) -> Result<std::result::Result<(), (String, Option<Observation>)>> {
     let subject = format!("the {}", crs.obj.kind);
     let w = Wait::new(&subject, window, PACE).on_timeline(" while settling");
     let job = reached.job_id.as_deref();
     let restarts = reached.restarts_since(expect.since_rv);
     let r = wait::settle(rec, &w, &mut Reader(crs), |r| {
-        judge::settle(&r.0, expect, job, restarts)
+        judge::settle(&r.0, expect, job, (restarts, allowed))
     })
     .await?;
     Ok(match r {
