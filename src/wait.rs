@@ -52,6 +52,36 @@ pub trait Probe {
     async fn probe(&mut self) -> Result<Self::Obs>;
 }
 
+/// A probe made of a closure: each call reads once. For a read that needs no state of its own
+/// between polls.
+pub struct Poll<'a, O, F> {
+    read: F,
+    _obs: std::marker::PhantomData<&'a O>,
+}
+
+/// A [`Poll`] probe: `wait::poll(move || Box::pin(async move { ... }))`.
+pub fn poll<'a, O, F>(read: F) -> Poll<'a, O, F>
+where
+    F: FnMut() -> futures::future::LocalBoxFuture<'a, Result<O>>,
+{
+    Poll {
+        read,
+        _obs: std::marker::PhantomData,
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl<'a, O, F> Probe for Poll<'a, O, F>
+where
+    O: Observed + 'a,
+    F: FnMut() -> futures::future::LocalBoxFuture<'a, Result<O>>,
+{
+    type Obs = O;
+    async fn probe(&mut self) -> Result<O> {
+        (self.read)().await
+    }
+}
+
 /// The one polling pace: quick at first, so a fast transition is seen within a fraction of a
 /// second, at most 500 ms apart in the first minute, 1 s until the third, then 2 s; after failed
 /// reads further apart (up to 10 s). A platform that must not be read that often declares a

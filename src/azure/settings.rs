@@ -1,7 +1,7 @@
 //! The Azure parts of the configuration that are not the sign-in itself: which Key Vault
 //! secrets to read and export, and where in Blob Storage the jar goes.
 
-use crate::config::checks::{base_url, check_transport, parse_url, shorten, valid_resource_name};
+use crate::config::checks::{base_url, check_transport, parse_url, require, valid_resource_name};
 use crate::config::RawInputs;
 use crate::error::{Error, Result};
 use crate::pipeline::inputs as i;
@@ -38,13 +38,12 @@ fn secrets_filter(raw: &RawInputs) -> Result<SecretsFilter> {
             if let Some(bad) = names.iter().find(|n| {
                 !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || n.len() > 127
             }) {
-                return Err(Error::input(
-                    i::SECRETS_FILTER,
-                    format!("`{}` is not a secret name", shorten(bad)),
-                )
-                .with_hint(
-                    "use `*` or a comma-separated list of names (letters, digits, hyphens)",
-                ));
+                return Err(
+                    crate::config::checks::not_a(i::SECRETS_FILTER, bad, "a secret name")
+                        .with_hint(
+                            "use `*` or a comma-separated list of names (letters, digits, hyphens)",
+                        ),
+                );
             }
             SecretsFilter::Names(names)
         }
@@ -71,11 +70,10 @@ impl KeyVaultConfig {
             && !name.ends_with('-')
             && !name.contains("--");
         if !ok {
-            return Err(Error::input(
-                i::KEY_VAULT_NAME,
-                format!("`{}` is not a Key Vault name", shorten(&name)),
-            )
-            .with_hint("3-24 letters, digits and single hyphens, starting with a letter"));
+            return Err(
+                crate::config::checks::not_a(i::KEY_VAULT_NAME, &name, "a Key Vault name")
+                    .with_hint("3-24 letters, digits and single hyphens, starting with a letter"),
+            );
         }
         if azure.is_none() {
             return Err(Error::input(
@@ -148,29 +146,29 @@ impl BlobSettings {
             }
             return Ok(None);
         };
-        if !(3..=24).contains(&account.len())
-            || !account
+        let account_ok = (3..=24).contains(&account.len())
+            && account
                 .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        {
-            return Err(Error::input(
-                i::STORAGE_ACCOUNT,
-                format!("`{}` is not a storage account name", shorten(&account)),
-            )
-            .with_hint("3-24 lower-case letters and digits"));
-        }
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        require(
+            account_ok,
+            i::STORAGE_ACCOUNT,
+            &account,
+            "a storage account name",
+            "3-24 lower-case letters and digits",
+        )?;
         let container = raw
             .string(i::CONTAINER_NAME)
             .ok_or_else(|| Error::input(i::CONTAINER_NAME, "is required with `storageAccount`"))?;
-        if !(3..=63).contains(&container.len())
-            || !valid_resource_name(&container) && container != "$root"
-        {
-            return Err(Error::input(
-                i::CONTAINER_NAME,
-                format!("`{}` is not a container name", shorten(&container)),
-            )
-            .with_hint("3-63 lower-case letters, digits and hyphens"));
-        }
+        let container_ok = (3..=63).contains(&container.len())
+            && (valid_resource_name(&container) || container == "$root");
+        require(
+            container_ok,
+            i::CONTAINER_NAME,
+            &container,
+            "a container name",
+            "3-63 lower-case letters, digits and hyphens",
+        )?;
         let sas = raw
             .get(i::STORAGE_SAS_TOKEN)
             .map(|s| Secret::new(s.trim_start_matches('?')));

@@ -7,6 +7,20 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::pipeline::inputs as i;
 
+/// `Ok` when `ok`; else [`not_a`] with `rule` as the hint.
+pub fn require(ok: bool, input: &'static str, value: &str, what: &str, rule: &str) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(not_a(input, value, what).with_hint(rule))
+    }
+}
+
+/// "`value` is not <what>" for `input`, the value shortened after masking.
+pub fn not_a(input: &'static str, value: &str, what: &str) -> Error {
+    Error::input(input, format!("`{}` is not {what}", shorten(value)))
+}
+
 /// Keep error messages readable when an input is huge.
 pub fn shorten(v: &str) -> String {
     const MAX: usize = 80;
@@ -94,11 +108,10 @@ pub fn token_problem(v: &str) -> Option<String> {
 pub fn file_path(name: &'static str, p: &str) -> Result<()> {
     no_control_chars(name, p)?;
     if p.len() > 4096 || Path::new(p).components().any(|c| c.as_os_str().len() > 255) {
-        return Err(Error::input(
-            name,
-            format!("`{}` is not a usable path (too long)", shorten(p)),
-        )
-        .with_hint("file names are at most 255 bytes, paths at most 4096"));
+        return Err(
+            crate::config::checks::not_a(name, p, "a usable path (too long)")
+                .with_hint("file names are at most 255 bytes, paths at most 4096"),
+        );
     }
     Ok(())
 }
@@ -282,10 +295,7 @@ pub fn parse_url(name: &'static str, v: &str) -> Result<url::Url> {
             .with_hint("use a full URL such as https://vvp.example.com")
     })?;
     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
-        return Err(Error::input(
-            name,
-            format!("`{}` is not an http(s) URL", shorten(v)),
-        ));
+        return Err(crate::config::checks::not_a(name, v, "an http(s) URL"));
     }
     if !u.username().is_empty() || u.password().is_some() {
         return Err(Error::input(name, "must not contain credentials")

@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 use crate::pipeline::inputs as i;
 
 use super::checks::{
-    no_control_chars, no_control_chars_but_whitespace, parse_flink_configuration, shorten,
-    split_args, valid_resource_name,
+    no_control_chars, no_control_chars_but_whitespace, parse_flink_configuration, split_args,
+    valid_resource_name,
 };
 use super::raw::RawInputs;
 use super::settings::PipelineVars;
@@ -52,11 +52,10 @@ fn check_entry_class(raw: &RawInputs) -> Result<()> {
                 && p.chars()
                     .all(|ch| ch.is_alphanumeric() || ch == '_' || ch == '$')
         }) {
-            return Err(Error::input(
-                i::ENTRY_CLASS,
-                format!("`{}` is not a Java class name", shorten(c)),
-            )
-            .with_hint("e.g. com.example.MyJob"));
+            return Err(
+                crate::config::checks::not_a(i::ENTRY_CLASS, c, "a Java class name")
+                    .with_hint("e.g. com.example.MyJob"),
+            );
         }
     }
     Ok(())
@@ -67,7 +66,7 @@ impl JobInputs {
         let deployment_name = raw.string(i::DEPLOYMENT_NAME);
         if let Some(n) = &deployment_name {
             if !valid_resource_name(n) {
-                return Err(Error::input(i::DEPLOYMENT_NAME, format!("`{}` is not a valid deployment name", shorten(n)))
+                return Err(crate::config::checks::not_a(i::DEPLOYMENT_NAME, n, "a valid deployment name")
                     .with_hint("lower-case letters, digits and hyphens, at most 63 characters, e.g. top-speed-windowing; put a human label in displayName"));
             }
         }

@@ -7,8 +7,6 @@ use crate::error::{Error, Result};
 use crate::pipeline::env::AgentEnv;
 use crate::pipeline::inputs::{self as i, Kind};
 
-use super::checks::shorten;
-
 /// The inputs as strings, plus the environment they came from. Only the configuration step
 /// reads `env`; everything after it works on the typed configuration.
 pub struct RawInputs {
@@ -140,7 +138,7 @@ impl RawInputs {
             return Ok(None);
         };
         let n: u64 = v.parse().map_err(|_| {
-            Error::input(name, format!("`{}` is not a whole number", shorten(v)))
+            crate::config::checks::not_a(name, v, "a whole number")
                 .with_hint(format!("use a number from {min} to {max}"))
         })?;
         if n < min || n > max {

@@ -10,7 +10,7 @@ use crate::pipeline::env::{env_name, AgentEnv};
 use crate::pipeline::inputs as i;
 use crate::secret::Secret;
 
-use super::checks::{no_control_chars, proxy_bypass_list, shorten};
+use super::checks::{no_control_chars, proxy_bypass_list};
 use super::raw::RawInputs;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,10 +129,9 @@ impl Artifact {
                 no_control_chars(i::JAR_URI, u)?;
                 if !u.contains("://") {
                     return Err(
-                        Error::input(i::JAR_URI, format!("`{}` is not a URI", shorten(u)))
-                            .with_hint(
-                                "e.g. wasbs://container@account.blob.core.windows.net/path/job.jar",
-                            ),
+                        crate::config::checks::not_a(i::JAR_URI, u, "a URI").with_hint(
+                            "e.g. wasbs://container@account.blob.core.windows.net/path/job.jar",
+                        ),
                     );
                 }
                 Artifact::Uri(u.to_owned())

@@ -108,11 +108,10 @@ impl ClusterConfig {
 /// A Kubernetes namespace name (RFC 1123 label).
 pub fn check_namespace(input: &'static str, n: &str) -> Result<()> {
     if !crate::config::checks::valid_resource_name(n) {
-        return Err(Error::input(
-            input,
-            format!("`{}` is not a Kubernetes namespace name", shorten(n)),
-        )
-        .with_hint("lower-case letters, digits and hyphens, at most 63 characters"));
+        return Err(
+            crate::config::checks::not_a(input, n, "a Kubernetes namespace name")
+                .with_hint("lower-case letters, digits and hyphens, at most 63 characters"),
+        );
     }
     Ok(())
 }
@@ -143,9 +142,10 @@ fn aks(raw: &RawInputs, azure: Option<&AzureConnection>, why: &str) -> Result<Ak
             .all(|c| c.is_alphanumeric() || "-_.()".contains(c))
         && !rg.ends_with('.');
     if !rg_ok {
-        return Err(Error::input(
+        return Err(crate::config::checks::not_a(
             i::AZURE_RESOURCE_GROUP,
-            format!("`{}` is not a resource group name", shorten(rg)),
+            rg,
+            "a resource group name",
         ));
     }
     let bytes = cluster.as_bytes();
@@ -156,10 +156,7 @@ fn aks(raw: &RawInputs, azure: Option<&AzureConnection>, why: &str) -> Result<Ak
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !cluster_ok {
-        return Err(Error::input(
-            i::KUBERNETES_CLUSTER,
-            format!("`{}` is not an AKS cluster name", shorten(cluster)),
-        )
+        return Err(crate::config::checks::not_a(i::KUBERNETES_CLUSTER, cluster, "an AKS cluster name")
         .with_hint("letters, digits, hyphens and underscores, at most 63 characters, starting and ending with a letter or digit"));
     }
     let subscription = az.subscription_id.clone().ok_or_else(|| {

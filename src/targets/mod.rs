@@ -44,6 +44,34 @@ pub struct Registration {
     pub health: crate::health::Support,
 }
 
+impl Registration {
+    /// A target named `name` whose own inputs `C` reads, doing `actions`, on a platform that
+    /// tells `health` about a started job.
+    pub const fn of<C>(
+        name: &'static str,
+        actions: &'static [Action],
+        health: crate::health::Support,
+    ) -> Registration
+    where
+        C: FromInputs,
+        Configured<C>: Target + 'static,
+    {
+        Registration {
+            name,
+            actions,
+            configure: configure::<C>,
+            notice: None,
+            health,
+        }
+    }
+
+    /// Said first in every run of the target.
+    pub const fn with_notice(mut self, notice: &'static str) -> Registration {
+        self.notice = Some(notice);
+        self
+    }
+}
+
 /// Every target, in the order of the `target` pick list.
 pub const TARGETS: &[Registration] = &[
     ververica::REGISTRATION,

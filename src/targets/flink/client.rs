@@ -215,18 +215,22 @@ impl<'a> Client<'a> {
         })
     }
 
+    /// POST `/jars/{id}/<what>`: calls that run the program's `main`, so they may take long.
+    fn jar_call(&self, jar_id: &str, what: &str, body: Value) -> Result<Request> {
+        Ok(self
+            .request(
+                Method::POST,
+                &format!("/jars/{}/{what}", seg("jar id", jar_id)?),
+            )
+            .json(body)
+            .timeout(SLOW_TIMEOUT)
+            .slow())
+    }
+
     /// Build the job graph without running it (`/jars/{id}/plan`): runs the program's `main`,
     /// so a wrong entry class or bad arguments show up before anything is stopped.
     pub async fn check_program(&self, jar_id: &str, run: &RunRequest) -> Result<()> {
-        let req = self
-            .request(
-                Method::POST,
-                &format!("/jars/{}/plan", seg("jar id", jar_id)?),
-            )
-            .json(run.body(false))
-            .timeout(SLOW_TIMEOUT)
-            .slow()
-            .retry(true);
+        let req = self.jar_call(jar_id, "plan", run.body(false))?.retry(true);
         self.send(req, "checking the program (entry class and arguments)")
             .await?;
         Ok(())
@@ -235,15 +239,7 @@ impl<'a> Client<'a> {
     /// Start a job from an uploaded jar; returns the job id.
     pub async fn run(&self, jar_id: &str, run: &RunRequest) -> Result<String> {
         // Not retried: a repeated run would start the job twice.
-        let req = self
-            .request(
-                Method::POST,
-                &format!("/jars/{}/run", seg("jar id", jar_id)?),
-            )
-            .json(run.body(true))
-            .timeout(SLOW_TIMEOUT)
-            .slow()
-            .retry(false);
+        let req = self.jar_call(jar_id, "run", run.body(true))?.retry(false);
         let resp = self.send(req, "starting the job").await?;
         let v: Value = resp.json()?;
         v.get("jobid")
@@ -260,39 +256,50 @@ impl<'a> Client<'a> {
 
     /// Stop with a savepoint (`/jobs/{id}/stop`); returns the trigger id to poll.
     pub async fn stop(&self, job_id: &str, target_directory: Option<&str>) -> Result<String> {
-        let trigger = trigger_id();
-        let mut body = json!({"drain": false, "triggerId": trigger});
-        if let Some(d) = target_directory {
-            body["targetDirectory"] = json!(d);
-        }
-        let req = self
-            .request(
-                Method::POST,
-                &format!("/jobs/{}/stop", seg("job id", job_id)?),
-            )
-            .json(body)
-            .retry(true);
-        self.trigger(req, &format!("stopping job {job_id} with a savepoint"))
-            .await
+        let doing = format!("stopping job {job_id} with a savepoint");
+        let body = json!({"drain": false});
+        self.post_trigger(
+            job_id,
+            "stop",
+            body,
+            ("targetDirectory", target_directory),
+            &doing,
+        )
+        .await
     }
 
     /// Trigger a savepoint and keep the job running; returns the trigger id to poll.
     pub async fn savepoint(&self, job_id: &str, target_directory: Option<&str>) -> Result<String> {
-        let trigger = trigger_id();
+        let doing = format!("triggering a savepoint of job {job_id}");
         // This request uses hyphenated keys, unlike /stop.
-        let mut body = json!({"cancel-job": false, "triggerId": trigger});
-        if let Some(d) = target_directory {
-            body["target-directory"] = json!(d);
+        let body = json!({"cancel-job": false});
+        let dir = ("target-directory", target_directory);
+        self.post_trigger(job_id, "savepoints", body, dir, &doing)
+            .await
+    }
+
+    /// POST `/jobs/{id}/<what>` with a new trigger id and the target directory (under the key
+    /// this request names it with) added to `body`; returns the trigger id to poll.
+    async fn post_trigger(
+        &self,
+        job_id: &str,
+        what: &str,
+        mut body: Value,
+        (dir_key, dir): (&str, Option<&str>),
+        doing: &str,
+    ) -> Result<String> {
+        body["triggerId"] = json!(trigger_id());
+        if let Some(d) = dir {
+            body[dir_key] = json!(d);
         }
         let req = self
             .request(
                 Method::POST,
-                &format!("/jobs/{}/savepoints", seg("job id", job_id)?),
+                &format!("/jobs/{}/{what}", seg("job id", job_id)?),
             )
             .json(body)
             .retry(true);
-        self.trigger(req, &format!("triggering a savepoint of job {job_id}"))
-            .await
+        self.trigger(req, doing).await
     }
 
     async fn trigger(&self, req: Request, what: &str) -> Result<String> {

@@ -380,31 +380,24 @@ pub struct StateFacts {
 
 pub fn state_facts(checkpoints: &Value) -> StateFacts {
     let latest = checkpoints.get("latest").unwrap_or(&Value::Null);
-    let savepoint = latest
-        .get("savepoint")
-        .filter(|v| !v.is_null())
-        .and_then(|sp| {
-            Some((
-                s(sp, "external_path")?.to_owned(),
-                n(sp, "trigger_timestamp"),
-                s(sp, "checkpoint_type").unwrap_or("SAVEPOINT").to_owned(),
-            ))
-        });
-    let checkpoint_time = latest
-        .get("completed")
-        .filter(|v| !v.is_null())
-        .map(|c| n(c, "trigger_timestamp"));
-    let restored = latest
-        .get("restored")
-        .filter(|v| !v.is_null())
-        .and_then(|r| {
-            Some((
-                s(r, "external_path")?.to_owned(),
-                r.get("is_savepoint")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-            ))
-        });
+    // The entries of `latest`, where Flink has one (it writes `null` where not).
+    let entry = |k: &str| latest.get(k).filter(|v| !v.is_null());
+    let savepoint = entry("savepoint").and_then(|sp| {
+        Some((
+            s(sp, "external_path")?.to_owned(),
+            n(sp, "trigger_timestamp"),
+            s(sp, "checkpoint_type").unwrap_or("SAVEPOINT").to_owned(),
+        ))
+    });
+    let checkpoint_time = entry("completed").map(|c| n(c, "trigger_timestamp"));
+    let restored = entry("restored").and_then(|r| {
+        Some((
+            s(r, "external_path")?.to_owned(),
+            r.get("is_savepoint")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        ))
+    });
     StateFacts {
         completed: checkpoints
             .pointer("/counts/completed")

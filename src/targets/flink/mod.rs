@@ -33,7 +33,7 @@ use crate::rollback::Outcome;
 use crate::wait::{self, End, Hold, Observed, Probe, Settled, Verdict, Wait};
 
 use self::judge::{Health, Trigger};
-use self::probe::{Causes, CausesProbe, EndProbe, JobProbe, State, TriggerLook, TriggerProbe};
+use self::probe::{Causes, JobProbe, State, TriggerLook};
 
 /// How many ended jobs with the name are looked at for their savepoints.
 const HISTORY_DEPTH: usize = 5;
@@ -48,13 +48,8 @@ const HEALTH: crate::health::Support = crate::health::Support {
     checkpoints: Signal::Counted("`/jobs/{id}/checkpoints` (counts.completed, counts.failed, latest.failed.failure_message)"),
 };
 
-pub const REGISTRATION: Registration = Registration {
-    name: "flink",
-    actions: Action::ON_JOBS,
-    configure: super::configure::<FlinkConfig>,
-    notice: None,
-    health: HEALTH,
-};
+pub const REGISTRATION: Registration =
+    Registration::of::<FlinkConfig>("flink", Action::ON_JOBS, HEALTH);
 
 /// The target with its configuration.
 pub type Flink = super::Configured<FlinkConfig>;
@@ -1293,10 +1288,13 @@ impl Runner<'_> {
             "the job's exceptions",
             self.cache_ttl + Duration::from_secs(1),
         );
-        let mut probe = CausesProbe {
-            client: &self.client,
-            job_id,
-        };
+        let client = &self.client;
+        let mut probe = wait::poll(move || {
+            Box::pin(async move {
+                let v = client.exceptions(job_id).await?;
+                Ok(Causes(judge::root_causes(&v, 3), judge::root_cause(&v)))
+            })
+        });
         let Causes(causes, root) =
             match wait::until(rec, &w, &mut probe, |c, _| match c.0.is_empty() {
                 true => Verdict::Pending,
@@ -1505,11 +1503,12 @@ impl Runner<'_> {
         doing: &str,
     ) -> Result<String> {
         let w = self.wait("the savepoint", self.cfg.timeout);
-        let mut probe = TriggerProbe {
-            client: &self.client,
-            job_id,
-            trigger,
-        };
+        let client = &self.client;
+        let mut probe = wait::poll(move || {
+            Box::pin(
+                async move { Ok(TriggerLook(client.savepoint_status(job_id, trigger).await?)) },
+            )
+        });
         let end = wait::until(rec, &w, &mut probe, |t, _| match &t.0 {
             Trigger::Completed(_) => Verdict::Done,
             Trigger::Failed(cause) => Verdict::Failed(cause.clone()),
@@ -1536,10 +1535,16 @@ impl Runner<'_> {
     /// Wait until a stopped or cancelled job has ended, so its slots are free again.
     async fn await_end(&self, rec: &mut Recorder, job_id: &str) -> Result<String> {
         let w = self.wait("the job", END_WAIT);
-        let mut probe = EndProbe {
-            client: &self.client,
-            job_id,
-        };
+        let client = &self.client;
+        let mut probe = wait::poll(move || {
+            Box::pin(async move {
+                let jobs = client.jobs().await?;
+                Ok(State(
+                    judge::find_job(&jobs, job_id)
+                        .map_or_else(|| "UNKNOWN".to_owned(), |j| j.state.clone()),
+                ))
+            })
+        });
         let end = wait::until(rec, &w, &mut probe, |s, _| {
             if judge::is_terminal(&s.0) {
                 Verdict::Done

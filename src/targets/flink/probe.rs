@@ -129,47 +129,12 @@ impl Observed for TriggerLook {
     }
 }
 
-pub struct TriggerProbe<'a> {
-    pub client: &'a Client<'a>,
-    pub job_id: &'a str,
-    pub trigger: &'a str,
-}
-
-#[async_trait::async_trait(?Send)]
-impl Probe for TriggerProbe<'_> {
-    type Obs = TriggerLook;
-    async fn probe(&mut self) -> Result<TriggerLook> {
-        Ok(TriggerLook(
-            self.client
-                .savepoint_status(self.job_id, self.trigger)
-                .await?,
-        ))
-    }
-}
-
 /// The state of a job that was asked to end.
 pub struct State(pub String);
 
 impl Observed for State {
     fn shown(&self) -> String {
         self.0.clone()
-    }
-}
-
-pub struct EndProbe<'a> {
-    pub client: &'a Client<'a>,
-    pub job_id: &'a str,
-}
-
-#[async_trait::async_trait(?Send)]
-impl Probe for EndProbe<'_> {
-    type Obs = State;
-    async fn probe(&mut self) -> Result<State> {
-        let jobs = self.client.jobs().await?;
-        Ok(State(
-            judge::find_job(&jobs, self.job_id)
-                .map_or_else(|| "UNKNOWN".to_owned(), |j| j.state.clone()),
-        ))
     }
 }
 
@@ -183,19 +148,5 @@ impl Observed for Causes {
             0 => "no exception recorded yet".into(),
             n => format!("{n} root cause(s) recorded"),
         }
-    }
-}
-
-pub struct CausesProbe<'a> {
-    pub client: &'a Client<'a>,
-    pub job_id: &'a str,
-}
-
-#[async_trait::async_trait(?Send)]
-impl Probe for CausesProbe<'_> {
-    type Obs = Causes;
-    async fn probe(&mut self) -> Result<Causes> {
-        let v = self.client.exceptions(self.job_id).await?;
-        Ok(Causes(judge::root_causes(&v, 3), judge::root_cause(&v)))
     }
 }

@@ -2,7 +2,7 @@
 //! actions that work on what is deployed), the inputs laid over it, and the cluster.
 
 use super::resource::Kind;
-use crate::config::checks::{shorten, valid_resource_name};
+use crate::config::checks::valid_resource_name;
 use crate::config::{Action, RawInputs, Shared};
 use crate::error::{Error, Result};
 use crate::kube::ClusterConfig;
@@ -90,10 +90,7 @@ impl crate::targets::FromInputs for OperatorConfig {
                 ));
             }
             if !valid_resource_name(s) {
-                return Err(Error::input(
-                    i::SESSION_CLUSTER_NAME,
-                    format!("`{}` is not a Kubernetes name", shorten(s)),
-                )
+                return Err(crate::config::checks::not_a(i::SESSION_CLUSTER_NAME, s, "a Kubernetes name")
                 .with_hint("the session cluster's FlinkDeployment name: lower-case letters, digits and `-`"));
             }
         }

@@ -44,13 +44,8 @@ const HEALTH: crate::health::Support = crate::health::Support {
     ),
 };
 
-pub const REGISTRATION: Registration = Registration {
-    name: "flinkOperator",
-    actions: Action::ON_JOBS,
-    configure: super::configure::<OperatorConfig>,
-    notice: None,
-    health: HEALTH,
-};
+pub const REGISTRATION: Registration =
+    Registration::of::<OperatorConfig>("flinkOperator", Action::ON_JOBS, HEALTH);
 
 /// The target with its configuration.
 pub type Operator = super::Configured<OperatorConfig>;

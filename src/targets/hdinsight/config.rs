@@ -31,10 +31,7 @@ fn resource_name(raw: &RawInputs, name: &'static str) -> Result<String> {
         || v.chars().any(char::is_control)
         || v.len() > 255
     {
-        return Err(Error::input(
-            name,
-            format!("`{}` is not a resource name", shorten(&v)),
-        ));
+        return Err(crate::config::checks::not_a(name, &v, "a resource name"));
     }
     Ok(v)
 }
@@ -83,9 +80,10 @@ impl crate::targets::FromInputs for HdiConfig {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-')
         {
-            return Err(Error::input(
+            return Err(crate::config::checks::not_a(
                 i::HDI_API_VERSION,
-                format!("`{}` is not an API version", shorten(&api_version)),
+                &api_version,
+                "an API version",
             ));
         }
         if shared.run.action != Action::Validate && shared.job.job_name.is_none() {

@@ -20,7 +20,7 @@ use self::client::Arm;
 pub use self::config::HdiConfig;
 use self::judge as model;
 use self::judge::{ClusterJob, JobAction, JobDefinition, Verdict};
-use self::probe::{JobProbe, Seen};
+use self::probe::Seen;
 use super::{Context, Needs, Plan, Registration, Target};
 use crate::azure::auth::AzureTokens;
 use crate::azure::blob::JarUriScheme;
@@ -42,13 +42,8 @@ const HEALTH: crate::health::Support = crate::health::Support {
     ),
 };
 
-pub const REGISTRATION: Registration = Registration {
-    name: "hdinsight",
-    actions: Action::ON_JOBS,
-    configure: super::configure::<HdiConfig>,
-    notice: Some(RETIRED),
-    health: HEALTH,
-};
+pub const REGISTRATION: Registration =
+    Registration::of::<HdiConfig>("hdinsight", Action::ON_JOBS, HEALTH).with_notice(RETIRED);
 
 /// The target with its configuration.
 pub type HdInsight = super::Configured<HdiConfig>;
@@ -628,7 +623,7 @@ async fn wait_for(
         "the job list",
         deadline.saturating_duration_since(Instant::now()),
     );
-    let mut probe = JobProbe { arm, name };
+    let mut probe = probe::job(arm, name);
     let end = wait::until(rec, &w, &mut probe, |seen, _| {
         match model::judge(action, before, seen.0.as_ref()) {
             Verdict::Done => wait::Verdict::Done,
@@ -692,7 +687,7 @@ async fn wait_idle(
         "the job list",
         deadline.saturating_duration_since(Instant::now()),
     );
-    let mut probe = JobProbe { arm, name };
+    let mut probe = probe::job(arm, name);
     let end = wait::until(rec, &w, &mut probe, |seen, _| match busy(&seen.0) {
         Some(_) => wait::Verdict::Pending,
         None => wait::Verdict::Done,
@@ -719,7 +714,7 @@ async fn settle(
 ) -> std::result::Result<(), (Option<ClusterJob>, Error)> {
     rec.log(&format!("watching job `{name}` for {}s", settle.as_secs()));
     let w = arm_wait("the job list", settle);
-    let mut probe = JobProbe { arm, name };
+    let mut probe = probe::job(arm, name);
     let held = wait::settle(rec, &w, &mut probe, |seen| {
         match model::settled(seen.0.as_ref()) {
             Ok(()) => Hold::Holding,

@@ -7,7 +7,7 @@ use super::client::Arm;
 use super::judge::{self as model, ClusterJob, LroStep};
 use crate::error::{Error, Result};
 use crate::http::{parse_retry_after, Request};
-use crate::wait::{Observed, Probe};
+use crate::wait::{self, Observed, Probe};
 
 /// The job as one read of the job list showed it.
 pub struct Seen(pub Option<ClusterJob>);
@@ -21,17 +21,9 @@ impl Observed for Seen {
     }
 }
 
-pub struct JobProbe<'p, 'a> {
-    pub arm: &'p Arm<'a>,
-    pub name: &'p str,
-}
-
-#[async_trait::async_trait(?Send)]
-impl Probe for JobProbe<'_, '_> {
-    type Obs = Seen;
-    async fn probe(&mut self) -> Result<Seen> {
-        Ok(Seen(self.arm.find_job(self.name).await?))
-    }
+/// Reads the job list for the job `name`.
+pub fn job<'p>(arm: &'p Arm<'p>, name: &'p str) -> impl Probe<Obs = Seen> + 'p {
+    wait::poll(move || Box::pin(async move { Ok(Seen(arm.find_job(name).await?)) }))
 }
 
 /// A long-running operation as one status check saw it.

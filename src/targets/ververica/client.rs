@@ -413,68 +413,69 @@ impl<'a> Client<'a> {
     }
 
     pub async fn patch_deployment(&self, r: &DeploymentRef, body: &Value) -> Result<Written> {
-        self.write(
-            Method::PATCH,
-            self.deployment_url(r)?,
-            Some(body),
-            Object::Deployment(r.clone()),
-        )
-        .await
+        self.write_deployment(Method::PATCH, r, Some(body)).await
     }
 
     pub async fn put_deployment(&self, r: &DeploymentRef, body: &Value) -> Result<Written> {
-        self.write(
-            Method::PUT,
-            self.deployment_url(r)?,
-            Some(body),
-            Object::Deployment(r.clone()),
-        )
-        .await
+        self.write_deployment(Method::PUT, r, Some(body)).await
     }
 
-    pub async fn delete_deployment(&self, r: &DeploymentRef) -> Result<Written> {
-        self.write(
-            Method::DELETE,
-            self.deployment_url(r)?,
-            None,
-            Object::Deployment(r.clone()),
-        )
-        .await
-    }
-
-    pub async fn events(&self, deployment_id: &str) -> Result<Value> {
-        self.get_list(
-            self.query("events", "deploymentId", deployment_id),
-            Object::Events,
-        )
-        .await
-    }
-
-    pub async fn jobs(&self, deployment_id: &str) -> Result<Value> {
-        self.get_list(
-            self.query("jobs", "deploymentId", deployment_id),
-            Object::Jobs,
-        )
-        .await
-    }
-
-    pub async fn job(&self, id: &str) -> Result<Option<Value>> {
-        let object = Object::Job(id.to_owned());
-        self.get_json(self.named("jobs", id, &object)?, object)
+    async fn write_deployment(
+        &self,
+        method: Method,
+        r: &DeploymentRef,
+        body: Option<&Value>,
+    ) -> Result<Written> {
+        let url = self.deployment_url(r)?;
+        self.write(method, url, body, Object::Deployment(r.clone()))
             .await
     }
 
-    pub async fn savepoints(&self, deployment_id: &str) -> Result<Value> {
+    pub async fn delete_deployment(&self, r: &DeploymentRef) -> Result<Written> {
+        self.write_deployment(Method::DELETE, r, None).await
+    }
+
+    /// A collection filtered to one deployment.
+    async fn of_deployment(
+        &self,
+        collection: &str,
+        deployment_id: &str,
+        object: Object,
+    ) -> Result<Value> {
         self.get_list(
-            self.query("savepoints", "deploymentId", deployment_id),
-            Object::Savepoints,
+            self.query(collection, "deploymentId", deployment_id),
+            object,
         )
         .await
     }
 
+    /// One object of a collection, by id; `None` when the platform has none.
+    async fn by_id(&self, collection: &str, id: &str, object: Object) -> Result<Option<Value>> {
+        self.get_json(self.named(collection, id, &object)?, object)
+            .await
+    }
+
+    pub async fn events(&self, deployment_id: &str) -> Result<Value> {
+        self.of_deployment("events", deployment_id, Object::Events)
+            .await
+    }
+
+    pub async fn jobs(&self, deployment_id: &str) -> Result<Value> {
+        self.of_deployment("jobs", deployment_id, Object::Jobs)
+            .await
+    }
+
+    pub async fn job(&self, id: &str) -> Result<Option<Value>> {
+        self.by_id("jobs", id, Object::Job(id.to_owned())).await
+    }
+
+    pub async fn savepoints(&self, deployment_id: &str) -> Result<Value> {
+        self.of_deployment("savepoints", deployment_id, Object::Savepoints)
+            .await
+    }
+
     pub async fn savepoint(&self, id: &str) -> Result<Option<Value>> {
-        let object = Object::Savepoint(id.to_owned());
-        self.get_json(self.named("savepoints", id, &object)?, object)
+        self.by_id("savepoints", id, Object::Savepoint(id.to_owned()))
             .await
     }
 

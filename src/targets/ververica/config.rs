@@ -341,13 +341,9 @@ impl VvpConfig {
             via,
         } = reach()?;
         let namespace = raw.get(i::VVP_NAMESPACE).unwrap_or("default").to_owned();
-        if !valid_resource_name(&namespace) {
-            return Err(Error::input(
-                i::VVP_NAMESPACE,
-                format!("`{}` is not a namespace name", shorten(&namespace)),
-            )
-            .with_hint("lower-case letters, digits and hyphens, at most 63 characters"));
-        }
+        let rule = "lower-case letters, digits and hyphens, at most 63 characters";
+        let ok = valid_resource_name(&namespace);
+        crate::config::checks::require(ok, i::VVP_NAMESPACE, &namespace, "a namespace name", rule)?;
         let custom_resource_path = raw
             .get(i::CUSTOM_RESOURCE_PATH)
             .map(|p| shared.vars.resolve_path(p));
@@ -363,10 +359,7 @@ impl VvpConfig {
         for input in [i::DEPLOYMENT_TARGET_NAME, i::SESSION_CLUSTER_NAME] {
             if let Some(n) = raw.get(input) {
                 if !valid_resource_name(n) {
-                    return Err(Error::input(
-                        input,
-                        format!("`{}` is not a Ververica Platform resource name", shorten(n)),
-                    )
+                    return Err(crate::config::checks::not_a(input, n, "a Ververica Platform resource name")
                     .with_hint("lower-case letters, digits and hyphens, at most 63 characters, as shown in the web UI"));
                 }
             }
@@ -383,9 +376,10 @@ impl VvpConfig {
         }
         if let Some(n) = raw.get(i::APIKEY_SECRET_NAME) {
             if !valid_resource_name(n) {
-                return Err(Error::input(
+                return Err(crate::config::checks::not_a(
                     i::APIKEY_SECRET_NAME,
-                    format!("`{}` is not a Kubernetes secret name", shorten(n)),
+                    n,
+                    "a Kubernetes secret name",
                 ));
             }
         }

@@ -38,13 +38,8 @@ const HEALTH: crate::health::Support = crate::health::Support {
     checkpoints: Signal::Unseen("Ververica Platform's API (AppManager 2.x) has no checkpoint statistics; only its Flink UI shows them"),
 };
 
-pub const REGISTRATION: Registration = Registration {
-    name: "ververica",
-    actions: &Action::ALL,
-    configure: super::configure::<VvpConfig>,
-    notice: None,
-    health: HEALTH,
-};
+pub const REGISTRATION: Registration =
+    Registration::of::<VvpConfig>("ververica", &Action::ALL, HEALTH);
 
 /// The target with its configuration.
 pub type Ververica = super::Configured<VvpConfig>;
@@ -858,40 +853,41 @@ async fn check_references(cfg: Cfg<'_>, client: &Client<'_>, desired: &Value) ->
         )
         .with_hint("check the name under Deployment Targets (or Session Clusters) in the Ververica Platform web UI")
     };
+    // The first reference the platform does not know, as (input, given as input, what).
+    let own = &cfg.own;
+    let mut absent = None;
     if let Some(name) = spec::get_str(desired, &["spec", "deploymentTargetName"]) {
         if client.deployment_target_by_name(name).await?.is_none() {
-            check_namespace(client).await?;
-            return Err(missing(
-                from_input(
-                    i::DEPLOYMENT_TARGET_NAME,
-                    cfg.own.deployment_target_name.is_some(),
-                ),
+            let given = own.deployment_target_name.is_some();
+            absent = Some((
+                i::DEPLOYMENT_TARGET_NAME,
+                given,
                 format!("deployment target `{name}`"),
             ));
         }
     } else if let Some(id) = spec::get_str(desired, &["spec", "deploymentTargetId"]) {
         if client.deployment_target_by_id(id).await?.is_none() {
-            check_namespace(client).await?;
-            return Err(missing(
-                from_input(
-                    i::DEPLOYMENT_TARGET_ID,
-                    cfg.own.deployment_target_id.is_some(),
-                ),
-                format!("deployment target with id `{id}`"),
-            ));
+            let given = own.deployment_target_id.is_some();
+            let what = format!("deployment target with id `{id}`");
+            absent = Some((i::DEPLOYMENT_TARGET_ID, given, what));
         }
     }
-    if let Some(name) = spec::get_str(desired, &["spec", "sessionClusterName"]) {
+    if let (None, Some(name)) = (
+        &absent,
+        spec::get_str(desired, &["spec", "sessionClusterName"]),
+    ) {
         if client.session_cluster(name).await?.is_none() {
-            check_namespace(client).await?;
-            return Err(missing(
-                from_input(
-                    i::SESSION_CLUSTER_NAME,
-                    cfg.own.session_cluster_name.is_some(),
-                ),
+            let given = own.session_cluster_name.is_some();
+            absent = Some((
+                i::SESSION_CLUSTER_NAME,
+                given,
                 format!("session cluster `{name}`"),
             ));
         }
+    }
+    if let Some((input, given, what)) = absent {
+        check_namespace(client).await?;
+        return Err(missing(from_input(input, given), what));
     }
     Ok(())
 }

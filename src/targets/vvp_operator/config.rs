@@ -2,7 +2,6 @@
 //! (spec file, inputs), which operator generation reads the resource, and the cluster.
 
 use super::resource::Generation;
-use crate::config::checks::shorten;
 use crate::config::{RawInputs, Shared};
 use crate::error::{Error, Result};
 use crate::kube::ClusterConfig;
@@ -88,10 +87,7 @@ fn generation(raw: &RawInputs) -> Result<(Generation, Option<String>)> {
             "is required with vvpOperatorVersion 3: the operator's webhook refuses a VvpDeployment whose label ververica.platform/owner is not its instanceId",
         )
         .with_hint("the operator's Helm value vvp-k8s-operator.instanceId")),
-        (Generation::V3, Some(v)) if !label_value_ok(v) => Err(Error::input(
-            i::VVP_OPERATOR_INSTANCE_ID,
-            format!("`{}` is not a Kubernetes label value", shorten(v)),
-        )
+        (Generation::V3, Some(v)) if !label_value_ok(v) => Err(crate::config::checks::not_a(i::VVP_OPERATOR_INSTANCE_ID, v, "a Kubernetes label value")
         .with_hint("at most 63 letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit")),
         _ => Ok((g, instance)),
     }

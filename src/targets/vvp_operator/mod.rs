@@ -37,13 +37,11 @@ const HEALTH: crate::health::Support = crate::health::Support {
     checkpoints: Signal::Unseen("the VvpDeployment's status has no checkpoint statistics, and neither has Ververica Platform's API"),
 };
 
-pub const REGISTRATION: Registration = Registration {
-    name: "ververicaOperator",
-    actions: &[Action::Deploy, Action::Delete, Action::Validate],
-    configure: super::configure::<OperatorConfig>,
-    notice: None,
-    health: HEALTH,
-};
+pub const REGISTRATION: Registration = Registration::of::<OperatorConfig>(
+    "ververicaOperator",
+    &[Action::Deploy, Action::Delete, Action::Validate],
+    HEALTH,
+);
 
 /// The target with its configuration.
 pub type Operator = super::Configured<OperatorConfig>;
