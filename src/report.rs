@@ -82,6 +82,8 @@ pub struct Recorder {
     /// Deployments of a set still under way: their held lines, shown even when the run is
     /// stopped before they end.
     pending: Vec<(String, Held)>,
+    /// The deployments of a set in the order of their files, for the reports.
+    order: Vec<String>,
 }
 
 /// What makes a recorder one deployment of a set.
@@ -176,6 +178,7 @@ impl Recorder {
             member: None,
             members: vec![],
             pending: vec![],
+            order: vec![],
         }
     }
 
@@ -187,6 +190,7 @@ impl Recorder {
     pub fn member(&mut self, label: &str) -> Recorder {
         let (vso, held) = self.vso.held();
         self.pending.push((label.to_owned(), held.clone()));
+        self.order.push(label.to_owned());
         let mut r = Recorder::new(vso, &self.classname, &format!("{}: {label}", self.title));
         r.member = Some(MemberOf {
             echo: self.vso.clone(),
@@ -729,6 +733,11 @@ impl Recorder {
             self.show_member(&label, "stopped before it ended", lines);
         }
         if !self.members.is_empty() {
+            // The log shows them as they ended; the reports in the order of their files.
+            let at = |l: &str| self.order.iter().position(|o| o == l);
+            let mut members = std::mem::take(&mut self.members);
+            members.sort_by_key(|m| at(&m.label));
+            self.members = members;
             let json = self.deployments_json();
             self.output("deployments", &json);
             self.warnings += self.members.iter().map(|m| m.warnings).sum::<usize>();

@@ -385,3 +385,106 @@ async fn put_back(succeeded: Vec<Applied>, policy: Policy, env: &Env<'_>, rec: &
         rec.add_member(a.rec.into_member(&a.file, result, err.as_ref()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::pipeline::env::AgentEnv;
+
+    fn cfg(dir: &Path, pairs: &[(&str, &str)]) -> Result<Config> {
+        let spec = format!("{}/d/*.yml", dir.display());
+        let env = AgentEnv::from_pairs(
+            [
+                ("vvpUrl", "https://vvp.example"),
+                ("specFile", spec.as_str()),
+            ]
+            .iter()
+            .chain(pairs)
+            .map(|(k, v)| (format!("INPUT_{}", k.to_uppercase()), v.to_string())),
+        );
+        Config::from_raw(&RawInputs::from_env(env))
+    }
+
+    fn specs(names: &[&str]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("d")).unwrap();
+        for n in names {
+            let body = format!("metadata:\n  name: {n}\n");
+            std::fs::write(d.path().join(format!("d/{n}.yml")), body).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn several_files_give_one_target_each_reading_its_file() {
+        let d = specs(&["a", "b", "c"]);
+        let c = cfg(d.path(), &[("maxParallel", "2"), ("onFailure", "stop")]).unwrap();
+        let set = c.set.expect("a set");
+        assert_eq!(set.members.len(), 3);
+        assert_eq!(set.policy.max_parallel, 2);
+        assert_eq!(set.policy.on_failure, policy::OnFailure::Stop);
+        for (m, n) in set.members.iter().zip(["a", "b", "c"]) {
+            let t = m
+                .target
+                .as_any()
+                .downcast_ref::<crate::targets::ververica::Ververica>();
+            let file = t.and_then(|t| t.job.spec_file.clone()).unwrap();
+            assert!(file.ends_with(format!("d/{n}.yml")), "{}", file.display());
+            assert_eq!(m.file, file);
+        }
+    }
+
+    #[test]
+    fn a_pattern_matching_one_file_is_one_deployment_as_before() {
+        let d = specs(&["only"]);
+        let c = cfg(d.path(), &[]).unwrap();
+        assert!(c.set.is_none());
+        assert!(c.job.spec_file.unwrap().ends_with("d/only.yml"));
+    }
+
+    #[test]
+    fn inputs_that_address_one_deployment_are_refused_with_several_files() {
+        let d = specs(&["a", "b"]);
+        let e = cfg(d.path(), &[("deploymentName", "x")]).unwrap_err();
+        assert!(
+            e.message
+                .contains("`deploymentName`: must be empty when specFile names several files (2)"),
+            "{e}"
+        );
+        let e = cfg(
+            d.path(),
+            &[("deploymentId", "6232cc84-7aa3-4524-b3a8-36cab7203c47")],
+        )
+        .unwrap_err();
+        assert!(e.message.contains("`deploymentId`: must be empty"), "{e}");
+        let e = cfg(d.path(), &[("action", "suspend")]).unwrap_err();
+        assert!(
+            e.message
+                .contains("action `suspend` works on one deployment"),
+            "{e}"
+        );
+        let e = cfg(
+            d.path(),
+            &[("target", "flink"), ("flinkUrl", "http://127.0.0.1:8081")],
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("target `flink` reads no spec file"),
+            "{e}"
+        );
+        let e = cfg(d.path(), &[("rollbackScope", "all")]).unwrap_err();
+        assert!(
+            e.message.contains("`rollbackScope`")
+                && e.message.contains("rollbackOnFailure is not set"),
+            "{e}"
+        );
+        assert!(cfg(
+            d.path(),
+            &[("rollbackScope", "all"), ("rollbackOnFailure", "true")]
+        )
+        .is_ok());
+        let e = cfg(d.path(), &[("maxParallel", "0")]).unwrap_err();
+        assert!(e.message.contains("`maxParallel`"), "{e}");
+    }
+}

@@ -85,10 +85,15 @@ impl Policy {
 /// (the first few in the message, all in the details). The kind is the first failure's, so a
 /// set whose only failures are bad input ends as bad input.
 pub fn failed(total: usize, failures: &[(String, Error)], stopped: usize) -> Error {
+    // A target's error names its deployment already; a file's error may not.
+    let named = |who: &str, e: &Error| match e.message.contains(who) {
+        true => e.message.clone(),
+        false => format!("{who}: {}", e.message),
+    };
     let shown: Vec<String> = failures
         .iter()
         .take(3)
-        .map(|(who, e)| format!("{who}: {}", e.message))
+        .map(|(who, e)| named(who, e))
         .collect();
     let more = failures.len().saturating_sub(shown.len());
     let mut message = format!(
@@ -107,7 +112,7 @@ pub fn failed(total: usize, failures: &[(String, Error)], stopped: usize) -> Err
         .map_or(ErrorKind::Deployment, |(_, e)| e.kind);
     let mut e = Error::new(kind, message);
     for (who, f) in failures {
-        e = e.with_detail(format!("{who}: {}", f.message));
+        e = e.with_detail(named(who, f));
         e = e.with_details(f.details.iter().map(|d| format!("  {d}")));
     }
     if let Some(h) = failures.first().and_then(|(_, f)| f.hint.clone()) {
