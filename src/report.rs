@@ -1004,6 +1004,53 @@ mod tests {
     }
 
     #[test]
+    fn a_deployment_of_a_set_shows_its_lines_as_one_block_and_sets_no_output_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rec, out) = recorder();
+        let mut a = rec.member("deploy/a.yml");
+        a.begin("apply");
+        a.log("line of a");
+        a.secret("s3cr3t-of-a");
+        a.output("state", "RUNNING");
+        a.timeline("reached RUNNING");
+        let log = out.text();
+        assert!(!log.contains("line of a"), "held back: {log}");
+        assert!(
+            log.contains("##vso[task.setsecret]s3cr3t-of-a"),
+            "secrets at once: {log}"
+        );
+        assert!(
+            log.contains("deploy/a.yml: reached RUNNING"),
+            "state changes at once: {log}"
+        );
+        rec.add_member(a.into_member("/w/deploy/a.yml", MemberResult::Succeeded, None));
+        let log = out.text();
+        let block = log
+            .split("##[section]deploy/a.yml: succeeded in")
+            .nth(1)
+            .expect(&log);
+        assert!(block.contains("##[section]apply\nline of a\n"), "{block}");
+        rec.finish(Ok(()), &reports(&dir));
+        let log = out.text();
+        assert!(!log.contains("variable=state;"), "no single output: {log}");
+        let json = log
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("##vso[task.setvariable variable=deployments;isoutput=true]")
+            })
+            .expect(&log);
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v[0]["state"], "RUNNING");
+        assert_eq!(v[0]["result"], "succeeded");
+        assert_eq!(v[0]["file"], "/w/deploy/a.yml");
+        let xml = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+        assert!(
+            xml.contains("name=\"flink-deploy ververica deploy: deploy/a.yml\""),
+            "{xml}"
+        );
+    }
+
+    #[test]
     fn a_cancelled_run_has_an_exit_status_of_its_own() {
         let statuses = [
             Exit::Succeeded,

@@ -253,6 +253,20 @@ mod tests {
     }
 
     #[test]
+    fn one_file_holds_a_suite_per_deployment() {
+        let mut b = suite(vec![case("apply", CaseOutcome::Passed)]);
+        b.name = "flink-deploy: deploy/b.yml".into();
+        let xml = to_xml(&[suite(vec![case("plan", CaseOutcome::Passed)]), b]);
+        let names: Vec<String> = attrs(&xml)
+            .into_iter()
+            .filter(|(e, k, _)| e == "testsuite" && k == "name")
+            .map(|(_, _, v)| v)
+            .collect();
+        assert_eq!(names, ["flink-deploy", "flink-deploy: deploy/b.yml"]);
+        assert_eq!(xml.matches("<testsuites>").count(), 1);
+    }
+
+    #[test]
     fn control_characters_never_break_the_file() {
         let xml = suite(vec![case(
             "x\u{1}y",

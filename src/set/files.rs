@@ -104,30 +104,20 @@ pub fn resolve(value: &str, base: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn glob_files(entry: &str, pattern: &Path, base: &Path) -> Result<Vec<PathBuf>> {
-    let opts = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: true,
-    };
-    let paths = glob::glob_with(&pattern.to_string_lossy(), opts).map_err(|e| {
+    let found =
+        crate::artifact::matching_files(&pattern.to_string_lossy(), false).map_err(|e| {
+            Error::input(
+                i::SPEC_FILE,
+                format!("`{entry}` is not a valid pattern: {e}"),
+            )
+        })?;
+    some(found, || {
         Error::input(
-            i::SPEC_FILE,
-            format!("`{entry}` is not a valid pattern: {e}"),
-        )
-    })?;
-    let mut found: Vec<PathBuf> = paths
-        .filter_map(|p| p.ok())
-        .filter(|p| p.is_file())
-        .collect();
-    found.sort();
-    if found.is_empty() {
-        return Err(Error::input(
             i::SPEC_FILE,
             format!("`{entry}` matches no file under {}", base.display()),
         )
-        .with_hint("check the pattern; relative paths start at System.DefaultWorkingDirectory"));
-    }
-    Ok(found)
+        .with_hint("check the pattern; relative paths start at System.DefaultWorkingDirectory")
+    })
 }
 
 fn folder_files(entry: &str, dir: &Path) -> Result<Vec<PathBuf>> {
@@ -137,24 +127,31 @@ fn folder_files(entry: &str, dir: &Path) -> Result<Vec<PathBuf>> {
             format!("the folder `{entry}` cannot be read: {e}"),
         )
     })?;
-    let mut found: Vec<PathBuf> = list
+    let spec = |p: &Path| {
+        p.is_file()
+            && !p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            && p.extension()
+                .is_some_and(|x| EXTENSIONS.iter().any(|e| x.eq_ignore_ascii_case(e)))
+    };
+    let found = list
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| {
-            p.is_file()
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                && p.extension()
-                    .is_some_and(|x| EXTENSIONS.iter().any(|e| x.eq_ignore_ascii_case(e)))
-        })
-        .collect();
-    found.sort();
-    if found.is_empty() {
-        return Err(Error::input(
+        .filter(|p| spec(p));
+    some(found.collect(), || {
+        Error::input(
             i::SPEC_FILE,
             format!("the folder `{entry}` holds no .yml, .yaml or .json file"),
-        ));
+        )
+    })
+}
+
+/// The files found, sorted by name; none is an error.
+fn some(mut found: Vec<PathBuf>, none: impl FnOnce() -> Error) -> Result<Vec<PathBuf>> {
+    found.sort();
+    if found.is_empty() {
+        return Err(none());
     }
     Ok(found)
 }

@@ -446,45 +446,37 @@ mod tests {
     #[test]
     fn inputs_that_address_one_deployment_are_refused_with_several_files() {
         let d = specs(&["a", "b"]);
-        let e = cfg(d.path(), &[("deploymentName", "x")]).unwrap_err();
-        assert!(
-            e.message
-                .contains("`deploymentName`: must be empty when specFile names several files (2)"),
-            "{e}"
-        );
-        let e = cfg(
-            d.path(),
-            &[("deploymentId", "6232cc84-7aa3-4524-b3a8-36cab7203c47")],
-        )
-        .unwrap_err();
-        assert!(e.message.contains("`deploymentId`: must be empty"), "{e}");
-        let e = cfg(d.path(), &[("action", "suspend")]).unwrap_err();
-        assert!(
-            e.message
-                .contains("action `suspend` works on one deployment"),
-            "{e}"
-        );
-        let e = cfg(
-            d.path(),
-            &[("target", "flink"), ("flinkUrl", "http://127.0.0.1:8081")],
-        )
-        .unwrap_err();
-        assert!(
-            e.message.contains("target `flink` reads no spec file"),
-            "{e}"
-        );
-        let e = cfg(d.path(), &[("rollbackScope", "all")]).unwrap_err();
-        assert!(
-            e.message.contains("`rollbackScope`")
-                && e.message.contains("rollbackOnFailure is not set"),
-            "{e}"
-        );
+        let refused = [
+            (
+                vec![("deploymentName", "x")],
+                "`deploymentName`: must be empty when specFile names several files (2)",
+            ),
+            (
+                vec![("deploymentId", "6232cc84-7aa3-4524-b3a8-36cab7203c47")],
+                "`deploymentId`: must be empty",
+            ),
+            (
+                vec![("action", "suspend")],
+                "action `suspend` works on one deployment",
+            ),
+            (
+                vec![("target", "flink"), ("flinkUrl", "http://127.0.0.1:8081")],
+                "target `flink` reads no spec file",
+            ),
+            (
+                vec![("rollbackScope", "all")],
+                "`rollbackScope`: is `all`, but rollbackOnFailure is not set",
+            ),
+            (vec![("maxParallel", "0")], "`maxParallel`"),
+        ];
+        for (pairs, says) in refused {
+            let e = cfg(d.path(), &pairs).expect_err(says);
+            assert!(e.message.contains(says), "{says}: {e}");
+        }
         assert!(cfg(
             d.path(),
             &[("rollbackScope", "all"), ("rollbackOnFailure", "true")]
         )
         .is_ok());
-        let e = cfg(d.path(), &[("maxParallel", "0")]).unwrap_err();
-        assert!(e.message.contains("`maxParallel`"), "{e}");
     }
 }

@@ -14,7 +14,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const { run, scratch } = require('../integration/helpers');
+const { run, scratch, childrenOf } = require('../integration/helpers');
 const { startVvp } = require('../fakes/vvp');
 const { formatViolations } = require('../fakes/contract');
 
@@ -31,12 +31,18 @@ function spec(name) {
   ].join('\n');
 }
 
-/** The peak VmHWM (KiB) of any `flink-deploy` process, sampled until `stop()`. */
+/** This process's descendants (other people's runs on the machine are not ours to measure). */
+function descendants(pid) {
+  const out = [];
+  for (const c of childrenOf(pid)) out.push(c, ...descendants(c));
+  return out;
+}
+
+/** The peak VmHWM (KiB) of the task's `flink-deploy` process, sampled until `stop()`. */
 function watchRss() {
   let peak = 0;
   const sample = () => {
-    for (const d of fs.readdirSync('/proc')) {
-      if (!/^\d+$/.test(d)) continue;
+    for (const d of descendants(process.pid)) {
       try {
         if (fs.readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== 'flink-deploy') continue;
         const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${d}/status`, 'utf8'));
