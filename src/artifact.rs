@@ -24,23 +24,12 @@ pub fn resolve(pattern: &str, base: &Path) -> Result<PathBuf> {
                 .with_hint("build the jar before this step, or check the path (relative paths start at System.DefaultWorkingDirectory)")),
         };
     }
-    let pat = full.to_string_lossy().into_owned();
-    let opts = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: false,
-    };
-    let paths = glob::glob_with(&pat, opts).map_err(|e| {
+    let mut matches = matching_files(&full.to_string_lossy(), true).map_err(|e| {
         Error::input(
             i::ARTIFACT_PATH,
             format!("`{pattern}` is not a valid pattern: {e}"),
         )
     })?;
-    let mut matches: Vec<PathBuf> = paths
-        .filter_map(|p| p.ok())
-        .filter(|p| p.is_file())
-        .collect();
-    matches.sort();
     match matches.len() {
         1 => Ok(matches.remove(0)),
         0 => Err(Error::input(
@@ -60,6 +49,25 @@ pub fn resolve(pattern: &str, base: &Path) -> Result<PathBuf> {
         )
         .with_hint("make the pattern more specific, e.g. target/*-all.jar")),
     }
+}
+
+/// The regular files a glob matches, sorted; `*` and `?` do not cross a `/`, and match a
+/// leading dot only when `dotfiles`.
+pub fn matching_files(
+    pattern: &str,
+    dotfiles: bool,
+) -> std::result::Result<Vec<PathBuf>, glob::PatternError> {
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: !dotfiles,
+    };
+    let mut found: Vec<PathBuf> = glob::glob_with(pattern, opts)?
+        .filter_map(|p| p.ok())
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    Ok(found)
 }
 
 /// The file name used for uploads; never contains a path.

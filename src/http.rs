@@ -373,6 +373,33 @@ pub struct Http {
     deadline: Deadline,
     /// The most one request may take with its retries (the run's `timeoutSeconds`).
     call_limit: Option<Duration>,
+    /// How many requests are out to each host at once.
+    hosts: Hosts,
+}
+
+/// Requests out at once to one host, at most. A set of a hundred deployments polls one
+/// platform; beyond this its requests queue here instead of at the server.
+pub const MAX_PER_HOST: usize = 16;
+
+/// One bound per host, shared by every client made from the run's (`for_server`).
+#[derive(Clone, Default)]
+struct Hosts(
+    std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>,
+    >,
+);
+
+impl Hosts {
+    async fn permit(&self, url: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let host = url::Url::parse(url).ok()?.host_str()?.to_owned();
+        let sem = {
+            let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            m.entry(host)
+                .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_PER_HOST)))
+                .clone()
+        };
+        sem.acquire_owned().await.ok()
+    }
 }
 
 /// Everything the client is built from, checked when the run starts.
@@ -527,6 +554,7 @@ impl Http {
             proxy: proxy_shown,
             deadline: Deadline::default(),
             call_limit: None,
+            hosts: Hosts::default(),
         })
     }
 
@@ -567,6 +595,7 @@ impl Http {
             proxy: self.proxy.clone(),
             deadline: self.deadline.clone(),
             call_limit: self.call_limit,
+            hosts: self.hosts.clone(),
         })
     }
 
@@ -709,6 +738,16 @@ impl Http {
             }
             let rb = self.build(&req, limit).await?;
             let may_retry = req.retry && attempt < self.policy.max_attempts;
+            let waited = Instant::now();
+            let Ok(permit) = tokio::time::timeout(limit, self.hosts.permit(&req.url)).await else {
+                return Err(self.out_of_time(&req, attempt - 1, cut_by.unwrap_or_default()));
+            };
+            // The wait for a turn comes off this attempt's time.
+            let rb = rb.timeout(
+                limit
+                    .saturating_sub(waited.elapsed())
+                    .max(Duration::from_millis(1)),
+            );
             let outcome = match rb.send().await {
                 Ok(resp) => self.answer(&req, resp, attempt, may_retry).await,
                 Err(e) => {
@@ -725,6 +764,8 @@ impl Http {
                     }
                 }
             };
+            // A retry's pause leaves the turn to others.
+            drop(permit);
             match outcome {
                 Step::Done(r) => return Ok(r),
                 Step::Fail(e) => return Err(e),
@@ -1063,6 +1104,33 @@ mod tests {
 
     const NOT_FOUND: &str =
         "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+    #[tokio::test]
+    async fn requests_to_one_host_take_turns_beyond_the_bound_other_hosts_do_not_wait() {
+        let hosts = Hosts::default();
+        let mut held = vec![];
+        for _ in 0..MAX_PER_HOST {
+            held.push(hosts.permit("http://vvp.example/api/v1/x").await.unwrap());
+        }
+        let short = Duration::from_millis(50);
+        let next = tokio::time::timeout(short, hosts.permit("http://vvp.example/y")).await;
+        assert!(
+            next.is_err(),
+            "request {} to one host waits",
+            MAX_PER_HOST + 1
+        );
+        let other = tokio::time::timeout(short, hosts.permit("http://blob.example/z")).await;
+        assert!(
+            other.is_ok_and(|p| p.is_some()),
+            "another host does not wait"
+        );
+        held.pop();
+        let turn = tokio::time::timeout(short, hosts.permit("http://vvp.example/y")).await;
+        assert!(
+            turn.is_ok_and(|p| p.is_some()),
+            "a finished request frees a turn"
+        );
+    }
 
     #[tokio::test]
     async fn a_delete_whose_first_answer_was_lost_and_then_finds_nothing_is_done() {

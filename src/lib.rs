@@ -17,6 +17,7 @@ pub mod report;
 pub mod rollback;
 pub mod run;
 pub mod secret;
+pub mod set;
 pub mod spec;
 pub mod targets;
 pub mod wait;

@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorKind};
 use crate::pipeline::junit::{CaseOutcome, TestCase, TestSuite};
 pub use crate::pipeline::summary::cell;
 use crate::pipeline::summary::Summary;
-use crate::pipeline::vso::{IssueSource, IssueType, Masker, TaskResult, Vso};
+use crate::pipeline::vso::{Held, HeldLine, IssueSource, IssueType, Masker, TaskResult, Vso};
 
 #[derive(Clone, Debug)]
 pub struct StepRecord {
@@ -75,6 +75,81 @@ pub struct Recorder {
     subject: Option<String>,
     /// Set once the run may have changed something (a platform, Blob Storage).
     changing: bool,
+    /// This recorder is one deployment of a set (see [`Recorder::member`]).
+    member: Option<MemberOf>,
+    /// The deployments of a set that have ended, in the order they ended.
+    members: Vec<MemberReport>,
+    /// Deployments of a set still under way: their held lines, shown even when the run is
+    /// stopped before they end.
+    pending: Vec<(String, Held)>,
+    /// The deployments of a set in the order of their files, for the reports.
+    order: Vec<String>,
+}
+
+/// What makes a recorder one deployment of a set.
+struct MemberOf {
+    /// The run's own writer: state changes are shown there at once.
+    echo: Vso,
+    held: Held,
+    label: String,
+}
+
+/// One deployment of a set as it ended: everything the run's reports show of it.
+#[derive(Debug)]
+pub struct MemberReport {
+    pub label: String,
+    pub file: String,
+    pub result: MemberResult,
+    pub seconds: f64,
+    pub subject: Option<String>,
+    pub outputs: BTreeMap<String, String>,
+    pub facts: Vec<(String, String)>,
+    pub steps: Vec<StepRecord>,
+    pub timeline: Vec<(String, String)>,
+    /// What the target wrote to the summary (a diff, a Rollback section).
+    pub summary: String,
+    pub warnings: usize,
+    started: time::OffsetDateTime,
+    held: Vec<HeldLine>,
+}
+
+/// How one deployment of a set ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MemberResult {
+    Succeeded,
+    /// Its error's headline.
+    Failed(String),
+    /// It never started; why.
+    NotStarted(String),
+    /// It succeeded, then was put back because another deployment failed; how that went.
+    PutBack(String),
+}
+
+impl MemberResult {
+    pub fn word(&self) -> &'static str {
+        match self {
+            MemberResult::Succeeded => "succeeded",
+            MemberResult::Failed(_) => "failed",
+            MemberResult::NotStarted(_) => "not started",
+            MemberResult::PutBack(_) => "rolled back",
+        }
+    }
+
+    fn icon(&self) -> &'static str {
+        match self {
+            MemberResult::Succeeded => "✅",
+            MemberResult::Failed(_) => "❌",
+            MemberResult::NotStarted(_) => "⏭️",
+            MemberResult::PutBack(_) => "↩️",
+        }
+    }
+
+    fn note(&self) -> &str {
+        match self {
+            MemberResult::Succeeded => "",
+            MemberResult::Failed(s) | MemberResult::NotStarted(s) | MemberResult::PutBack(s) => s,
+        }
+    }
 }
 
 fn now_iso() -> String {
@@ -100,7 +175,83 @@ impl Recorder {
             facts: vec![],
             subject: None,
             changing: false,
+            member: None,
+            members: vec![],
+            pending: vec![],
+            order: vec![],
         }
+    }
+
+    /// A recorder for one deployment of a set, named `label` in the log. Its lines are held
+    /// back and shown as one block when it ends ([`Recorder::add_member`]), so a hundred
+    /// deployments at once still give a log that reads deployment by deployment; each state
+    /// change is shown in this run's log at once as one line, `label: event`. It sets no
+    /// output variable of its own: the run sets `deployments` with all of them.
+    pub fn member(&mut self, label: &str) -> Recorder {
+        let (vso, held) = self.vso.held();
+        self.pending.push((label.to_owned(), held.clone()));
+        self.order.push(label.to_owned());
+        let mut r = Recorder::new(vso, &self.classname, &format!("{}: {label}", self.title));
+        r.member = Some(MemberOf {
+            echo: self.vso.clone(),
+            held,
+            label: label.to_owned(),
+        });
+        r
+    }
+
+    /// Close a deployment's recorder: its open step ends with `result`.
+    pub fn into_member(
+        mut self,
+        file: &str,
+        result: MemberResult,
+        err: Option<&Error>,
+    ) -> MemberReport {
+        match err {
+            Some(e) => self.fail(e),
+            None => self.pass(),
+        }
+        let m = self.member.take();
+        let held = m
+            .as_ref()
+            .map(|m| std::mem::take(&mut *m.held.lock().unwrap_or_else(|p| p.into_inner())))
+            .unwrap_or_default();
+        MemberReport {
+            label: m.map(|m| m.label).unwrap_or_default(),
+            file: file.to_owned(),
+            result,
+            seconds: self.clock.elapsed().as_secs_f64(),
+            subject: self.subject,
+            outputs: self.outputs,
+            facts: self.facts,
+            steps: self.steps,
+            timeline: self.timeline,
+            summary: self.summary.as_str().to_owned(),
+            warnings: self.warnings,
+            started: self.started,
+            held,
+        }
+    }
+
+    /// A deployment of a set has ended: show its block in the log and keep it for the reports.
+    pub fn add_member(&mut self, m: MemberReport) {
+        self.pending.retain(|(l, _)| *l != m.label);
+        self.show_member(
+            &m.label,
+            &format!("{} in {:.1}s", m.result.word(), m.seconds),
+            m.held.clone(),
+        );
+        self.members.push(m);
+    }
+
+    fn show_member(&self, label: &str, how: &str, lines: Vec<HeldLine>) {
+        self.vso.section(&format!("{label}: {how}"));
+        self.vso.replay(lines);
+        self.vso.info(&format!("(end of {label})"));
+    }
+
+    pub fn members(&self) -> &[MemberReport] {
+        &self.members
     }
 
     /// Registers secrets as they become known (tokens, encoded passwords, Key Vault values).
@@ -240,9 +391,12 @@ impl Recorder {
     }
 
     /// Set an output variable (`<step>.<name>` in later steps) and remember it for the summary.
+    /// A deployment of a set only remembers it, for `deployments`.
     pub fn output(&mut self, name: &str, value: &str) {
         debug_assert!(crate::pipeline::inputs::OUTPUTS.contains(&name), "{name}");
-        self.vso.set_variable(name, value, false, true);
+        if self.member.is_none() {
+            self.vso.set_variable(name, value, false, true);
+        }
         self.outputs.insert(name.to_owned(), value.to_owned());
     }
 
@@ -252,6 +406,9 @@ impl Recorder {
 
     /// A state change with its time, for the summary's timeline.
     pub fn timeline(&mut self, event: &str) {
+        if let Some(m) = &self.member {
+            m.echo.info(&format!("{}: {event}", m.label));
+        }
         let t = self.clock.elapsed().as_secs_f64();
         self.timeline.push((format!("+{t:.1}s"), event.to_owned()));
     }
@@ -263,6 +420,11 @@ impl Recorder {
     /// What the run works on, e.g. "deployment `x` in namespace `y`".
     pub fn subject(&mut self, text: &str) {
         self.subject = Some(text.to_owned());
+    }
+
+    /// What the run works on, when the target has said.
+    pub fn subject_text(&self) -> Option<&str> {
+        self.subject.as_deref()
     }
 
     /// From here on the run may change things, so stopping early can leave work half done.
@@ -322,33 +484,139 @@ impl Recorder {
     }
 
     pub fn progress(&self, percent: u8, what: &str) {
-        self.vso.set_progress(percent, what);
+        // A deployment of a set is one of many; the run's own progress says how far it is.
+        if self.member.is_none() {
+            self.vso.set_progress(percent, what);
+        }
     }
 
     pub fn steps(&self) -> &[StepRecord] {
         &self.steps
     }
 
-    fn junit(&self) -> TestSuite {
+    /// The run's own suite, then one per deployment of a set.
+    fn junit(&self) -> Vec<TestSuite> {
         let host = gethostname::gethostname().to_string_lossy().into_owned();
-        TestSuite {
-            name: self.title.clone(),
-            hostname: host,
-            timestamp: self
-                .started
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_else(|_| now_iso()),
-            cases: self
-                .steps
-                .iter()
-                .map(|s| TestCase {
-                    name: s.name.clone(),
-                    classname: self.classname.clone(),
-                    seconds: s.seconds,
-                    outcome: s.outcome.clone(),
-                    output: s.output.join("\n"),
-                })
-                .collect(),
+        let suite =
+            |name: String, started: &time::OffsetDateTime, steps: &[StepRecord]| TestSuite {
+                name,
+                hostname: host.clone(),
+                timestamp: started
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_else(|_| now_iso()),
+                cases: steps
+                    .iter()
+                    .map(|s| TestCase {
+                        name: s.name.clone(),
+                        classname: self.classname.clone(),
+                        seconds: s.seconds,
+                        outcome: s.outcome.clone(),
+                        output: s.output.join("\n"),
+                    })
+                    .collect(),
+            };
+        let mut all = vec![suite(self.title.clone(), &self.started, &self.steps)];
+        for m in &self.members {
+            let mut steps = m.steps.clone();
+            if let MemberResult::NotStarted(why) = &m.result {
+                steps.push(StepRecord {
+                    name: "deploy".into(),
+                    seconds: 0.0,
+                    outcome: CaseOutcome::Skipped {
+                        message: why.clone(),
+                    },
+                    output: vec![],
+                });
+            }
+            all.push(suite(
+                format!("{}: {}", self.title, m.label),
+                &m.started,
+                &steps,
+            ));
+        }
+        all
+    }
+
+    /// The `deployments` output: every deployment of a set with its outputs, as JSON.
+    fn deployments_json(&self) -> String {
+        let list: Vec<serde_json::Value> = self
+            .members
+            .iter()
+            .map(|m| {
+                let mut o = serde_json::Map::new();
+                o.insert("file".into(), m.file.clone().into());
+                for (k, v) in &m.outputs {
+                    o.insert(k.clone(), v.clone().into());
+                }
+                o.insert("result".into(), m.result.word().into());
+                o.insert("seconds".into(), ((m.seconds * 10.0).round() / 10.0).into());
+                if !m.result.note().is_empty() {
+                    o.insert("error".into(), m.result.note().into());
+                }
+                serde_json::Value::Object(o)
+            })
+            .collect();
+        serde_json::Value::Array(list).to_string()
+    }
+
+    /// The summary's table of a set, a row per deployment, and what each target wrote.
+    fn members_summary(&self, s: &mut Summary) {
+        if self.members.is_empty() {
+            return;
+        }
+        let rows: Vec<Vec<String>> = self
+            .members
+            .iter()
+            .map(|m| {
+                let get = |k: &str| m.outputs.get(k).cloned().unwrap_or_default();
+                let name = m
+                    .outputs
+                    .get("deploymentName")
+                    .cloned()
+                    .unwrap_or_else(|| m.label.clone());
+                let link = m
+                    .facts
+                    .iter()
+                    .find(|(_, v)| v.starts_with('[') && v.contains("]("))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                vec![
+                    format!("{} {name}", m.result.icon()),
+                    format!("`{}`", m.file),
+                    format!(
+                        "{}{}",
+                        m.result.word(),
+                        if m.result.note().is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", m.result.note())
+                        }
+                    ),
+                    get("state"),
+                    get("jobId"),
+                    format!("{:.1}s", m.seconds),
+                    link,
+                ]
+            })
+            .collect();
+        s.heading(4, "Deployments").table(
+            &[
+                "Deployment",
+                "File",
+                "Result",
+                "State",
+                "Job id",
+                "Time",
+                "Link",
+            ],
+            &rows,
+        );
+        for m in self.members.iter().filter(|m| !m.summary.trim().is_empty()) {
+            s.paragraph(&format!(
+                "<details><summary>{}</summary>\n\n{}\n</details>",
+                cell(&m.label),
+                m.summary.trim_end()
+            ));
         }
     }
 
@@ -402,6 +670,7 @@ impl Recorder {
         if !steps.is_empty() {
             s.table(&["Step", "Time", "Note"], &steps);
         }
+        self.members_summary(&mut s);
         if !self.timeline.is_empty() {
             let rows: Vec<Vec<String>> = self
                 .timeline
@@ -416,7 +685,10 @@ impl Recorder {
     }
 
     fn write_junit(&mut self, path: &std::path::Path, reports: &crate::config::ReportConfig) {
-        let xml = self.vso.redactor().redact(&self.junit().to_xml());
+        let xml = self
+            .vso
+            .redactor()
+            .redact(&crate::pipeline::junit::to_xml(&self.junit()));
         let overwrites = reports
             .reads
             .iter()
@@ -454,6 +726,21 @@ impl Recorder {
             self.fail(e);
         } else {
             self.pass();
+        }
+        // Deployments a stop cut short still show what they did.
+        for (label, held) in std::mem::take(&mut self.pending) {
+            let lines = std::mem::take(&mut *held.lock().unwrap_or_else(|p| p.into_inner()));
+            self.show_member(&label, "stopped before it ended", lines);
+        }
+        if !self.members.is_empty() {
+            // The log shows them as they ended; the reports in the order of their files.
+            let at = |l: &str| self.order.iter().position(|o| o == l);
+            let mut members = std::mem::take(&mut self.members);
+            members.sort_by_key(|m| at(&m.label));
+            self.members = members;
+            let json = self.deployments_json();
+            self.output("deployments", &json);
+            self.warnings += self.members.iter().map(|m| m.warnings).sum::<usize>();
         }
         if let Some(path) = &reports.summary_path {
             let summary = self.render_summary(&result);
@@ -714,6 +1001,53 @@ mod tests {
             "{xml}"
         );
         assert!(!testcase(&xml, "plan").contains("<failure"), "{xml}");
+    }
+
+    #[test]
+    fn a_deployment_of_a_set_shows_its_lines_as_one_block_and_sets_no_output_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rec, out) = recorder();
+        let mut a = rec.member("deploy/a.yml");
+        a.begin("apply");
+        a.log("line of a");
+        a.secret("s3cr3t-of-a");
+        a.output("state", "RUNNING");
+        a.timeline("reached RUNNING");
+        let log = out.text();
+        assert!(!log.contains("line of a"), "held back: {log}");
+        assert!(
+            log.contains("##vso[task.setsecret]s3cr3t-of-a"),
+            "secrets at once: {log}"
+        );
+        assert!(
+            log.contains("deploy/a.yml: reached RUNNING"),
+            "state changes at once: {log}"
+        );
+        rec.add_member(a.into_member("/w/deploy/a.yml", MemberResult::Succeeded, None));
+        let log = out.text();
+        let block = log
+            .split("##[section]deploy/a.yml: succeeded in")
+            .nth(1)
+            .expect(&log);
+        assert!(block.contains("##[section]apply\nline of a\n"), "{block}");
+        rec.finish(Ok(()), &reports(&dir));
+        let log = out.text();
+        assert!(!log.contains("variable=state;"), "no single output: {log}");
+        let json = log
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("##vso[task.setvariable variable=deployments;isoutput=true]")
+            })
+            .expect(&log);
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v[0]["state"], "RUNNING");
+        assert_eq!(v[0]["result"], "succeeded");
+        assert_eq!(v[0]["file"], "/w/deploy/a.yml");
+        let xml = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+        assert!(
+            xml.contains("name=\"flink-deploy ververica deploy: deploy/a.yml\""),
+            "{xml}"
+        );
     }
 
     #[test]

@@ -30,10 +30,12 @@ const PLAN_GRACE: Duration = Duration::from_millis(1500);
 /// - after it, one request with its retries takes at most `timeoutSeconds` (uploads and calls
 ///   that run the job's `main` have their own per-attempt limit), each wait for a state at most
 ///   `timeoutSeconds`, each settle window `settleSeconds`;
-/// - the whole run ends within [`budget`], whatever happens.
+/// - the whole run ends within [`budget`], whatever happens; a set of deployments gets the
+///   part after the plan once for each round of `maxParallel` deployments ([`set_budget`]).
 pub struct Limits {
     pub plan: Duration,
     pub budget: Duration,
+    pub words: String,
 }
 
 impl Limits {
@@ -41,8 +43,35 @@ impl Limits {
         Limits {
             plan: run.timeout,
             budget: budget(run),
+            words: budget_words(run),
         }
     }
+
+    /// The limits of `cfg`'s run: one deployment's, or a set's.
+    pub fn for_config(cfg: &Config) -> Limits {
+        let Some(set) = &cfg.set else {
+            return Limits::of(&cfg.run);
+        };
+        let rounds = set.policy.waves(set.members.len());
+        let budget = set_budget(&cfg.run, rounds);
+        Limits {
+            plan: cfg.run.timeout,
+            budget,
+            words: format!(
+                "its budget of {}s (timeoutSeconds for the plan, then {} × timeoutSeconds + 2 × settleSeconds for each of {rounds} round(s) of maxParallel deployments and once more for putting them back)",
+                budget.as_secs(),
+                BUDGET_TIMEOUTS - 1
+            ),
+        }
+    }
+}
+
+/// A set's budget: the plan once, then the rest of one deployment's budget for each round of
+/// `maxParallel` deployments, and one more for putting them back (`rollbackScope: all`).
+pub fn set_budget(run: &crate::config::RunSettings, rounds: u32) -> Duration {
+    let per_round = budget(run).saturating_sub(run.timeout);
+    run.timeout
+        .saturating_add(per_round.saturating_mul(rounds.saturating_add(1)))
 }
 
 /// The whole run: the plan, the change (writes and upload), a savepoint or stop, reaching the
@@ -72,7 +101,7 @@ pub async fn run(cfg: Config, vso: Vso) -> Exit {
     let mut signals = Signals::listen()
         .inspect_err(|e| rec.debug(&format!("cannot catch stop signals: {e}")))
         .ok();
-    let limits = Limits::of(&cfg.run);
+    let limits = Limits::for_config(&cfg);
     let outcome = {
         let work = execute(&cfg, &mut rec, &limits);
         // Whatever a step does, the run ends within its budget.
@@ -101,7 +130,7 @@ pub async fn run(cfg: Config, vso: Vso) -> Exit {
             }
             Err(rec.cancelled(signal))
         }
-        Stop::OutOfTime => Err(rec.out_of_time(&budget_words(&cfg.run))),
+        Stop::OutOfTime => Err(rec.out_of_time(&limits.words)),
     };
     rec.finish(result, &cfg.reports)
 }
@@ -118,19 +147,29 @@ struct RunPlan {
     vault: Option<VaultRead>,
     upload: Option<UploadPlan>,
     lines: Vec<String>,
-    target: Box<dyn Plan>,
+    target: Targets,
+}
+
+/// One deployment's plan, or a set's (`specFile` naming several files).
+enum Targets {
+    One(Box<dyn Plan>),
+    Set(crate::set::SetPlan),
 }
 
 impl RunPlan {
     fn describe(&self) -> Vec<String> {
         let mut lines = self.lines.clone();
-        lines.extend(self.target.describe());
+        lines.extend(match &self.target {
+            Targets::One(p) => p.describe(),
+            Targets::Set(s) => s.describe(),
+        });
         lines
     }
 }
 
-/// The parts of the run that plan and apply share.
-struct Env<'a> {
+/// The parts of the run that plan and apply share (every deployment of a set shares them:
+/// one HTTP client, one sign-in, one upload).
+pub struct Env<'a> {
     cfg: &'a Config,
     needs: Needs,
     http: Http,
@@ -141,7 +180,7 @@ struct Env<'a> {
 }
 
 impl<'a> Env<'a> {
-    fn context<'b>(&'b self, rec: &'b mut Recorder) -> Context<'b> {
+    pub fn context<'b>(&'b self, rec: &'b mut Recorder) -> Context<'b> {
         Context {
             run: &self.cfg.run,
             vars: &self.cfg.vars,
@@ -202,11 +241,14 @@ async fn execute(cfg: &Config, rec: &mut Recorder, limits: &Limits) -> Result<()
     let plan = rec.end(r)?;
     env.http.deadline().set(
         started + limits.budget,
-        format!("the run's {}", budget_words(&cfg.run)),
+        format!("the run's {}", limits.words),
     );
     rec.plan(&plan.describe());
 
     if cfg.action() == Action::Validate {
+        if let Targets::Set(s) = plan.target {
+            s.validated(rec);
+        }
         rec.log("validate: nothing was changed");
         return Ok(());
     }
@@ -214,8 +256,15 @@ async fn execute(cfg: &Config, rec: &mut Recorder, limits: &Limits) -> Result<()
         rec.applying();
     }
     apply_run(&env, rec, plan.vault.as_ref(), plan.upload.as_ref()).await?;
-    let mut cx = env.context(rec);
-    plan.target.apply(&mut cx).await
+    match (plan.target, &cfg.set) {
+        (Targets::Set(s), Some(set)) => {
+            rec.begin(&format!("deploy {} spec files", set.members.len()));
+            let r = crate::set::apply(s, set.policy, &env, rec).await;
+            rec.end(r)
+        }
+        (Targets::One(p), _) => p.apply(&mut env.context(rec)).await,
+        (Targets::Set(_), None) => unreachable!("a set is planned only from a set"),
+    }
 }
 
 async fn plan(env: &mut Env<'_>, rec: &mut Recorder) -> Result<RunPlan> {
@@ -268,8 +317,10 @@ async fn plan(env: &mut Env<'_>, rec: &mut Recorder) -> Result<RunPlan> {
             env.artifact.local = Some(path);
         }
     }
-    let mut cx = env.context(rec);
-    let target = cfg.target.plan(&mut cx).await?;
+    let target = match &cfg.set {
+        Some(set) => Targets::Set(crate::set::plan(set, env, rec).await?),
+        None => Targets::One(cfg.target.plan(&mut env.context(rec)).await?),
+    };
     Ok(RunPlan {
         vault,
         upload,

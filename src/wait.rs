@@ -5,7 +5,8 @@
 //!
 //! Two shapes: [`until`] waits for a state (reached, failed or timed out), and [`settle`] watches
 //! a state for a fixed window (held, or lost and why). Both poll on [`Backoff`]: often at first,
-//! when a fast transition should be seen quickly, never more than 2 s apart while reads succeed,
+//! when a fast transition should be seen quickly, never more than 2 s apart while reads succeed
+//! (each pause [`spread`] up to a fifth longer, so that many waits do not poll in step),
 //! further apart after errors, and never past the wait's own end.
 
 use std::time::{Duration, Instant};
@@ -114,6 +115,13 @@ impl Backoff {
         base.saturating_mul(2u32.saturating_pow(consecutive_errors.min(5)))
             .min(Duration::from_secs(10).max(self.floor))
     }
+}
+
+/// A pause made up to a fifth longer at random: waits that began together (the deployments of
+/// a set) drift apart instead of reading the platform in step. Never shorter, so a platform's
+/// floor holds.
+pub fn spread(d: Duration) -> Duration {
+    d + d.mul_f64(fastrand::f64() * 0.2)
 }
 
 /// How a wait ended.
@@ -254,7 +262,7 @@ pub async fn until<P: Probe>(
         }
         .min(w.limit - elapsed);
         polls += 1;
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep(spread(delay).min(w.limit - elapsed)).await;
     }
 }
 
@@ -285,7 +293,7 @@ pub async fn settle<P: Probe>(
         if remaining.is_zero() {
             break;
         }
-        let delay = w.pace.delay(polls, start.elapsed(), errors);
+        let delay = spread(w.pace.delay(polls, start.elapsed(), errors));
         polls += 1;
         tokio::time::sleep(delay.min(remaining)).await;
         let left = w.limit.saturating_sub(start.elapsed());
@@ -353,6 +361,14 @@ mod tests {
         assert_eq!(quick.delay(0, Duration::ZERO, 0).as_millis(), 100);
         assert!(quick.delay(3, Duration::ZERO, 0) > quick.delay(1, Duration::ZERO, 0));
         assert_eq!(quick.delay(50, Duration::ZERO, 0).as_millis(), 500);
+    }
+
+    #[test]
+    fn a_spread_pause_is_never_shorter_and_at_most_a_fifth_longer() {
+        let d = Duration::from_millis(500);
+        let seen: Vec<Duration> = (0..200).map(|_| spread(d)).collect();
+        assert!(seen.iter().all(|s| *s >= d && *s <= d.mul_f64(1.2)));
+        assert!(seen.iter().any(|s| *s != seen[0]), "the pauses differ");
     }
 
     #[test]

@@ -185,3 +185,31 @@ fn release_pipeline_packages_with_the_same_script() {
         );
     }
 }
+
+#[test]
+fn the_targets_that_take_several_spec_files_are_those_specfile_is_shown_for() {
+    let t = task();
+    let rule = t["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "specFile")
+        .and_then(|i| i["visibleRule"].as_str())
+        .expect("specFile has a visibleRule");
+    let mut shown: Vec<&str> = rule
+        .split("||")
+        .map(|c| {
+            c.trim()
+                .strip_prefix("target =")
+                .expect("target = x")
+                .trim()
+        })
+        .collect();
+    shown.sort();
+    let mut code = inputs::SPEC_FILE_TARGETS.to_vec();
+    code.sort();
+    assert_eq!(
+        shown, code,
+        "inputs::SPEC_FILE_TARGETS and the visibleRule of specFile differ"
+    );
+}

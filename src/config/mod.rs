@@ -51,14 +51,20 @@ pub struct Config {
     pub reports: ReportConfig,
     pub vars: PipelineVars,
     pub target: Box<dyn Target>,
+    /// `specFile` names several files: one deployment each (the target above reads the first).
+    pub set: Option<crate::set::SetConfig>,
 }
 
 /// Inputs that are checked the same way wherever they are used.
 fn check_common(raw: &RawInputs) -> Result<()> {
     raw.check_typed()?;
+    // `specFile` may be a list; each entry is checked as a path.
+    if let Some(v) = raw.get(i::SPEC_FILE) {
+        crate::set::files::check(v)?;
+    }
     let paths = i::ALL
         .iter()
-        .filter(|d| d.kind == i::Kind::FilePath)
+        .filter(|d| d.kind == i::Kind::FilePath && d.name != i::SPEC_FILE)
         .map(|d| d.name)
         .chain([i::ARTIFACT_PATH]);
     for name in paths {
@@ -105,25 +111,39 @@ impl Config {
             .check(reg.name, reg.health, run.settle.as_secs())?;
         let vars = PipelineVars::from_env(&raw.env);
         let http = HttpSettings::from_raw(raw)?;
-        let job = JobInputs::from_raw(raw, &vars)?;
+        let mut job = JobInputs::from_raw(raw, &vars)?;
+        // Listing the files a folder, glob or list names reads, and changes nothing; it comes
+        // here so that every file of a set is known, and checked, before the run starts.
+        let mut files = crate::set::spec_files(raw, &vars.working_dir)?.unwrap_or_default();
+        if files.len() == 1 {
+            job.spec_file = files.pop();
+        } else if !files.is_empty() {
+            job.spec_file = Some(files[0].clone());
+        }
         let azure = AzureConnection::from_raw(raw)?;
         let key_vault = KeyVaultConfig::from_raw(raw, azure.as_ref())?;
         let artifact = Artifact::from_raw(raw)?;
         let blob = BlobSettings::from_raw(raw, azure.as_ref(), http.allow_insecure_http)?;
-        let target = (reg.configure)(
-            raw,
-            &Shared {
-                run: &run,
-                job: &job,
-                artifact: &artifact,
-                azure: azure.as_ref(),
-                has_key_vault: key_vault.is_some(),
-                vars: &vars,
-                allow_insecure_http: http.allow_insecure_http,
-            },
-        )?;
+        let shared = Shared {
+            run: &run,
+            job: &job,
+            artifact: &artifact,
+            azure: azure.as_ref(),
+            has_key_vault: key_vault.is_some(),
+            vars: &vars,
+            allow_insecure_http: http.allow_insecure_http,
+        };
+        let set = match files.len() {
+            0 => None,
+            _ => Some(crate::set::expand(raw, reg, &shared, files)?),
+        };
+        let target = (reg.configure)(raw, &shared)?;
         let mut reports = ReportConfig::from_raw(raw, &vars)?;
         reports.reads = reads(&job, &artifact, &http, &vars);
+        let set_files = set
+            .iter()
+            .flat_map(|s| s.members.iter().map(|m| m.file.clone()));
+        reports.reads.extend(set_files);
         if let (Some(_), Some(junit)) = (raw.get(i::TEST_RESULTS_FILE), &reports.junit_path) {
             let named = named_reads(&job, &artifact, &vars);
             checks::distinct_output(i::TEST_RESULTS_FILE, junit, &named)?;
@@ -140,6 +160,7 @@ impl Config {
             reports,
             vars,
             target,
+            set,
         })
     }
 

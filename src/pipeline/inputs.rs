@@ -63,6 +63,13 @@ pub const CONNECTION_TYPES: &[&str] = &["azureResourceManager", "kubernetesServi
 pub const VVP_OPERATOR_VERSIONS: &[&str] = &["", "2", "3"];
 /// The Apache Flink Kubernetes Operator's resources this task applies.
 pub const FLINK_RESOURCE_KINDS: &[&str] = &["", "FlinkDeployment", "FlinkSessionJob"];
+/// With several spec files: whether the other deployments go on after one fails.
+pub const ON_FAILURE_MODES: &[&str] = &["continue", "stop"];
+/// With several spec files: what `rollbackOnFailure` rolls back.
+pub const ROLLBACK_SCOPES: &[&str] = &["deployment", "all"];
+/// The targets that read `specFile`, and so take several of them (one deployment each). The
+/// `visibleRule` of `specFile` in task.json names the same targets (`tests/task_json.rs`).
+pub const SPEC_FILE_TARGETS: &[&str] = &["ververica", "ververicaOperator", "flinkOperator"];
 
 use Kind::*;
 
@@ -108,7 +115,8 @@ inputs! {
     JOB_NAME = "jobName": String, default "";
     /// Deployment id (seed-000 style addressing).
     DEPLOYMENT_ID = "deploymentId": String, default "";
-    /// Deployment spec file, YAML or JSON.
+    /// Deployment spec file, YAML or JSON; or several (a folder, a glob, a list): one
+    /// deployment each.
     SPEC_FILE = "specFile": FilePath, default "";
     /// `metadata.displayName`.
     DISPLAY_NAME = "displayName": String, default "";
@@ -184,6 +192,12 @@ inputs! {
     HEALTH_CHECKPOINTS = "healthCheckpoints": String, default "0";
     /// Restarts a started job may have had since it started, by the end of the settle window.
     HEALTH_MAX_RESTARTS = "healthMaxRestarts": String, default "0";
+    /// With several spec files: how many deployments are applied at once.
+    MAX_PARALLEL = "maxParallel": String, default "4";
+    /// With several spec files: `continue` (the others go on) or `stop` (no new one starts).
+    ON_FAILURE = "onFailure": PickList(ON_FAILURE_MODES), default "continue";
+    /// With several spec files: roll back the failed `deployment`, or `all` this run changed.
+    ROLLBACK_SCOPE = "rollbackScope": PickList(ROLLBACK_SCOPES), default "deployment";
 
     TEST_RESULTS_FILE = "testResultsFile": FilePath, default "";
     PUBLISH_TEST_RESULTS = "publishTestResults": Boolean, default "true";
@@ -199,6 +213,7 @@ pub const OUTPUTS: &[&str] = &[
     "state",
     "savepointLocation",
     "jarUri",
+    "deployments",
 ];
 
 pub fn find(name: &str) -> Option<&'static InputDef> {

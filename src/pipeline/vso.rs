@@ -251,6 +251,21 @@ pub struct Vso {
     redactor: Redactor,
     /// Outside an agent: the same commands and lines, rendered for a person instead.
     human: Option<Arc<crate::cli::human::Human>>,
+    /// Log lines and commands kept back (one deployment of a set), replayed as a whole by
+    /// [`Vso::replay`]; secrets still reach the agent at once.
+    held: Option<Held>,
+}
+
+/// What a held writer kept back, in order.
+pub type Held = Arc<Mutex<Vec<HeldLine>>>;
+
+/// One log line or logging command kept back by a held writer.
+#[derive(Clone, Debug)]
+pub enum HeldLine {
+    Info(String),
+    Decorated(&'static str, String),
+    EndGroup,
+    Command(String, Vec<(String, String)>, String),
 }
 
 impl Vso {
@@ -261,6 +276,46 @@ impl Vso {
             debug,
             redactor: Redactor::default(),
             human: None,
+            held: None,
+        }
+    }
+
+    /// A writer that keeps its lines and commands back until [`Vso::replay`], so the log of
+    /// one deployment of a set reads as one block however the deployments interleave. It
+    /// shares the redactor, and secrets are announced to the agent at once.
+    pub fn held(&self) -> (Vso, Held) {
+        let held = Held::default();
+        let mut v = self.clone();
+        v.held = Some(held.clone());
+        (v, held)
+    }
+
+    /// Write what a held writer kept back, redacted with every secret known by now.
+    pub fn replay(&self, lines: Vec<HeldLine>) {
+        for l in lines {
+            match l {
+                HeldLine::Info(t) => self.info(&t),
+                HeldLine::Decorated(tag, t) => self.decorated(tag, &t),
+                HeldLine::EndGroup => self.endgroup(),
+                HeldLine::Command(c, props, data) => {
+                    let props: Vec<(&str, &str)> = props
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    self.command(&c, &props, &data);
+                }
+            }
+        }
+    }
+
+    /// Keep `line` back when this writer is held; true when it was.
+    fn hold(&self, line: impl FnOnce() -> HeldLine) -> bool {
+        match &self.held {
+            Some(h) => {
+                h.lock().unwrap_or_else(|p| p.into_inner()).push(line());
+                true
+            }
+            None => false,
         }
     }
 
@@ -309,6 +364,18 @@ impl Vso {
     }
 
     fn command(&self, command: &str, props: &[(&str, &str)], data: &str) {
+        if self.hold(|| {
+            HeldLine::Command(
+                command.to_owned(),
+                props
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+                data.to_owned(),
+            )
+        }) {
+            return;
+        }
         let data = self.redactor.redact(data);
         let props: Vec<(&str, String)> = props
             .iter()
@@ -440,6 +507,9 @@ impl Vso {
 
     /// Plain log text. Each line is redacted and made unable to issue commands.
     pub fn info(&self, text: &str) {
+        if self.hold(|| HeldLine::Info(text.to_owned())) {
+            return;
+        }
         if let Some(h) = &self.human {
             return h.info(&self.redactor.redact(text));
         }
@@ -451,7 +521,10 @@ impl Vso {
         }
     }
 
-    fn decorated(&self, tag: &str, text: &str) {
+    fn decorated(&self, tag: &'static str, text: &str) {
+        if self.hold(|| HeldLine::Decorated(tag, text.to_owned())) {
+            return;
+        }
         if let Some(h) = &self.human {
             return h.decorated(tag, &self.redactor.redact(text));
         }
@@ -465,6 +538,9 @@ impl Vso {
     }
 
     pub fn endgroup(&self) {
+        if self.hold(|| HeldLine::EndGroup) {
+            return;
+        }
         if let Some(h) = &self.human {
             return h.end_group();
         }

@@ -253,4 +253,16 @@ pub trait Plan {
     fn describe(&self) -> Vec<String>;
     /// Carry the plan out.
     async fn apply(self: Box<Self>, cx: &mut Context<'_>) -> Result<()>;
+    /// What puts the deployment back as it was before this run after `apply` succeeded (a set
+    /// with `rollbackScope: all` whose other deployments failed). `None`: the plan changes
+    /// nothing, or the target cannot put a change back.
+    fn undo(&self) -> Option<Box<dyn Undo>> {
+        None
+    }
+}
+
+/// Puts one deployment back as it was before the run, by the rules of [`crate::rollback`].
+#[async_trait::async_trait(?Send)]
+pub trait Undo {
+    async fn undo(self: Box<Self>, cx: &mut Context<'_>) -> crate::rollback::Outcome;
 }

@@ -221,7 +221,9 @@ function startVvp(opts = {}) {
 
   function startJob(d) {
     const dep = d.resource;
-    const b = { startMs: timing.startMs, outcome: 'RUNNING', ...(st.nextJobs.shift() || {}) };
+    // A behaviour may name its deployment (deployments of one run start in any order).
+    const at = st.nextJobs.findIndex((j) => j.deployment === undefined || j.deployment === dep.metadata.name);
+    const b = { startMs: timing.startMs, outcome: 'RUNNING', ...(at < 0 ? {} : st.nextJobs.splice(at, 1)[0]) };
     if (!targetExists(dep)) {
       event(dep, 'STATE_TRANSITION_IS_NEEDED', `Transitioning to ${dep.spec.state}.`);
       dLater(d, b.startMs, () => failDeployment(d, null, { reason: 'DeploymentTargetMissing', message: 'The referenced Deployment Target does not exist.' }, 'REFERENCED_DEPLOYMENT_TARGET_DOES_NOT_EXIST'));
@@ -754,8 +756,9 @@ function startVvp(opts = {}) {
        */
       fault: (f) => st.faults.push({ ...f }),
       /**
-       * What the next new jobs do: {startMs?, outcome?: 'RUNNING'|'FAILED', failAfterMs?, failure?: {reason, message},
-       * restartAfterMs?, restarts?} (`restarts`, 1 unless given, are added to observedFlinkJobRestarts that long after the start).
+       * What the next new jobs do: {deployment?, startMs?, outcome?: 'RUNNING'|'FAILED', failAfterMs?, failure?: {reason, message},
+       * restartAfterMs?, restarts?} (`restarts`, 1 unless given, are added to observedFlinkJobRestarts that long after the start);
+       * with `deployment`, only that deployment's next job.
        */
       nextJobs: (...behaviours) => st.nextJobs.push(...behaviours),
       nextSavepoint: (b) => { st.nextSavepoint = b; },

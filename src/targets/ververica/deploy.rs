@@ -17,7 +17,7 @@ use crate::config::{Action, RunSettings};
 use crate::error::{Error, Result};
 use crate::http::display_url;
 use crate::pipeline::inputs as i;
-use crate::targets::{Context, Plan};
+use crate::targets::{Context, Plan, Undo};
 
 /// The spec as rendered for this run, before the platform is read.
 pub struct Rendered {
@@ -393,6 +393,52 @@ impl Plan for DeployPlan {
         };
         self.wait_and_recover(cfg, &client, rec, &after, &written, changed)
             .await
+    }
+
+    fn undo(&self) -> Option<Box<dyn Undo>> {
+        let on = self.online.as_ref()?;
+        on.change.as_ref()?;
+        Some(Box::new(PutBack {
+            target: self.target.clone(),
+            addr: self.rendered.addr.clone(),
+            previous: on.current.clone(),
+            blocked: on.rollback_blocked.clone(),
+        }))
+    }
+}
+
+/// What puts a deployment that changed back to the spec it had before the run, as a rollback
+/// after a failure does.
+struct PutBack {
+    target: Ververica,
+    addr: DeploymentRef,
+    previous: Option<Value>,
+    blocked: Option<String>,
+}
+
+#[async_trait::async_trait(?Send)]
+impl Undo for PutBack {
+    async fn undo(self: Box<Self>, cx: &mut Context<'_>) -> crate::rollback::Outcome {
+        use crate::rollback::Outcome;
+        let cfg = self.target.settings(cx.run, cx.vars);
+        let client = match cfg.client(cx.http, cx.creds, cx.cluster) {
+            Ok(c) => c,
+            Err(e) => return Outcome::Failed(e),
+        };
+        match (&self.previous, self.blocked) {
+            (None, _) => {
+                Outcome::Skipped("the deployment is new: there is nothing to roll back to".into())
+            }
+            (Some(_), Some(why)) => Outcome::Skipped(why),
+            (Some(prev), None) => {
+                let on = super::On {
+                    cfg,
+                    client: &client,
+                    addr: &self.addr,
+                };
+                super::rollback::run(on, cx.rec, prev).await
+            }
+        }
     }
 }
 
