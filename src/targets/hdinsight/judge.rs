@@ -671,14 +671,22 @@ mod tests {
         assert_eq!(d.flink_configuration["parallelism"], "2");
     }
 
+    /// The verdict waits, saying why.
+    fn assert_waiting(v: Verdict, why: &str) {
+        match v {
+            Verdict::Waiting(w) => assert!(w.contains(why), "{w}"),
+            v => panic!("{v:?}"),
+        }
+    }
+
     #[test]
     fn in_progress_keeps_waiting() {
         let before = one("list-running.json", "orders");
         let now = one("list-savepoint-in-progress.json", "orders");
-        match judge(JobAction::Savepoint, Some(&before), Some(&now)) {
-            Verdict::Waiting(why) => assert!(why.contains("in progress"), "{why}"),
-            v => panic!("{v:?}"),
-        }
+        assert_waiting(
+            judge(JobAction::Savepoint, Some(&before), Some(&now)),
+            "in progress",
+        );
     }
 
     #[test]
@@ -697,10 +705,10 @@ mod tests {
     fn a_result_for_another_action_is_not_ours() {
         // The list still shows the STOP that ran before our START.
         let stopped = one("list-stopped.json", "job1");
-        match judge(JobAction::Start, Some(&stopped), Some(&stopped)) {
-            Verdict::Waiting(why) => assert!(why.contains("previous action STOP"), "{why}"),
-            v => panic!("{v:?}"),
-        }
+        assert_waiting(
+            judge(JobAction::Start, Some(&stopped), Some(&stopped)),
+            "previous action STOP",
+        );
     }
 
     #[test]
