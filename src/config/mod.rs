@@ -133,9 +133,11 @@ impl Config {
             vars: &vars,
             allow_insecure_http: http.allow_insecure_http,
         };
+        // Checked with one file too: a bad value is refused wherever it is given.
+        let policy = crate::set::Policy::from_raw(raw, &run)?;
         let set = match files.len() {
             0 => None,
-            _ => Some(crate::set::expand(raw, reg, &shared, files)?),
+            _ => Some(crate::set::expand(raw, reg, &shared, files, policy)?),
         };
         let target = (reg.configure)(raw, &shared)?;
         let mut reports = ReportConfig::from_raw(raw, &vars)?;

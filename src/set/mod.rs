@@ -95,9 +95,9 @@ pub fn expand(
     reg: &Registration,
     shared: &Shared<'_>,
     files: Vec<PathBuf>,
+    policy: Policy,
 ) -> Result<SetConfig> {
     check_many(raw, reg.name, shared.run.action, files.len())?;
-    let policy = Policy::from_raw(raw, shared.run)?;
     let mut members = Vec::with_capacity(files.len());
     for file in files {
         let job = JobInputs {

@@ -88,6 +88,9 @@ function base(target) {
       return { target, flinkUrl: () => flink.url, jobName: 'orders', artifactPath: 'job.jar', settleSeconds: '0', timeoutSeconds: '20' };
     case 'ververicaOperator':
       return { target, vvpOperatorVersion: '2', kubernetesServiceEndpoint: K8S_CONN, namespace: 'flink', deploymentName: 'orders', deploymentTargetName: 'vvp-jobs', apikeySecretName: 'vvp-token', jarUri: `${JARS}/orders.jar`, settleSeconds: '0', timeoutSeconds: '20' };
+    case 'flinkOperator':
+      // Suspend by name: no spec file needed, and every input check runs before the cluster is asked.
+      return { target, action: 'suspend', flinkResourceKind: 'FlinkDeployment', kubernetesServiceEndpoint: K8S_CONN, namespace: 'flink', deploymentName: 'orders', settleSeconds: '0', timeoutSeconds: '20' };
     default:
       throw new Error(target);
   }
@@ -103,7 +106,7 @@ function targetFor(name) {
   return m[1] === '=' ? m[2] : ['ververica', 'flink', 'hdinsight'].find((t) => t !== m[2]);
 }
 
-const NUMBERS = { parallelism: [1, 100_000], timeoutSeconds: [1, 86_400], settleSeconds: [0, 3_600] };
+const NUMBERS = { parallelism: [1, 100_000], timeoutSeconds: [1, 86_400], settleSeconds: [0, 3_600], healthCheckpoints: [0, 100], healthMaxRestarts: [0, 10], maxParallel: [1, 256] };
 const GUIDS = ['deploymentId', 'deploymentTargetId', 'savepointId', 'hdiSubscriptionId'];
 const URLS = ['vvpUrl', 'flinkUrl', 'hdiArmEndpoint', 'blobEndpoint'];
 
