@@ -271,6 +271,33 @@ describe('Apache Flink Kubernetes Operator (flinkOperator)', { concurrency: 2 },
     } finally { await t.close(); }
   });
 
+  test('healthMaxRestarts: 1 lets a FlinkDeployment that restarts once pass and fails it on the second restart since it started', async () => {
+    const t = await setup();
+    const once = (n, inputs = {}) => deploy(t, { jarUri: `https://acct.blob.core.windows.net/jars/orders-${n}.jar`, settleSeconds: '4', healthMaxRestarts: '1', ...inputs }, { spec: DEPLOYMENT });
+    const restartEvents = () => t.k8s.events('flink', 'orders', 'FlinkDeployment').filter((e) => /to RESTARTING$/.test(e.message)).length;
+    try {
+      t.op.nextJobs({ restartsAfterMs: [1200] });
+      const tolerated = await once(1);
+      assert.equal(tolerated.exitCode, 0, tolerated.log);
+      assert.equal(restartEvents(), 1, 'the job restarted once while settling');
+      assert.equal(caseNamed(junit(tolerated), 'stay RUNNING for 4s').failed, false);
+
+      t.op.nextJobs({ restartsAfterMs: [1000, 2200] });
+      const twice = await once(2);
+      assert.equal(twice.exitCode, 1, twice.log);
+      assert.match(twice.errors[0].message, /^FlinkDeployment `orders` in namespace `flink` reached RUNNING but did not stay up for 4s \(settleSeconds\): the job restarted \(2 time\(s\) since it started\)/);
+      assert.equal(caseNamed(junit(twice), 'stay RUNNING for 4s').failed, true);
+      assert.equal(restartEvents(), 3);
+
+      // A restart before the job was first seen RUNNING is a restart since it started too.
+      t.op.nextJobs({ restartsBeforeRunning: true, restartsAfterMs: [1200] });
+      const early = await once(3);
+      assert.equal(early.exitCode, 1, early.log);
+      assert.match(early.errors[0].message, /did not stay up for 4s \(settleSeconds\): the job restarted \(2 time\(s\) since it started\)/);
+      assert.equal(restartEvents(), 5);
+    } finally { await t.close(); }
+  });
+
   test('status traps: created suspended (FLINK-39243), a job that keeps restarting, a status that never moves', async () => {
     const t = await setup();
     try {

@@ -289,6 +289,10 @@ impl Plan for DeployPlan {
             timeout: cx.run.timeout,
             settle: cx.run.settle,
             max_restarts: u64::from(cx.run.health.max_restarts),
+            since: match (&on.change, &on.live) {
+                (None, Some(_)) => crate::health::Since::FirstReading,
+                _ => crate::health::Since::Started,
+            },
         };
         let result = match self.savepoint_nonce {
             Some(n) => super::actions::await_savepoint(&watch, rec, n).await,
@@ -367,6 +371,7 @@ impl DeployPlan {
             timeout: run.timeout,
             settle: std::time::Duration::ZERO,
             max_restarts: 0,
+            since: crate::health::Since::Started,
         };
         let obs = watch.state(rec).await?;
         Ok(format!(
