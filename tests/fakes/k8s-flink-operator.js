@@ -30,7 +30,9 @@
 //                       a stop (AbstractFlinkService#cancelSessionJob) leaves jobStatus FINISHED without a jobId
 //   upgrade savepoint   recorded in savepointInfo as an UPGRADE savepoint as well (setUpgradeSavepointPath, with
 //                       FlinkStateSnapshot resources off as for the nonces above)
-//   upgrade of a job    FAILED/FINISHED: nothing to stop (JobUpgrade.savepoint(true), SuspendMode.NOOP); the new spec
+//   session job,        cancelled (CANCELLING, UPGRADING, observedGeneration unchanged), then CANCELED with the last
+//   last-state upgrade  checkpoint as upgradeSavepointPath, then started from it as a new job (allowLastStateCancel)
+//   upgrade of a job    FAILED/FINISHED/CANCELED: nothing to stop (JobUpgrade.savepoint(true), SuspendMode.NOOP); the new spec
 //   that is not running starts from the last savepoint the status knows (upgradeSavepointPath, else lastSavepoint);
 //                       none known: Warning UpgradeFailed "... last checkpoint is unknown ..." and nothing recorded
 //                       (AbstractJobReconciler#getJobUpgrade / #restoreJob)
@@ -350,6 +352,38 @@ function startFlinkOperator(k8s, opts = {}) {
     if (!r.ok) await maybeRollBack(run, o, gen);
   }
 
+  /**
+   * A session job's last-state upgrade: the operator cancels it (allowLastStateCancel is true for
+   * session jobs: JobUpgrade.lastStateUsingCancel, SuspendMode.CANCEL, restore mode savepoint),
+   * asynchronously: UPGRADING with the job CANCELLING and the previous generation recorded; once
+   * CANCELED the observer records the last checkpoint as upgradeSavepointPath
+   * (SnapshotObserver#observeLatestCheckpoint), and the next reconcile starts the new spec from it
+   * as for any stopped job.
+   */
+  async function cancelForLastState(run, o, gen, status) {
+    event(o, 'Normal', 'Suspended', 'Suspending existing deployment.', 'JobManagerDeployment');
+    const jobId = (status.jobStatus || {}).jobId;
+    write(run, o, (s) => {
+      s.reconciliationStatus.state = 'UPGRADING';
+      const rec = JSON.parse(s.reconciliationStatus.lastReconciledSpec);
+      rec.spec.job.upgradeMode = 'savepoint';
+      rec.resource_metadata.firstDeployment = false;
+      s.reconciliationStatus.lastReconciledSpec = JSON.stringify(rec);
+      s.jobStatus.state = 'CANCELLING';
+    });
+    jobs.push({ name: o.metadata.name, kind: o.kind, what: 'cancel', jobId });
+    await step(run);
+    const checkpoint = `s3://flink/checkpoints/${o.metadata.name}/${jobId}/chk-${1 + crypto.randomInt(90)}`;
+    const after = write(run, o, (s) => {
+      s.jobStatus.state = 'CANCELED';
+      s.jobStatus.updateTime = String(Date.now());
+      s.jobStatus.upgradeSavepointPath = checkpoint;
+    });
+    event(o, 'Normal', 'JobStatusChanged', 'Job status changed from CANCELLING to CANCELED', 'Job');
+    await step(run);
+    await restartTerminal(run, o, gen, 'savepoint', after);
+  }
+
   async function reconcile(run, o) {
     const gen = o.metadata.generation;
     const status = o.status || {};
@@ -398,8 +432,12 @@ function startFlinkOperator(k8s, opts = {}) {
     const changes = Object.keys({ ...(rec.job || {}), ...((o.spec.job) || {}) }).filter((k) => JSON.stringify((rec.job || {})[k]) !== JSON.stringify((o.spec.job || {})[k])).map((k) => `job.${k} : ${JSON.stringify((rec.job || {})[k])} -> ${JSON.stringify((o.spec.job || {})[k])}`);
     event(o, 'Normal', 'SpecChanged', `UPGRADE change(s) detected (Diff: ${o.kind}Spec[${changes.join(', ')}]), starting reconciliation.`, 'JobManagerDeployment');
     const jobNow = (cur.status.jobStatus || {}).state;
-    if (from === 'running' && !wantSuspended && ['FAILED', 'FINISHED'].includes(jobNow)) {
+    if (from === 'running' && !wantSuspended && ['FAILED', 'FINISHED', 'CANCELED'].includes(jobNow)) {
       await restartTerminal(run, o, gen, mode, cur.status);
+      return;
+    }
+    if (from === 'running' && !wantSuspended && o.kind === 'FlinkSessionJob' && mode === 'last-state') {
+      await cancelForLastState(run, o, gen, cur.status);
       return;
     }
     if (from === 'running') {

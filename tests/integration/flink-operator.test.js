@@ -271,6 +271,31 @@ describe('Apache Flink Kubernetes Operator (flinkOperator)', { concurrency: 2 },
     } finally { await t.close(); }
   });
 
+  test('FlinkSessionJob last-state upgrade: the operator cancels the job and starts the new spec from its last checkpoint as a new job', async () => {
+    const t = await setup();
+    const spec = SESSION_JOB.replace('upgradeMode: savepoint', 'upgradeMode: last-state');
+    try {
+      assert.equal((await deploy(t, { settleSeconds: '0' }, { spec: SESSION })).exitCode, 0);
+      const first = await deploy(t, { jarUri: 'https://acct.blob.core.windows.net/jars/enrich-1.jar', settleSeconds: '0' }, { spec });
+      assert.equal(first.exitCode, 0, first.log);
+      const firstJob = sj(t).status.jobStatus.jobId;
+      const before = rows(t, 'enrich').length;
+      const second = await deploy(t, { jarUri: 'https://acct.blob.core.windows.net/jars/enrich-2.jar' }, { spec });
+      assert.equal(second.exitCode, 0, second.log);
+      assert.match(second.stdout, /the operator cancels the running job and starts the new spec from its last checkpoint as a new job \(upgradeMode last-state; a session job has no HA metadata of its own\)/);
+      assert.doesNotMatch(second.stdout, /same job id/);
+      const now = sj(t).status;
+      assert.equal(now.observedGeneration, 2);
+      assert.notEqual(now.jobStatus.jobId, firstJob);
+      assert.equal(second.outputs.jobId, now.jobStatus.jobId);
+      assert.match(now.jobStatus.upgradeSavepointPath, new RegExp(`^s3://flink/checkpoints/enrich/${firstJob}/chk-\\d+$`));
+      assert.deepEqual(t.op.jobs.filter((j) => j.name === 'enrich').slice(1).map((j) => [j.what, j.jobId, j.savepoint]), [['cancel', firstJob, undefined], ['submit', now.jobStatus.jobId, now.jobStatus.upgradeSavepointPath]]);
+      // While the cancel runs the status still names generation 1: not this change's answer.
+      assert.deepEqual(rows(t, 'enrich').slice(before)[0], ['UPGRADING', 'UPGRADING', 'CANCELLING', 1]);
+      assert.equal(caseNamed(junit(second), 'stay RUNNING for 1s').failed, false);
+    } finally { await t.close(); }
+  });
+
   test('healthMaxRestarts: 1 lets a FlinkDeployment that restarts once pass and fails it on the second restart since it started', async () => {
     const t = await setup();
     const once = (n, inputs = {}) => deploy(t, { jarUri: `https://acct.blob.core.windows.net/jars/orders-${n}.jar`, settleSeconds: '4', healthMaxRestarts: '1', ...inputs }, { spec: DEPLOYMENT });
