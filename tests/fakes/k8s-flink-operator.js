@@ -124,7 +124,7 @@ function startFlinkOperator(k8s, opts = {}) {
     }
     if (o.kind === 'FlinkSessionJob') { delete s.jobManagerDeploymentStatus; delete s.conditions; }
     k8s.setStatus(o.kind, o.metadata.namespace, o.metadata.name, s, cfg.manager);
-    transitions.push({ name: o.metadata.name, kind: o.kind, at: Date.now(), lifecycleState: s.lifecycleState, reconciliation: (s.reconciliationStatus || {}).state, job: (s.jobStatus || {}).state, jm: s.jobManagerDeploymentStatus, observedGeneration: s.observedGeneration });
+    transitions.push({ name: o.metadata.name, kind: o.kind, at: Date.now(), lifecycleState: s.lifecycleState, reconciliation: (s.reconciliationStatus || {}).state, job: (s.jobStatus || {}).state, jobId: (s.jobStatus || {}).jobId, jm: s.jobManagerDeploymentStatus, observedGeneration: s.observedGeneration });
     return s;
   }
 
