@@ -208,6 +208,7 @@ impl DeployPlan {
             },
             generation: now.generation,
             since_rv: now.rv,
+            max_restarts: u64::from(self.run.health.max_restarts),
         }
     }
 

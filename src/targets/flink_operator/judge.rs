@@ -25,7 +25,8 @@ use crate::targets::ververica::spec::get_str;
 use crate::targets::vvp_operator::judge::{num, Event};
 use crate::wait::{Hold, Verdict};
 
-/// A job that restarts this often after the change keeps restarting.
+/// A job that restarts this often after the change keeps restarting (unless `healthMaxRestarts`
+/// allows more).
 pub const RESTARTS: u64 = 3;
 
 /// Warnings by which the operator refuses or fails a change before it records it.
@@ -233,6 +234,9 @@ pub struct Expect {
     pub generation: u64,
     /// Events with a resourceVersion above this came after the change.
     pub since_rv: u64,
+    /// `healthMaxRestarts`: the restarts the settle window lets pass are not "keeps restarting"
+    /// while the wait for the goal runs either.
+    pub max_restarts: u64,
 }
 
 impl Expect {
@@ -311,7 +315,7 @@ pub fn decide(obs: &Observation, expect: &Expect) -> Verdict {
         return Verdict::Failed(why);
     }
     let restarts = obs.restarts_since(expect.since_rv);
-    if restarts >= RESTARTS {
+    if restarts >= RESTARTS.max(expect.max_restarts + 1) {
         return Verdict::Failed(with_error(
             format!("the job keeps restarting ({restarts} restarts since the change)"),
             obs,
@@ -514,6 +518,7 @@ mod tests {
             goal,
             generation,
             since_rv: 100,
+            max_restarts: 0,
         }
     }
 
@@ -708,6 +713,16 @@ mod tests {
         let obs = Observation::of(Some(&cr), &[restart(150, 2), restart(160, 1)]);
         assert!(
             matches!(decide(&obs, &e), Verdict::Failed(w) if w.contains("keeps restarting (3 restarts"))
+        );
+        // healthMaxRestarts: 3 lets three restarts pass on the way to the goal, not four.
+        let tolerant = Expect {
+            max_restarts: 3,
+            ..e.clone()
+        };
+        assert_eq!(decide(&obs, &tolerant), Verdict::Done);
+        let obs = Observation::of(Some(&cr), &[restart(150, 2), restart(160, 2)]);
+        assert!(
+            matches!(decide(&obs, &tolerant), Verdict::Failed(w) if w.contains("keeps restarting (4 restarts"))
         );
         let mut r = cr.clone();
         r["status"]["jobStatus"]["state"] = json!("RESTARTING");
