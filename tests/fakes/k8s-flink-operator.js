@@ -24,6 +24,19 @@
 //                       kubernetes.operator.snapshot.resource.enabled=false): savepointInfo.triggerId,
 //                       then lastSavepoint + savepointHistory with the nonce; or a Warning SavepointError
 //   job keeps restarting RUNNING (STABLE) then RESTARTING/RUNNING with JobStatusChanged events; STABLE stays
+//   restarts at times   {restartsAfterMs: [ms, ...]}: one RESTARTING/RUNNING pair at each time after RUNNING;
+//                       {restartsBeforeRunning: true}: RECONCILING -> RESTARTING -> RUNNING (STABLE only then)
+//   session job         SessionJobReconciler#deploy persists a new jobId with RECONCILING before it submits;
+//                       a stop (AbstractFlinkService#cancelSessionJob) leaves jobStatus FINISHED without a jobId
+//   upgrade savepoint   recorded in savepointInfo as an UPGRADE savepoint as well (setUpgradeSavepointPath, with
+//                       FlinkStateSnapshot resources off as for the nonces above)
+//   session job,        cancelled (CANCELLING, UPGRADING, observedGeneration unchanged), then CANCELED with the last
+//   last-state upgrade  checkpoint as upgradeSavepointPath, then started from it as a new job (allowLastStateCancel)
+//   upgrade of a job    FAILED/FINISHED/CANCELED: nothing to stop (JobUpgrade.savepoint(true), SuspendMode.NOOP); the new spec
+//   that is not running starts from the last savepoint the status knows (upgradeSavepointPath, else lastSavepoint);
+//                       none known: Warning UpgradeFailed "... last checkpoint is unknown ..." and nothing recorded
+//                       (AbstractJobReconciler#getJobUpgrade / #restoreJob)
+// `jobs` lists what happened to the jobs on the Flink side: {name, kind, what: submit|stop|cancel, jobId, savepoint}.
 // What each new job does is scripted per test with `nextJobs(...)`, as with the VVP fake.
 'use strict';
 const crypto = require('crypto');
@@ -83,6 +96,7 @@ function startFlinkOperator(k8s, opts = {}) {
   const runs = new Map();
   const transitions = [];
   const errors = [];
+  const jobs = [];
   let stopped = false;
 
   const keyOf = (o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`;
@@ -110,7 +124,7 @@ function startFlinkOperator(k8s, opts = {}) {
     }
     if (o.kind === 'FlinkSessionJob') { delete s.jobManagerDeploymentStatus; delete s.conditions; }
     k8s.setStatus(o.kind, o.metadata.namespace, o.metadata.name, s, cfg.manager);
-    transitions.push({ name: o.metadata.name, kind: o.kind, at: Date.now(), lifecycleState: s.lifecycleState, reconciliation: (s.reconciliationStatus || {}).state, job: (s.jobStatus || {}).state, jm: s.jobManagerDeploymentStatus, observedGeneration: s.observedGeneration });
+    transitions.push({ name: o.metadata.name, kind: o.kind, at: Date.now(), lifecycleState: s.lifecycleState, reconciliation: (s.reconciliationStatus || {}).state, job: (s.jobStatus || {}).state, jobId: (s.jobStatus || {}).jobId, jm: s.jobManagerDeploymentStatus, observedGeneration: s.observedGeneration });
     return s;
   }
 
@@ -122,10 +136,17 @@ function startFlinkOperator(k8s, opts = {}) {
     const session = o.kind === 'FlinkDeployment' && !o.spec.job;
     const isApp = o.kind === 'FlinkDeployment' && !session;
     const reconciled = specString(o.spec, firstDeployment);
+    const newJobId = jobId || crypto.randomBytes(16).toString('hex');
+    if (o.kind === 'FlinkSessionJob') {
+      // SessionJobReconciler#deploy: the new job id is written with RECONCILING before the submit,
+      // while the reconciliation still says what it said (UPGRADING on an upgrade).
+      write(run, o, (s) => { s.jobStatus = { ...(s.jobStatus || {}), jobId: newJobId, state: 'RECONCILING' }; });
+    }
+    if (!session) jobs.push({ name: o.metadata.name, kind: o.kind, what: 'submit', jobId: session ? undefined : newJobId, savepoint: restoreFrom });
     write(run, o, (s) => {
       s.reconciliationStatus = { ...(s.reconciliationStatus || {}), state: 'DEPLOYED', lastReconciledSpec: reconciled, reconciliationTimestamp: Date.now() };
       s.observedGeneration = gen;
-      if (!session) s.jobStatus = { ...(s.jobStatus || {}), jobId: jobId || crypto.randomBytes(16).toString('hex'), state: 'RECONCILING', jobName: o.metadata.name, ...(restoreFrom ? { upgradeSavepointPath: restoreFrom } : {}) };
+      if (!session) s.jobStatus = { ...(s.jobStatus || {}), jobId: newJobId, state: 'RECONCILING', jobName: o.metadata.name, ...(restoreFrom ? { upgradeSavepointPath: restoreFrom } : {}) };
       if (o.kind === 'FlinkDeployment') s.jobManagerDeploymentStatus = 'DEPLOYING';
       delete s.error;
     });
@@ -158,6 +179,14 @@ function startFlinkOperator(k8s, opts = {}) {
       event(o, 'Warning', 'Error', failure.message, 'Job');
       return { ok: false };
     }
+    let was = 'RECONCILING';
+    if (b.restartsBeforeRunning) {
+      // The job failed over before the operator first saw it RUNNING: no stable spec yet.
+      write(run, o, (s) => { if (isApp) s.jobManagerDeploymentStatus = 'READY'; s.jobStatus.state = 'RESTARTING'; s.jobStatus.updateTime = String(Date.now()); });
+      event(o, 'Normal', 'JobStatusChanged', 'Job status changed from RECONCILING to RESTARTING', 'Job');
+      await step(run);
+      was = 'RESTARTING';
+    }
     write(run, o, (s) => {
       if (isApp) s.jobManagerDeploymentStatus = 'READY';
       s.jobStatus.state = 'RUNNING';
@@ -165,7 +194,18 @@ function startFlinkOperator(k8s, opts = {}) {
       s.jobStatus.updateTime = String(Date.now());
       s.reconciliationStatus.lastStableSpec = s.reconciliationStatus.lastReconciledSpec;
     });
-    event(o, 'Normal', 'JobStatusChanged', 'Job status changed from RECONCILING to RUNNING', 'Job');
+    event(o, 'Normal', 'JobStatusChanged', `Job status changed from ${was} to RUNNING`, 'Job');
+    let elapsed = 0;
+    for (const at of b.restartsAfterMs || []) {
+      await sleep(Math.max(0, at - elapsed));
+      elapsed = at;
+      write(run, o, (s) => { s.jobStatus.state = 'RESTARTING'; s.jobStatus.updateTime = String(Date.now()); });
+      event(o, 'Normal', 'JobStatusChanged', 'Job status changed from RUNNING to RESTARTING', 'Job');
+      await step(run);
+      elapsed += cfg.stepMs;
+      write(run, o, (s) => { s.jobStatus.state = 'RUNNING'; s.jobStatus.updateTime = String(Date.now()); });
+      event(o, 'Normal', 'JobStatusChanged', 'Job status changed from RESTARTING to RUNNING', 'Job');
+    }
     if (b.outcome === 'RESTARTING') {
       // The job fails over and over; the lifecycle stays STABLE (it was seen running once).
       for (let n = 0; n < 50; n++) {
@@ -215,6 +255,21 @@ function startFlinkOperator(k8s, opts = {}) {
     let path;
     if (mode === 'savepoint') path = `s3://flink/savepoints/${o.metadata.name}/savepoint-${crypto.randomBytes(3).toString('hex')}-${crypto.randomBytes(6).toString('hex')}`;
     if (mode === 'last-state') path = 'KUBERNETES_OPERATOR_LAST_STATE';
+    const stoppedAt = Date.now();
+    const cur = k8s.get(o.kind, o.metadata.namespace, o.metadata.name);
+    jobs.push({ name: o.metadata.name, kind: o.kind, what: mode === 'savepoint' ? 'stop' : 'cancel', jobId: cur && cur.status.jobStatus && cur.status.jobStatus.jobId, savepoint: mode === 'savepoint' ? path : undefined });
+    /** What the stop leaves in jobStatus, whichever way it is recorded. */
+    const stopped = (s) => {
+      s.jobStatus = { ...(s.jobStatus || {}), state: 'FINISHED', updateTime: String(Date.now()) };
+      if (path) s.jobStatus.upgradeSavepointPath = path;
+      // AbstractFlinkService#cancelSessionJob clears the id of the job it stopped.
+      if (o.kind === 'FlinkSessionJob') delete s.jobStatus.jobId;
+      if (mode === 'savepoint') {
+        const sp = { timeStamp: stoppedAt, location: path, triggerType: 'UPGRADE', formatType: 'CANONICAL' };
+        const info = s.jobStatus.savepointInfo || {};
+        s.jobStatus.savepointInfo = { ...info, triggerId: '', triggerTimestamp: 0, lastSavepoint: sp, savepointHistory: [...(info.savepointHistory || []), sp] };
+      }
+    };
     if (asSuspend) {
       // A suspend is recorded as deployed and stable in one write (updateStatusForDeployedSpec).
       write(run, o, (s) => {
@@ -223,8 +278,7 @@ function startFlinkOperator(k8s, opts = {}) {
         s.reconciliationStatus.lastStableSpec = recordedAs;
         s.reconciliationStatus.reconciliationTimestamp = Date.now();
         s.observedGeneration = gen;
-        s.jobStatus = { ...(s.jobStatus || {}), state: 'FINISHED', updateTime: String(Date.now()) };
-        if (path) s.jobStatus.upgradeSavepointPath = path;
+        stopped(s);
         if (isApp) s.jobManagerDeploymentStatus = mode === 'savepoint' ? 'READY' : 'MISSING';
       });
       return path;
@@ -233,8 +287,7 @@ function startFlinkOperator(k8s, opts = {}) {
       s.reconciliationStatus.state = 'UPGRADING';
       s.reconciliationStatus.lastReconciledSpec = recordedAs;
       s.observedGeneration = gen;
-      s.jobStatus = { ...(s.jobStatus || {}), state: 'FINISHED', updateTime: String(Date.now()) };
-      if (path) s.jobStatus.upgradeSavepointPath = path;
+      stopped(s);
       if (isApp) s.jobManagerDeploymentStatus = mode === 'savepoint' ? 'READY' : 'MISSING';
     });
     await step(run);
@@ -273,6 +326,62 @@ function startFlinkOperator(k8s, opts = {}) {
       s.jobManagerDeploymentStatus = 'READY';
     });
     event(o, 'Normal', 'JobStatusChanged', 'Job status changed from RECONCILING to RUNNING', 'Job');
+  }
+
+  /**
+   * A new spec for a job that already stopped (FAILED, FINISHED): there is nothing to stop
+   * (JobUpgrade.savepoint(true) or .stateless(true): SuspendMode.NOOP), the spec is recorded as
+   * upgrading and the new job starts from the last savepoint the status knows (restoreJob:
+   * upgradeSavepointPath, else savepointInfo.lastSavepoint); a stateful mode without one is an
+   * UpgradeFailureException, reported as a warning, and nothing is recorded.
+   */
+  async function restartTerminal(run, o, gen, mode, status) {
+    const js = status.jobStatus || {};
+    const known = js.upgradeSavepointPath || ((js.savepointInfo || {}).lastSavepoint || {}).location;
+    if (mode !== 'stateless' && !known) {
+      event(o, 'Warning', 'UpgradeFailed', `Job is in terminal state but last checkpoint is unknown, possibly due to an unrecoverable restore error. ${MANUAL_RESTORE[0]}`, 'Job');
+      return;
+    }
+    write(run, o, (s) => {
+      s.reconciliationStatus.state = 'UPGRADING';
+      s.reconciliationStatus.lastReconciledSpec = specString(o.spec, false, { state: 'suspended', upgradeMode: mode });
+      s.observedGeneration = gen;
+    });
+    await step(run);
+    const r = await deploy(run, o, gen, false, { restoreFrom: mode === 'stateless' ? undefined : known });
+    if (!r.ok) await maybeRollBack(run, o, gen);
+  }
+
+  /**
+   * A session job's last-state upgrade: the operator cancels it (allowLastStateCancel is true for
+   * session jobs: JobUpgrade.lastStateUsingCancel, SuspendMode.CANCEL, restore mode savepoint),
+   * asynchronously: UPGRADING with the job CANCELLING and the previous generation recorded; once
+   * CANCELED the observer records the last checkpoint as upgradeSavepointPath
+   * (SnapshotObserver#observeLatestCheckpoint), and the next reconcile starts the new spec from it
+   * as for any stopped job.
+   */
+  async function cancelForLastState(run, o, gen, status) {
+    event(o, 'Normal', 'Suspended', 'Suspending existing deployment.', 'JobManagerDeployment');
+    const jobId = (status.jobStatus || {}).jobId;
+    write(run, o, (s) => {
+      s.reconciliationStatus.state = 'UPGRADING';
+      const rec = JSON.parse(s.reconciliationStatus.lastReconciledSpec);
+      rec.spec.job.upgradeMode = 'savepoint';
+      rec.resource_metadata.firstDeployment = false;
+      s.reconciliationStatus.lastReconciledSpec = JSON.stringify(rec);
+      s.jobStatus.state = 'CANCELLING';
+    });
+    jobs.push({ name: o.metadata.name, kind: o.kind, what: 'cancel', jobId });
+    await step(run);
+    const checkpoint = `s3://flink/checkpoints/${o.metadata.name}/${jobId}/chk-${1 + crypto.randomInt(90)}`;
+    const after = write(run, o, (s) => {
+      s.jobStatus.state = 'CANCELED';
+      s.jobStatus.updateTime = String(Date.now());
+      s.jobStatus.upgradeSavepointPath = checkpoint;
+    });
+    event(o, 'Normal', 'JobStatusChanged', 'Job status changed from CANCELLING to CANCELED', 'Job');
+    await step(run);
+    await restartTerminal(run, o, gen, 'savepoint', after);
   }
 
   async function reconcile(run, o) {
@@ -322,6 +431,15 @@ function startFlinkOperator(k8s, opts = {}) {
     const mode = (o.spec.job && o.spec.job.upgradeMode) || 'stateless';
     const changes = Object.keys({ ...(rec.job || {}), ...((o.spec.job) || {}) }).filter((k) => JSON.stringify((rec.job || {})[k]) !== JSON.stringify((o.spec.job || {})[k])).map((k) => `job.${k} : ${JSON.stringify((rec.job || {})[k])} -> ${JSON.stringify((o.spec.job || {})[k])}`);
     event(o, 'Normal', 'SpecChanged', `UPGRADE change(s) detected (Diff: ${o.kind}Spec[${changes.join(', ')}]), starting reconciliation.`, 'JobManagerDeployment');
+    const jobNow = (cur.status.jobStatus || {}).state;
+    if (from === 'running' && !wantSuspended && ['FAILED', 'FINISHED', 'CANCELED'].includes(jobNow)) {
+      await restartTerminal(run, o, gen, mode, cur.status);
+      return;
+    }
+    if (from === 'running' && !wantSuspended && o.kind === 'FlinkSessionJob' && mode === 'last-state') {
+      await cancelForLastState(run, o, gen, cur.status);
+      return;
+    }
     if (from === 'running') {
       event(o, 'Normal', 'Suspended', 'Suspending existing deployment.', 'JobManagerDeployment');
       if (wantSuspended) {
@@ -349,6 +467,14 @@ function startFlinkOperator(k8s, opts = {}) {
     await sleep(cfg.stepMs);
     const cur = k8s.get(o.kind, o.metadata.namespace, o.metadata.name);
     if (!cur) return;
+    // SessionJobReconciler#cleanupInternal (ApplicationReconciler likewise): a job that still
+    // runs is cancelled, without a savepoint unless kubernetes.operator.job.savepoint-on-deletion;
+    // a suspended or terminal one has nothing to cancel.
+    const js = (cur.status || {}).jobStatus || {};
+    const rec = recordedSpec(cur.status || {});
+    if (js.jobId && rec && rec.job && rec.job.state !== 'suspended' && !['FAILED', 'FINISHED', 'CANCELED'].includes(js.state)) {
+      jobs.push({ name: o.metadata.name, kind: o.kind, what: 'cancel', jobId: js.jobId });
+    }
     const fin = (cur.metadata.finalizers || []).filter((f) => f !== FINALIZER[o.kind]);
     k8s.patch(o.kind, o.metadata.namespace, o.metadata.name, { metadata: { finalizers: fin.length ? fin : null } }, { manager: cfg.manager });
   }
@@ -383,6 +509,7 @@ function startFlinkOperator(k8s, opts = {}) {
     nextJobs: (...b) => queue.push(...b),
     transitions,
     errors,
+    jobs,
     lifecycleOf,
     stop: () => { stopped = true; for (const off of offs) off(); },
   };

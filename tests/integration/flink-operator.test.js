@@ -92,6 +92,7 @@ const crWrites = (t) => t.k8s.writes().filter((e) => /flinkdeployments|flinksess
 const realWrites = (t) => crWrites(t).filter((e) => e.query.dryRun !== 'All');
 const fd = (t, name = 'orders') => t.k8s.get('FlinkDeployment', 'flink', name);
 const sj = (t, name = 'enrich') => t.k8s.get('FlinkSessionJob', 'flink', name);
+const summaryOf = (r) => fs.readFileSync(r.command('task.uploadsummary')[0].message, 'utf8');
 const rows = (t, name) => t.op.transitions.filter((x) => x.name === name).map((x) => [x.lifecycleState, x.reconciliation, x.job, x.observedGeneration]);
 
 describe('Apache Flink Kubernetes Operator (flinkOperator)', { concurrency: 2 }, () => {
@@ -166,31 +167,159 @@ describe('Apache Flink Kubernetes Operator (flinkOperator)', { concurrency: 2 },
     } finally { await t.close(); }
   });
 
-  test('FlinkSessionJob on a session cluster: deploy, upgrade, suspend/resume, delete', async () => {
+  test('FlinkSessionJob on a session cluster: deploy, savepoint upgrade, failed upgrade rolled back, suspend/resume, delete', async () => {
     const t = await setup();
+    const jar = (n) => `https://acct.blob.core.windows.net/jars/enrich-${n}.jar`;
+    const sjWrites = () => realWrites(t).filter((e) => /flinksessionjobs/.test(e.path));
+    const jobsOf = () => t.op.jobs.filter((j) => j.name === 'enrich');
     try {
       const cluster = await deploy(t, {}, { spec: SESSION });
       assert.equal(cluster.exitCode, 0, cluster.log);
       assert.equal(fd(t, 'session').status.jobManagerDeploymentStatus, 'READY');
       assert.equal(caseNamed(junit(cluster), 'reach STABLE (JobManager ready)').failed, false);
-      const first = await deploy(t, { jarUri: 'https://acct.blob.core.windows.net/jars/enrich-1.jar' }, { spec: SESSION_JOB });
+
+      // Deploy: the file's resource as written, the job id of the job that runs.
+      const first = await deploy(t, { jarUri: jar(1) }, { spec: SESSION_JOB });
       assert.equal(first.exitCode, 0, first.log);
+      assert.deepEqual(sjWrites().map((e) => [e.method, e.contentType, e.query.fieldManager]), [['PATCH', 'application/apply-patch+yaml', 'flink-deploy']]);
+      assert.deepEqual(sjWrites()[0].body, {
+        apiVersion: 'flink.apache.org/v1beta1', kind: 'FlinkSessionJob', metadata: { name: 'enrich', namespace: 'flink' },
+        spec: { deploymentName: 'session', job: { jarURI: jar(1), parallelism: 1, upgradeMode: 'savepoint' } },
+      });
       assert.equal(sj(t).status.lifecycleState, 'STABLE');
       const firstJob = sj(t).status.jobStatus.jobId;
-      const second = await deploy(t, { jarUri: 'https://acct.blob.core.windows.net/jars/enrich-2.jar', parallelism: '3' }, { spec: SESSION_JOB });
+      assert.equal(first.outputs.jobId, firstJob);
+      assert.equal(first.outputs.state, 'STABLE');
+      for (const n of ['plan', 'apply', 'reach STABLE with the job RUNNING', 'stay RUNNING for 1s']) assert.equal(caseNamed(junit(first), n).failed, false, n);
+      assert.deepEqual(jobsOf().map((j) => [j.what, j.jobId, j.savepoint]), [['submit', firstJob, undefined]]);
+
+      // Stateful upgrade: the operator stops the job with a savepoint, then submits the new
+      // spec from it as a new job (a session job's id is new on every submission).
+      const before = rows(t, 'enrich').length;
+      const second = await deploy(t, { jarUri: jar(2), parallelism: '3' }, { spec: SESSION_JOB });
       assert.equal(second.exitCode, 0, second.log);
-      assert.equal(sj(t).spec.job.parallelism, 3);
-      assert.equal(sj(t).status.observedGeneration, 2);
-      assert.notEqual(sj(t).status.jobStatus.jobId, firstJob);
+      assert.match(second.stdout, /the operator stops the running job with a savepoint and starts the new spec from it \(upgradeMode savepoint\)/);
+      assert.equal(sjWrites().at(-1).body.spec.job.parallelism, 3);
+      assert.equal(sjWrites().at(-1).body.spec.job.jarURI, jar(2));
+      const upgraded = sj(t).status;
+      assert.equal(upgraded.observedGeneration, 2);
+      const upgradeSp = upgraded.jobStatus.upgradeSavepointPath;
+      assert.match(upgradeSp, /^s3:\/\/flink\/savepoints\/enrich\//);
+      assert.notEqual(upgraded.jobStatus.jobId, firstJob);
+      assert.equal(second.outputs.jobId, upgraded.jobStatus.jobId, 'the job of generation 2, not the stopped one');
+      assert.deepEqual(jobsOf().slice(1).map((j) => [j.what, j.jobId, j.savepoint]), [['stop', firstJob, upgradeSp], ['submit', upgraded.jobStatus.jobId, upgradeSp]]);
+      assert.deepEqual(rows(t, 'enrich').slice(before)[0], ['UPGRADING', 'UPGRADING', 'FINISHED', 2]);
+      assert.equal(caseNamed(junit(second), 'stay RUNNING for 1s').failed, false);
+      const goodJob = upgraded.jobStatus.jobId;
+
+      // A failed upgrade rolled back: the resource the plan read is applied again, and the job
+      // starts from the savepoint its stop took.
+      t.op.nextJobs({ outcome: 'FAILED', failure: { type: 'org.apache.flink.runtime.JobException', message: 'Recovery is suppressed by FixedDelayRestartBackoffTimeStrategy(maxNumberRestartAttempts=3)' } });
+      const broken = await deploy(t, { jarUri: jar(3), parallelism: '3', rollbackOnFailure: 'true' }, { spec: SESSION_JOB });
+      assert.equal(broken.exitCode, 1, broken.log);
+      const headline = broken.errors[0].message;
+      assert.match(headline, /^FlinkSessionJob `enrich` in namespace `flink` did not reach STABLE with the job RUNNING: the job FAILED: JobException: Recovery is suppressed by FixedDelayRestartBackoffTimeStrategy\(maxNumberRestartAttempts=3\)/);
+      assert.match(headline, /rolled back: the FlinkSessionJob is back to the spec before this run \(generation 4\)/);
+      assert.equal(sjWrites().length, 4, 'the upgrade and the rollback');
+      assert.equal(sjWrites()[2].body.spec.job.jarURI, jar(3));
+      assert.deepEqual(sjWrites()[3].body, sjWrites()[1].body, 'the rollback applies the resource as the plan read it');
+      assert.equal(sjWrites()[3].query.force, 'true');
+      const back = sj(t);
+      assert.equal(back.spec.job.jarURI, jar(2));
+      assert.equal(back.status.lifecycleState, 'STABLE');
+      assert.equal(back.status.observedGeneration, 4);
+      const failedStop = jobsOf()[3];
+      assert.deepEqual([failedStop.what, failedStop.jobId], ['stop', goodJob]);
+      const [failedSubmit, rollbackSubmit] = jobsOf().slice(4);
+      assert.deepEqual([failedSubmit.what, failedSubmit.savepoint], ['submit', failedStop.savepoint]);
+      assert.deepEqual([rollbackSubmit.what, rollbackSubmit.jobId, rollbackSubmit.savepoint], ['submit', back.status.jobStatus.jobId, failedStop.savepoint], 'the rolled-back job restores the state of the last good job');
+      const cases = junit(broken);
+      assert.equal(caseNamed(cases, 'reach STABLE with the job RUNNING').failed, true);
+      assert.match(caseNamed(cases, 'reach STABLE with the job RUNNING').failure, /Recovery is suppressed/);
+      assert.equal(caseNamed(cases, 'rollback').failed, false);
+      const md = summaryOf(broken);
+      assert.match(md, /#### Rollback\s+✅ rolled back: the FlinkSessionJob is back to the spec before this run \(generation 4\)/);
+
+      // Suspend with a savepoint, resume from it.
       const suspended = await deploy(t, { action: 'suspend', deploymentName: 'enrich', flinkResourceKind: 'FlinkSessionJob' });
       assert.equal(suspended.exitCode, 0, suspended.log);
+      assert.deepEqual(sjWrites().at(-1).body, { ...sjWrites()[1].body, spec: { ...sjWrites()[1].body.spec, job: { ...sjWrites()[1].body.spec.job, state: 'suspended' } } });
       assert.equal(sj(t).status.lifecycleState, 'SUSPENDED');
+      assert.equal(sj(t).status.jobStatus.jobId, undefined, 'the stopped job is gone from the status');
+      assert.equal(caseNamed(junit(suspended), 'reach SUSPENDED').failed, false);
+      const stop = jobsOf().at(-1);
+      assert.deepEqual([stop.what, stop.jobId], ['stop', back.status.jobStatus.jobId]);
+      assert.equal(sj(t).status.jobStatus.upgradeSavepointPath, stop.savepoint);
       const resumed = await deploy(t, { action: 'resume', deploymentName: 'enrich', flinkResourceKind: 'FlinkSessionJob' });
       assert.equal(resumed.exitCode, 0, resumed.log);
+      assert.equal(sjWrites().at(-1).body.spec.job.state, 'running');
       assert.equal(sj(t).status.lifecycleState, 'STABLE');
+      const start = jobsOf().at(-1);
+      assert.deepEqual([start.what, start.jobId, start.savepoint], ['submit', sj(t).status.jobStatus.jobId, stop.savepoint]);
+      assert.equal(resumed.outputs.jobId, start.jobId);
+      assert.equal(caseNamed(junit(resumed), 'reach STABLE with the job RUNNING').failed, false);
+
+      // Delete: the operator cancels the running job; the session cluster stays.
       const gone = await deploy(t, { action: 'delete', deploymentName: 'enrich', flinkResourceKind: 'FlinkSessionJob' });
       assert.equal(gone.exitCode, 0, gone.log);
       assert.equal(sj(t), undefined);
+      assert.deepEqual(t.k8s.writes().filter((e) => e.method === 'DELETE').map((e) => e.path), ['/apis/flink.apache.org/v1beta1/namespaces/flink/flinksessionjobs/enrich']);
+      assert.equal(caseNamed(junit(gone), 'wait until deleted').failed, false);
+      assert.deepEqual(jobsOf().at(-1), { name: 'enrich', kind: 'FlinkSessionJob', what: 'cancel', jobId: start.jobId });
+      assert.equal(fd(t, 'session').status.lifecycleState, 'STABLE');
+      for (const r of [cluster, first, second, broken, suspended, resumed, gone]) assertNoSecrets(assert, r, [CI_TOKEN]);
+    } finally { await t.close(); }
+  });
+
+  test('FlinkSessionJob last-state upgrade: the operator cancels the job and starts the new spec from its last checkpoint as a new job', async () => {
+    const t = await setup();
+    const spec = SESSION_JOB.replace('upgradeMode: savepoint', 'upgradeMode: last-state');
+    try {
+      assert.equal((await deploy(t, { settleSeconds: '0' }, { spec: SESSION })).exitCode, 0);
+      const first = await deploy(t, { jarUri: 'https://acct.blob.core.windows.net/jars/enrich-1.jar', settleSeconds: '0' }, { spec });
+      assert.equal(first.exitCode, 0, first.log);
+      const firstJob = sj(t).status.jobStatus.jobId;
+      const before = rows(t, 'enrich').length;
+      const second = await deploy(t, { jarUri: 'https://acct.blob.core.windows.net/jars/enrich-2.jar' }, { spec });
+      assert.equal(second.exitCode, 0, second.log);
+      assert.match(second.stdout, /the operator cancels the running job and starts the new spec from its last checkpoint as a new job \(upgradeMode last-state; a session job has no HA metadata of its own\)/);
+      assert.doesNotMatch(second.stdout, /same job id/);
+      const now = sj(t).status;
+      assert.equal(now.observedGeneration, 2);
+      assert.notEqual(now.jobStatus.jobId, firstJob);
+      assert.equal(second.outputs.jobId, now.jobStatus.jobId);
+      assert.match(now.jobStatus.upgradeSavepointPath, new RegExp(`^s3://flink/checkpoints/enrich/${firstJob}/chk-\\d+$`));
+      assert.deepEqual(t.op.jobs.filter((j) => j.name === 'enrich').slice(1).map((j) => [j.what, j.jobId, j.savepoint]), [['cancel', firstJob, undefined], ['submit', now.jobStatus.jobId, now.jobStatus.upgradeSavepointPath]]);
+      // While the cancel runs the status still names generation 1: not this change's answer.
+      assert.deepEqual(rows(t, 'enrich').slice(before)[0], ['UPGRADING', 'UPGRADING', 'CANCELLING', 1]);
+      assert.equal(caseNamed(junit(second), 'stay RUNNING for 1s').failed, false);
+    } finally { await t.close(); }
+  });
+
+  test('healthMaxRestarts: 1 lets a FlinkDeployment that restarts once pass and fails it on the second restart since it started', async () => {
+    const t = await setup();
+    const once = (n, inputs = {}) => deploy(t, { jarUri: `https://acct.blob.core.windows.net/jars/orders-${n}.jar`, settleSeconds: '4', healthMaxRestarts: '1', ...inputs }, { spec: DEPLOYMENT });
+    const restartEvents = () => t.k8s.events('flink', 'orders', 'FlinkDeployment').filter((e) => /to RESTARTING$/.test(e.message)).length;
+    try {
+      t.op.nextJobs({ restartsAfterMs: [1200] });
+      const tolerated = await once(1);
+      assert.equal(tolerated.exitCode, 0, tolerated.log);
+      assert.equal(restartEvents(), 1, 'the job restarted once while settling');
+      assert.equal(caseNamed(junit(tolerated), 'stay RUNNING for 4s').failed, false);
+
+      t.op.nextJobs({ restartsAfterMs: [1000, 2200] });
+      const twice = await once(2);
+      assert.equal(twice.exitCode, 1, twice.log);
+      assert.match(twice.errors[0].message, /^FlinkDeployment `orders` in namespace `flink` reached RUNNING but did not stay up for 4s \(settleSeconds\): the job restarted \(2 time\(s\) since it started\)/);
+      assert.equal(caseNamed(junit(twice), 'stay RUNNING for 4s').failed, true);
+      assert.equal(restartEvents(), 3);
+
+      // A restart before the job was first seen RUNNING is a restart since it started too.
+      t.op.nextJobs({ restartsBeforeRunning: true, restartsAfterMs: [1200] });
+      const early = await once(3);
+      assert.equal(early.exitCode, 1, early.log);
+      assert.match(early.errors[0].message, /did not stay up for 4s \(settleSeconds\): the job restarted \(2 time\(s\) since it started\)/);
+      assert.equal(restartEvents(), 5);
     } finally { await t.close(); }
   });
 

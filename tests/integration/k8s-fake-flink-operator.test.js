@@ -226,6 +226,52 @@ test('session cluster and session job: the job waits for a READY JobManager; no 
   } finally { await t.close(); }
 });
 
+test('session job upgrades as operator 1.15 does: a stop clears the job id, a new id is written before the submit, a stopped job restarts from the known savepoint', async () => {
+  const t = await setup();
+  const sessionJob = (job) => ({
+    apiVersion: 'flink.apache.org/v1beta1', kind: 'FlinkSessionJob', metadata: { name: 'sj' },
+    spec: { deploymentName: 'session', job: { jarURI: 'https://repo.example/job-1.jar', parallelism: 1, upgradeMode: 'savepoint', ...job } },
+  });
+  const ids = () => t.op.transitions.filter((x) => x.name === 'sj');
+  try {
+    const session = deployment('session');
+    delete session.spec.job;
+    await t.apply(session);
+    await t.apply(sessionJob());
+    assert.equal((await t.wait('sj', '.status.lifecycleState', 'STABLE', '10s', 'flinksessionjob')).code, 0);
+    const first = t.k8s.get('FlinkSessionJob', 'default', 'sj').status.jobStatus.jobId;
+    const before = ids().length;
+    await t.apply(sessionJob({ jarURI: 'https://repo.example/job-2.jar' }));
+    assert.equal((await t.wait('sj', '.status.observedGeneration', '2', '10s', 'flinksessionjob')).code, 0);
+    assert.equal((await t.wait('sj', '.status.lifecycleState', 'STABLE', '10s', 'flinksessionjob')).code, 0);
+    assert.deepEqual(t.rows('sj').slice(before), [
+      ['UPGRADING', 'UPGRADING', 'FINISHED', undefined, 2],
+      ['UPGRADING', 'UPGRADING', 'RECONCILING', undefined, 2],
+      ['DEPLOYED', 'DEPLOYED', 'RECONCILING', undefined, 2],
+      ['STABLE', 'DEPLOYED', 'RUNNING', undefined, 2],
+    ]);
+    const o = t.k8s.get('FlinkSessionJob', 'default', 'sj').status.jobStatus;
+    assert.notEqual(o.jobId, first);
+    assert.deepEqual(ids().slice(before).map((x) => x.jobId), [undefined, o.jobId, o.jobId, o.jobId]);
+    const info = o.savepointInfo;
+    assert.deepEqual([info.lastSavepoint.location, info.lastSavepoint.triggerType], [o.upgradeSavepointPath, 'UPGRADE']);
+    assert.deepEqual(t.op.jobs.filter((j) => j.name === 'sj').map((j) => [j.what, j.savepoint]), [['submit', undefined], ['stop', o.upgradeSavepointPath], ['submit', o.upgradeSavepointPath]]);
+
+    // The next job fails; a new spec starts from the savepoint the status knows, with no stop.
+    t.op.nextJobs({ outcome: 'FAILED' });
+    await t.apply(sessionJob({ jarURI: 'https://repo.example/job-3.jar' }));
+    assert.equal((await t.wait('sj', '.status.lifecycleState', 'FAILED', '10s', 'flinksessionjob')).code, 0);
+    const sp = t.k8s.get('FlinkSessionJob', 'default', 'sj').status.jobStatus.upgradeSavepointPath;
+    const stops = t.op.jobs.filter((j) => j.what === 'stop').length;
+    await t.apply(sessionJob({ jarURI: 'https://repo.example/job-2.jar' }));
+    assert.equal((await t.wait('sj', '.status.observedGeneration', '4', '10s', 'flinksessionjob')).code, 0);
+    assert.equal((await t.wait('sj', '.status.lifecycleState', 'STABLE', '10s', 'flinksessionjob')).code, 0);
+    assert.equal(t.op.jobs.filter((j) => j.what === 'stop').length, stops, 'a FAILED job is not stopped again');
+    assert.deepEqual(t.op.jobs.at(-1).savepoint, sp);
+    assert.ok(!t.k8s.events('default', 'sj').slice(-3).some((e) => e.reason === 'Suspended'));
+  } finally { await t.close(); }
+});
+
 test('delete: the operator cleans up, then removes its finalizer; kubectl delete returns when the object is gone', async () => {
   const t = await setup();
   try {

@@ -183,10 +183,14 @@ pub async fn plan(t: &Operator, cx: &mut Context<'_>) -> Result<Box<dyn Plan>> {
 }
 
 /// How the operator carries out a change of a running job, in words.
-fn upgrade_words(mode: &str) -> &'static str {
-    match mode {
-        "savepoint" => "stops the running job with a savepoint and starts the new spec from it (upgradeMode savepoint)",
-        "last-state" => "stops the running job, keeping its last checkpoint in HA metadata, and starts the new spec from it with the same job id (upgradeMode last-state)",
+fn upgrade_words(kind: Kind, mode: &str) -> &'static str {
+    match (kind, mode) {
+        (_, "savepoint") => "stops the running job with a savepoint and starts the new spec from it (upgradeMode savepoint)",
+        // Operator 1.15 upgrades a session job's last-state by cancelling it
+        // (AbstractJobReconciler#allowLastStateCancel) and restoring the last checkpoint it
+        // observed; every session job submission gets a new job id (SessionJobReconciler#deploy).
+        (Kind::SessionJob, "last-state") => "cancels the running job and starts the new spec from its last checkpoint as a new job (upgradeMode last-state; a session job has no HA metadata of its own)",
+        (_, "last-state") => "stops the running job, keeping its last checkpoint in HA metadata, and starts the new spec from it with the same job id (upgradeMode last-state)",
         _ => "cancels the running job and starts the new spec with empty state (upgradeMode stateless)",
     }
 }
@@ -204,6 +208,7 @@ impl DeployPlan {
             },
             generation: now.generation,
             since_rv: now.rv,
+            max_restarts: u64::from(self.run.health.max_restarts),
         }
     }
 
@@ -253,7 +258,7 @@ impl Plan for DeployPlan {
         if running && on.change.is_some() && self.savepoint_nonce.is_none() {
             lines.push(format!(
                 "the operator {}",
-                upgrade_words(resource::upgrade_mode(&self.resource))
+                upgrade_words(self.kind, resource::upgrade_mode(&self.resource))
             ));
         }
         lines.push(self.wait_line());
@@ -289,6 +294,10 @@ impl Plan for DeployPlan {
             timeout: cx.run.timeout,
             settle: cx.run.settle,
             max_restarts: u64::from(cx.run.health.max_restarts),
+            since: match (&on.change, &on.live) {
+                (None, Some(_)) => crate::health::Since::FirstReading,
+                _ => crate::health::Since::Started,
+            },
         };
         let result = match self.savepoint_nonce {
             Some(n) => super::actions::await_savepoint(&watch, rec, n).await,
@@ -367,6 +376,7 @@ impl DeployPlan {
             timeout: run.timeout,
             settle: std::time::Duration::ZERO,
             max_restarts: 0,
+            since: crate::health::Since::Started,
         };
         let obs = watch.state(rec).await?;
         Ok(format!(

@@ -20,11 +20,13 @@
 use serde_json::Value;
 
 use super::resource::Kind;
+use crate::health::Since;
 use crate::targets::ververica::spec::get_str;
 use crate::targets::vvp_operator::judge::{num, Event};
 use crate::wait::{Hold, Verdict};
 
-/// A job that restarts this often after the change keeps restarting.
+/// A job that restarts this often after the change keeps restarting (unless `healthMaxRestarts`
+/// allows more).
 pub const RESTARTS: u64 = 3;
 
 /// Warnings by which the operator refuses or fails a change before it records it.
@@ -232,6 +234,9 @@ pub struct Expect {
     pub generation: u64,
     /// Events with a resourceVersion above this came after the change.
     pub since_rv: u64,
+    /// `healthMaxRestarts`: the restarts the settle window lets pass are not "keeps restarting"
+    /// while the wait for the goal runs either.
+    pub max_restarts: u64,
 }
 
 impl Expect {
@@ -310,7 +315,7 @@ pub fn decide(obs: &Observation, expect: &Expect) -> Verdict {
         return Verdict::Failed(why);
     }
     let restarts = obs.restarts_since(expect.since_rv);
-    if restarts >= RESTARTS {
+    if restarts >= RESTARTS.max(expect.max_restarts + 1) {
         return Verdict::Failed(with_error(
             format!("the job keeps restarting ({restarts} restarts since the change)"),
             obs,
@@ -352,15 +357,21 @@ fn reached(obs: &Observation, expect: &Expect) -> bool {
     }
 }
 
-/// Did the reached state hold? `job` is the job that ran when it was reached, `restarts` the
-/// restarts counted then and how many more are allowed (`healthMaxRestarts`); within the
+/// Which restarts the settle window holds against the job, and how many it lets pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allowance {
+    /// `Started`: every restart since the change (the job this run started, including restarts
+    /// before it was first seen RUNNING); `FirstReading`: only those after `base`.
+    pub since: Since,
+    /// The restarts since the change counted when the state was reached.
+    pub base: u64,
+    /// `healthMaxRestarts`.
+    pub allowed: u64,
+}
+
+/// Did the reached state hold? `job` is the job that ran when it was reached; within the
 /// allowance a restart in progress is a wobble.
-pub fn settle(
-    obs: &Observation,
-    expect: &Expect,
-    job: Option<&str>,
-    (restarts, allowed): (u64, u64),
-) -> Hold {
+pub fn settle(obs: &Observation, expect: &Expect, job: Option<&str>, a: Allowance) -> Hold {
     if !obs.exists {
         return Hold::Lost(format!(
             "the {} disappeared while it was settling",
@@ -379,19 +390,20 @@ pub fn settle(
     if let Some(r @ ("ROLLING_BACK" | "ROLLED_BACK")) = obs.reconciliation.as_deref() {
         return Hold::Lost(format!("the operator is rolling the resource back ({r})"));
     }
-    let now = obs.restarts_since(expect.since_rv);
-    if now > restarts + allowed {
+    let (base, when) = match a.since {
+        Since::Started => (0, "since it started"),
+        Since::FirstReading => (a.base, "while settling"),
+    };
+    let now = obs.restarts_since(expect.since_rv).saturating_sub(base);
+    if now > a.allowed {
         return Hold::Lost(with_error(
-            format!(
-                "the job restarted ({} time(s) while settling)",
-                now - restarts
-            ),
+            format!("the job restarted ({now} time(s) {when})"),
             obs,
         ));
     }
     if let Some(s @ ("RESTARTING" | "FAILING")) = obs.job_state.as_deref() {
         let why = with_error(format!("the job is {s}"), obs);
-        return if allowed > 0 {
+        return if a.allowed > 0 {
             Hold::Wobbling(why)
         } else {
             Hold::Lost(why)
@@ -506,6 +518,7 @@ mod tests {
             goal,
             generation,
             since_rv: 100,
+            max_restarts: 0,
         }
     }
 
@@ -645,6 +658,38 @@ mod tests {
         assert_eq!(decide(&obs, &old), Verdict::Pending);
     }
 
+    /// Counted from the reached state, `base` restarts seen then.
+    fn seen(base: u64, allowed: u64) -> Allowance {
+        Allowance {
+            since: Since::FirstReading,
+            base,
+            allowed,
+        }
+    }
+
+    #[test]
+    fn a_job_the_run_started_is_held_to_its_restarts_since_the_change() {
+        let cr = fixture("deployment-stable.json");
+        let restart = |rv: u64| json!({"type": "Normal", "reason": "JobStatusChanged", "message": "Job status changed from RECONCILING to RESTARTING", "metadata": {"resourceVersion": rv.to_string()}});
+        let e = expect(1, Goal::Running);
+        let started = |allowed| Allowance {
+            since: Since::Started,
+            base: 1,
+            allowed,
+        };
+        // One restart before the job was first seen RUNNING, one while settling.
+        let obs = Observation::of(Some(&cr), &[restart(150), restart(170)]);
+        assert!(
+            matches!(settle(&obs, &e, Some("a1b2"), started(1)), Hold::Lost(w) if w == "the job restarted (2 time(s) since it started)")
+        );
+        assert_eq!(settle(&obs, &e, Some("a1b2"), started(2)), Hold::Holding);
+        // A job found running is held only to what happens after the first reading.
+        assert_eq!(settle(&obs, &e, Some("a1b2"), seen(1, 1)), Hold::Holding);
+        // Restarts from before the change are not this change's.
+        let obs = Observation::of(Some(&cr), &[restart(50)]);
+        assert_eq!(settle(&obs, &e, Some("a1b2"), started(0)), Hold::Holding);
+    }
+
     #[test]
     fn a_job_that_keeps_restarting_fails_and_a_restart_ends_the_settle_window() {
         let cr = fixture("deployment-stable.json");
@@ -652,32 +697,42 @@ mod tests {
         let e = expect(1, Goal::Running);
         let obs = Observation::of(Some(&cr), &[restart(150, 1)]);
         assert_eq!(decide(&obs, &e), Verdict::Done);
-        assert_eq!(settle(&obs, &e, Some("a1b2"), (1, 0)), Hold::Holding);
+        assert_eq!(settle(&obs, &e, Some("a1b2"), seen(1, 0)), Hold::Holding);
         let obs = Observation::of(Some(&cr), &[restart(150, 2)]);
         assert!(
-            matches!(settle(&obs, &e, Some("a1b2"), (1, 0)), Hold::Lost(w) if w.contains("the job restarted (1 time(s) while settling)"))
+            matches!(settle(&obs, &e, Some("a1b2"), seen(1, 0)), Hold::Lost(w) if w.contains("the job restarted (1 time(s) while settling)"))
         );
         // healthMaxRestarts: 1 lets one restart pass, and a restart in progress wobble.
-        assert_eq!(settle(&obs, &e, Some("a1b2"), (1, 1)), Hold::Holding);
+        assert_eq!(settle(&obs, &e, Some("a1b2"), seen(1, 1)), Hold::Holding);
         let mut busy = cr.clone();
         busy["status"]["jobStatus"]["state"] = json!("RESTARTING");
         assert!(matches!(
-            settle(&Observation::of(Some(&busy), &[]), &e, Some("a1b2"), (0, 1)),
+            settle(&Observation::of(Some(&busy), &[]), &e, Some("a1b2"), seen(0, 1)),
             Hold::Wobbling(w) if w == "the job is RESTARTING"
         ));
         let obs = Observation::of(Some(&cr), &[restart(150, 2), restart(160, 1)]);
         assert!(
             matches!(decide(&obs, &e), Verdict::Failed(w) if w.contains("keeps restarting (3 restarts"))
         );
+        // healthMaxRestarts: 3 lets three restarts pass on the way to the goal, not four.
+        let tolerant = Expect {
+            max_restarts: 3,
+            ..e.clone()
+        };
+        assert_eq!(decide(&obs, &tolerant), Verdict::Done);
+        let obs = Observation::of(Some(&cr), &[restart(150, 2), restart(160, 2)]);
+        assert!(
+            matches!(decide(&obs, &tolerant), Verdict::Failed(w) if w.contains("keeps restarting (4 restarts"))
+        );
         let mut r = cr.clone();
         r["status"]["jobStatus"]["state"] = json!("RESTARTING");
         let obs = Observation::of(Some(&r), &[]);
         assert!(
-            matches!(settle(&obs, &e, Some("a1b2"), (0, 0)), Hold::Lost(w) if w == "the job is RESTARTING")
+            matches!(settle(&obs, &e, Some("a1b2"), seen(0, 0)), Hold::Lost(w) if w == "the job is RESTARTING")
         );
         let obs = Observation::of(Some(&cr), &[]);
         assert!(
-            matches!(settle(&obs, &e, Some("other"), (0, 0)), Hold::Lost(w) if w.contains("was replaced"))
+            matches!(settle(&obs, &e, Some("other"), seen(0, 0)), Hold::Lost(w) if w.contains("was replaced"))
         );
     }
 

@@ -108,8 +108,12 @@ pub struct Watch<'a> {
     pub expect: Expect,
     pub timeout: Duration,
     pub settle: Duration,
-    /// Restarts the job may make while settling (`healthMaxRestarts`).
+    /// Restarts the job may make (`healthMaxRestarts`).
     pub max_restarts: u64,
+    /// `Started` when this run applied a change: the job it waits for is the change's, and
+    /// its restarts count from the change, also those before it was first seen RUNNING (the
+    /// health gate's rule for a job the run started). `FirstReading` when nothing was sent.
+    pub since: crate::health::Since,
 }
 
 impl Watch<'_> {
@@ -230,7 +234,7 @@ impl Watch<'_> {
             rec,
             &self.expect,
             reached,
-            (settle, self.max_restarts),
+            (settle, self.since, self.max_restarts),
         )
         .await?
         else {

@@ -49,20 +49,25 @@ pub async fn until(
     })
 }
 
-/// Watch the reached state for `window`: `Err((why, last))` when it did not hold.
+/// Watch the reached state for `window`: `Err((why, last))` when it did not hold. `since`
+/// says whether the restarts before the state was reached count (a job this run started).
 pub async fn settle(
     crs: &Crs<'_>,
     rec: &mut Recorder,
     expect: &Expect,
     reached: &Observation,
-    (window, allowed): (Duration, u64),
+    (window, since, allowed): (Duration, crate::health::Since, u64),
 ) -> Result<std::result::Result<(), (String, Option<Observation>)>> {
     let subject = format!("the {}", crs.obj.kind);
     let w = Wait::new(&subject, window, PACE).on_timeline(" while settling");
     let job = reached.job_id.as_deref();
-    let restarts = reached.restarts_since(expect.since_rv);
+    let allowance = judge::Allowance {
+        since,
+        base: reached.restarts_since(expect.since_rv),
+        allowed,
+    };
     let r = wait::settle(rec, &w, &mut Reader(crs), |r| {
-        judge::settle(&r.0, expect, job, (restarts, allowed))
+        judge::settle(&r.0, expect, job, allowance)
     })
     .await?;
     Ok(match r {
