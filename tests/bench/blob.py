@@ -5,7 +5,7 @@ task's peak memory during the upload. Prints one JSON object.
 
     python3 tests/bench/blob.py [--size-mib 300] [--rounds 5] [--binary PATH]
 
-- ours: the task binary run as the agent runs it (INPUT_* environment, a SAS through
+- ours: the task binary run as the agent's launcher runs it (`--agent`, INPUT_* environment, a SAS through
   storageSasToken), deploying to the Ververica Platform fake (tests/fakes/vvp.js, with instant
   transitions), as a pipeline would. Timed as a whole process: start, MD5 of the file, the
   existence check, the parallel block upload, the commit, the read-back and the deployment of the
@@ -196,7 +196,8 @@ def run_ours(binary, workdir, endpoint, sas, prefix, vvp_url, md5):
         "AGENT_TEMPDIRECTORY": tmp,
     }
     t0 = time.perf_counter()
-    proc = subprocess.Popen([binary], env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # `--agent`, as the task's launcher starts it: the binary speaks the agent's protocol.
+    proc = subprocess.Popen([binary, "--agent"], env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     # The task writes its log a line at a time; each line is stamped as it arrives.
     lines = [(time.perf_counter(), line.decode()) for line in proc.stdout]
     _, status, usage = os.wait4(proc.pid, 0)
