@@ -5,7 +5,7 @@ task's peak memory during the upload. Prints one JSON object.
 
     python3 tests/bench/blob.py [--size-mib 300] [--rounds 5] [--binary PATH]
 
-- ours: the task binary run as the agent runs it (INPUT_* environment, a SAS through
+- ours: the task binary run as the agent's launcher runs it (`--agent`, INPUT_* environment, a SAS through
   storageSasToken), deploying to the Ververica Platform fake (tests/fakes/vvp.js, with instant
   transitions), as a pipeline would. Timed as a whole process: start, MD5 of the file, the
   existence check, the parallel block upload, the commit, the read-back and the deployment of the
@@ -16,11 +16,17 @@ task's peak memory during the upload. Prints one JSON object.
   as the whole command a pipeline step would run. Its start-up (the same command on a 1-byte file,
   every round) is subtracted for the estimate of its upload alone, so that the task's upload step
   is compared with no more than the CLI's own upload.
+- az-md5: the same command with --validate-content, which sends each block's MD5 as ours does.
+  Not what a pipeline step would write, but it shows how much of the gap is Azurite's: a block
+  without Content-MD5 makes Azurite compute its CRC64 in JavaScript, a byte at a time, on the
+  one thread that serves every request; with Content-MD5 it computes the MD5 natively instead.
 - python: azure-storage-blob BlobClient.upload_blob(max_concurrency=8), the call alone.
 - node: @azure/storage-blob BlockBlobClient.uploadFile(concurrency 8), the call alone.
 Each round runs all of them in rotating order, each to its own blob; medians are reported. Peak
-RSS comes from wait4() on the task's process (ru_maxrss), so it covers the whole run. The machine's
-load average before and after is reported: figures taken while others use the machine are noise.
+RSS comes from wait4() on the task's process (ru_maxrss), so it covers the whole run. Azurite's own
+CPU time during each upload (from /proc) is reported per tool: Azurite runs on the same cores, and
+on one thread, so its work per upload bounds every tool's figure. The machine's load average before
+and after is reported: figures taken while others use the machine are noise.
 """
 import argparse
 import base64
@@ -94,16 +100,26 @@ def az_cli():
     return az
 
 
-def run_az(az, config_dir, path, url):
+def run_az(az, config_dir, path, url, extra=()):
     """The whole `az storage blob upload` command, as a pipeline step runs it."""
     env = dict(os.environ, AZURE_CONFIG_DIR=config_dir, AZURE_CORE_COLLECT_TELEMETRY="no", AZURE_CORE_NO_COLOR="1")
     t0 = time.perf_counter()
     r = subprocess.run([az, "storage", "blob", "upload", "--file", path, "--blob-url", url, "--max-connections", str(CONCURRENCY),
-                        "--overwrite", "--only-show-errors", "--output", "none"], env=env, capture_output=True, text=True)
+                        "--overwrite", "--only-show-errors", "--output", "none", *extra], env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     if r.returncode != 0:
         raise SystemExit(f"az storage blob upload failed:\n{r.stderr}")
     return {"seconds": seconds}
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of a process so far (Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_azurite(location):
@@ -196,7 +212,8 @@ def run_ours(binary, workdir, endpoint, sas, prefix, vvp_url, md5):
         "AGENT_TEMPDIRECTORY": tmp,
     }
     t0 = time.perf_counter()
-    proc = subprocess.Popen([binary], env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # `--agent`, as the task's launcher starts it: the binary speaks the agent's protocol.
+    proc = subprocess.Popen([binary, "--agent"], env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     # The task writes its log a line at a time; each line is stamped as it arrives.
     lines = [(time.perf_counter(), line.decode()) for line in proc.stdout]
     _, status, usage = os.wait4(proc.pid, 0)
@@ -213,7 +230,8 @@ def run_ours(binary, workdir, endpoint, sas, prefix, vvp_url, md5):
     want = f"wasbs://bench@{ACCOUNT}.blob.core.windows.net/{prefix}/job.jar?md5={md5}"
     if state != "RUNNING" or jar != want:
         raise SystemExit(f"the deployment {prefix} is {state} with jar {jar}, not RUNNING with {want}:\n{out}")
-    return {"seconds": seconds, "step_seconds": ended - began, "max_rss_kib": usage.ru_maxrss}
+    return {"seconds": seconds, "step_seconds": ended - began, "max_rss_kib": usage.ru_maxrss,
+            "cpu_seconds": usage.ru_utime + usage.ru_stime}
 
 
 def run_json(cmd):
@@ -253,23 +271,30 @@ def main():
         az_config = os.path.join(work, "az-config")
         load_before = os.getloadavg()
         log(f"{args.size_mib} MiB file, MD5 {md5}; Azurite at {endpoint}; load average {load_before}")
-        tools = ["ours", "az", "python", "node"]
+        tools = ["ours", "az", "az_md5", "python", "node"]
         results = {t: [] for t in tools + ["az_startup"]}
+        azurite_cpu = {t: [] for t in tools}
         # Once before measuring: the CLI compiles its modules on first use.
         run_az(az, az_config, tiny, f"{endpoint}/bench/warm?{sas}")
         for rnd in range(args.rounds):
             for tool in tools[rnd % len(tools):] + tools[:rnd % len(tools)]:
                 blob = f"{tool}-{rnd}/job.jar"
                 url = f"{endpoint}/bench/{blob}?{sas}"
+                cpu_before = cpu_seconds(azurite.pid)
                 if tool == "ours":
                     r = run_ours(binary, src, endpoint, sas, f"{tool}-{rnd}", vvp_url, md5)
                 elif tool == "az":
                     results["az_startup"].append(run_az(az, az_config, tiny, f"{endpoint}/bench/{tool}-{rnd}/tiny?{sas}"))
                     r = run_az(az, az_config, path, url)
+                elif tool == "az_md5":
+                    r = run_az(az, az_config, path, url, ["--validate-content"])
                 elif tool == "python":
                     r = run_json([py, os.path.join(REPO, "tests/bench/blob-python.py"), path, url, str(CONCURRENCY)])
                 else:
                     r = run_json(["node", os.path.join(REPO, "tests/bench/blob-node.js"), path, url, str(CONCURRENCY)])
+                cpu_after = cpu_seconds(azurite.pid)
+                if cpu_before is not None and cpu_after is not None:
+                    azurite_cpu[tool].append(cpu_after - cpu_before)
                 status, headers = http("HEAD", url)
                 length = int(headers.get("Content-Length", headers.get("content-length", -1)))
                 if status != 200 or length != size:
@@ -279,6 +304,8 @@ def main():
                     if stored != md5:
                         raise SystemExit(f"ours: Content-MD5 {stored} != {md5}")
                 extra = f" (upload step {r['step_seconds']:.2f}s)" if tool == "ours" else ""
+                if azurite_cpu[tool]:
+                    extra += f", Azurite CPU {azurite_cpu[tool][-1]:.2f}s"
                 log(f"round {rnd + 1} {tool}: {r['seconds']:.2f}s{extra}")
                 results[tool].append(r)
 
@@ -288,6 +315,7 @@ def main():
         med = {t: statistics.median(x["seconds"] for x in results[t]) for t in tools + ["az_startup"]}
         step = statistics.median(x["step_seconds"] for x in results["ours"])
         az_upload = med["az"] - med["az_startup"]
+        az_md5_upload = med["az_md5"] - med["az_startup"]
         rss = max(x["max_rss_kib"] for x in results["ours"]) / 1024
         report = {
             "file_mib": args.size_mib,
@@ -301,6 +329,7 @@ def main():
                 "ours_upload_step": mibs(step),
                 "az_cli_command": mibs(med["az"]),
                 "az_cli_upload_estimate": mibs(az_upload),
+                "az_cli_validate_content_upload_estimate": mibs(az_md5_upload),
                 "python_upload_blob": mibs(med["python"]),
                 "node_uploadFile": mibs(med["node"]),
             },
@@ -308,12 +337,16 @@ def main():
             # Peer time / our time: above 1 is faster than the peer.
             "ratio_upload_step_vs_az_cli_upload": round(az_upload / step, 2),
             "ratio_upload_step_vs_az_cli": round(med["az"] / step, 2),
+            "ratio_upload_step_vs_az_cli_validate_content_upload": round(az_md5_upload / step, 2),
             "ratio_vs_az_cli": round(med["az"] / med["ours"], 2),
             "ratio_vs_python": round(med["python"] / med["ours"], 2),
             "ratio_vs_node": round(med["node"] / med["ours"], 2),
             "ratio_vs_python_upload_step": round(med["python"] / step, 2),
             "ratio_vs_node_upload_step": round(med["node"] / step, 2),
             "ours_peak_rss_mib": round(rss, 1),
+            "ours_cpu_seconds": round(statistics.median(x["cpu_seconds"] for x in results["ours"]), 2),
+            # Azurite's CPU time per upload, median by tool: the emulator's share of each figure.
+            "azurite_cpu_seconds": {t: round(statistics.median(v), 2) for t, v in azurite_cpu.items() if v},
             "goals": {"upload_step_vs_az_cli_at_least": 1.2, "ratios_at_least": 1.0, "peak_rss_below_mib": 64},
             "seconds": {t: [round(x["seconds"], 3) for x in results[t]] for t in tools + ["az_startup"]},
             "ours_upload_step_seconds": [round(x["step_seconds"], 3) for x in results["ours"]],
