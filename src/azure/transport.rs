@@ -428,17 +428,26 @@ mod tests {
             )
         };
         let e = t.execute_request(&get(port)).await.unwrap_err();
-        assert!(matches!(e.kind(), ErrorKind::Io), "{e:?}");
-        assert!(
-            e.to_string()
-                .contains("was cut short (12 bytes of JSON that does not parse)"),
-            "{e}"
+        fails_as(
+            &e,
+            ErrorKind::Io,
+            "was cut short (12 bytes of JSON that does not parse)",
         );
 
         let port = serve("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 13\r\nconnection: close\r\n\r\n{\"value\":\"a\"}");
         let ok = t.execute_request(&get(port)).await.unwrap();
         let body = ok.into_body().collect().await.unwrap();
         assert_eq!(&body[..], br#"{"value":"a"}"#);
+    }
+
+    /// The error is of `kind` (whether the SDK retries it) and says `text`.
+    fn fails_as(e: &azure_core::Error, kind: ErrorKind, text: &str) {
+        assert_eq!(
+            std::mem::discriminant(e.kind()),
+            std::mem::discriminant(&kind),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(text), "{e}");
     }
 
     #[tokio::test]
@@ -448,11 +457,10 @@ mod tests {
         let t = AzureTransport::new(&http(None)).unwrap();
         let req = get(format!("http://127.0.0.1:{port}/secrets?api-version=1"));
         let e = t.execute_request(&req).await.unwrap_err();
-        assert!(matches!(e.kind(), ErrorKind::Other), "{e:?}");
-        assert!(
-            e.to_string()
-                .contains("is larger than 32 MiB, the most the task reads from an Azure service"),
-            "{e}"
+        fails_as(
+            &e,
+            ErrorKind::Other,
+            "is larger than 32 MiB, the most the task reads from an Azure service",
         );
         // A HEAD answer announces the blob's size and carries no body: not refused.
         let port = serve("HTTP/1.1 200 OK\r\ncontent-type: application/java-archive\r\ncontent-length: 314572800\r\nconnection: close\r\n\r\n");
@@ -497,11 +505,10 @@ mod tests {
         let started = std::time::Instant::now();
         let e = t.execute_request(&req).await.unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(2));
-        assert!(matches!(e.kind(), ErrorKind::Other), "{e:?}");
-        assert!(
-            e.to_string()
-                .contains("the plan's limit (timeoutSeconds: 1s) is used up"),
-            "{e}"
+        fails_as(
+            &e,
+            ErrorKind::Other,
+            "the plan's limit (timeoutSeconds: 1s) is used up",
         );
         drop(listener);
     }

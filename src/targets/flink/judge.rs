@@ -734,6 +734,19 @@ pub fn capacity_now(overview: &Value) -> Option<String> {
     })
 }
 
+/// A job named `demo` as the jobs overview lists it, for tests.
+#[cfg(test)]
+pub(crate) fn summary(id: &str, state: &str, start: i64, end: i64) -> JobSummary {
+    JobSummary {
+        id: id.into(),
+        name: "demo".into(),
+        state: state.into(),
+        start_time: start,
+        end_time: end,
+        tasks: Default::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -1088,14 +1101,7 @@ mod tests {
     }
 
     fn job(id: &str, state: &str, start: i64) -> JobSummary {
-        JobSummary {
-            id: id.into(),
-            name: "demo".into(),
-            state: state.into(),
-            start_time: start,
-            end_time: start + 10,
-            tasks: BTreeMap::new(),
-        }
+        summary(id, state, start, start + 10)
     }
 
     #[test]

@@ -1780,18 +1780,12 @@ mod tests {
     }
 
     fn job(id: &str, state: &str, start: i64) -> JobSummary {
-        JobSummary {
-            id: id.into(),
-            name: "demo".into(),
-            state: state.into(),
-            start_time: start,
-            end_time: if judge::is_terminal(state) {
-                start + 50
-            } else {
-                -1
-            },
-            tasks: Default::default(),
-        }
+        let end = if judge::is_terminal(state) {
+            start + 50
+        } else {
+            -1
+        };
+        judge::summary(id, state, start, end)
     }
 
     fn jar(id: &str, uploaded: i64, args: &[&str]) -> Jar {

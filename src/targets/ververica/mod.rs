@@ -853,41 +853,39 @@ async fn check_references(cfg: Cfg<'_>, client: &Client<'_>, desired: &Value) ->
         )
         .with_hint("check the name under Deployment Targets (or Session Clusters) in the Ververica Platform web UI")
     };
-    // The first reference the platform does not know, as (input, given as input, what).
+    // The references the spec makes, in the order the platform resolves them; a target id is
+    // looked at only without a target name. The first one the platform does not know is named.
     let own = &cfg.own;
-    let mut absent = None;
-    if let Some(name) = spec::get_str(desired, &["spec", "deploymentTargetName"]) {
-        if client.deployment_target_by_name(name).await?.is_none() {
-            let given = own.deployment_target_name.is_some();
-            absent = Some((
-                i::DEPLOYMENT_TARGET_NAME,
-                given,
-                format!("deployment target `{name}`"),
-            ));
+    let field = |f: &str| spec::get_str(desired, &["spec", f]);
+    let by_id = field("deploymentTargetId").filter(|_| field("deploymentTargetName").is_none());
+    let refs = [
+        (i::DEPLOYMENT_TARGET_NAME, field("deploymentTargetName")),
+        (i::DEPLOYMENT_TARGET_ID, by_id),
+        (i::SESSION_CLUSTER_NAME, field("sessionClusterName")),
+    ];
+    for (input, value) in refs {
+        let Some(v) = value else { continue };
+        let (found, given, what) = match input {
+            i::DEPLOYMENT_TARGET_NAME => (
+                client.deployment_target_by_name(v).await?.is_some(),
+                own.deployment_target_name.is_some(),
+                format!("deployment target `{v}`"),
+            ),
+            i::DEPLOYMENT_TARGET_ID => (
+                client.deployment_target_by_id(v).await?.is_some(),
+                own.deployment_target_id.is_some(),
+                format!("deployment target with id `{v}`"),
+            ),
+            _ => (
+                client.session_cluster(v).await?.is_some(),
+                own.session_cluster_name.is_some(),
+                format!("session cluster `{v}`"),
+            ),
+        };
+        if !found {
+            check_namespace(client).await?;
+            return Err(missing(from_input(input, given), what));
         }
-    } else if let Some(id) = spec::get_str(desired, &["spec", "deploymentTargetId"]) {
-        if client.deployment_target_by_id(id).await?.is_none() {
-            let given = own.deployment_target_id.is_some();
-            let what = format!("deployment target with id `{id}`");
-            absent = Some((i::DEPLOYMENT_TARGET_ID, given, what));
-        }
-    }
-    if let (None, Some(name)) = (
-        &absent,
-        spec::get_str(desired, &["spec", "sessionClusterName"]),
-    ) {
-        if client.session_cluster(name).await?.is_none() {
-            let given = own.session_cluster_name.is_some();
-            absent = Some((
-                i::SESSION_CLUSTER_NAME,
-                given,
-                format!("session cluster `{name}`"),
-            ));
-        }
-    }
-    if let Some((input, given, what)) = absent {
-        check_namespace(client).await?;
-        return Err(missing(from_input(input, given), what));
     }
     Ok(())
 }
