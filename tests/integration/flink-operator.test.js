@@ -347,6 +347,27 @@ describe('Apache Flink Kubernetes Operator (flinkOperator)', { concurrency: 2 },
     } finally { await t.close(); }
   });
 
+  test('a folder of two spec files: two FlinkDeployments applied in one step, each waited on and reported', async () => {
+    const t = await setup();
+    try {
+      const cwd = scratch();
+      fs.mkdirSync(path.join(cwd, 'deploy'));
+      for (const name of ['orders', 'billing']) {
+        fs.writeFileSync(path.join(cwd, 'deploy', `${name}.yaml`), DEPLOYMENT.replace('name: orders', `name: ${name}`));
+      }
+      const r = await deploy(t, { specFile: 'deploy', jarUri: 'https://acct.blob.core.windows.net/jars/orders-1.jar' }, { cwd });
+      assert.equal(r.exitCode, 0, r.log);
+      for (const name of ['orders', 'billing']) {
+        assert.equal(fd(t, name).status.lifecycleState, 'STABLE', name);
+        assert.equal(realWrites(t).filter((e) => e.body.metadata.name === name).length, 1, `one apply of ${name}`);
+      }
+      const list = JSON.parse(r.outputs.deployments);
+      assert.deepEqual(list.map((d) => d.deploymentName).sort(), ['billing', 'orders']);
+      for (const d of list) assert.equal(d.jobId, fd(t, d.deploymentName).status.jobStatus.jobId, d.deploymentName);
+      assert.equal(r.outputs.jobId, undefined, 'the single-deployment outputs are for one spec file');
+    } finally { await t.close(); }
+  });
+
   test('bad input fails before anything is written', async () => {
     const t = await setup();
     try {
