@@ -89,7 +89,7 @@ pub fn from_file(path: &Path) -> Result<BTreeMap<&'static str, String>> {
         file: &shown,
     };
     let doc = crate::spec::read(&text, &origin, crate::spec::Limits::default())
-        .map_err(|e| config_error(path, format!("is not YAML or JSON ({})", e.message)))?;
+        .map_err(|e| config_error(path, format!("is not YAML or JSON ({})", origin.reason(&e))))?;
     let entries = match &doc.kind {
         NodeKind::Map(m) => m,
         NodeKind::Scalar(s) if s.style == Style::Plain && s.core == Core::Null => {
@@ -201,10 +201,12 @@ mod tests {
         for (text, what) in [
             ("jobName: [a, b]\n", "`jobName` is not a single value"),
             ("jobName: a\njobName: b\n", "line 2"),
+            ("jobName: [a\n", "is not YAML or JSON ("),
         ] {
             let (_d, p) = file(text);
             let e = from_file(&p).unwrap_err();
             assert!(e.message.contains(what), "{e}");
+            assert!(!e.message.contains("input `--config`"), "named once: {e}");
         }
     }
 

@@ -288,6 +288,13 @@ mod tests {
     }
 
     #[test]
+    fn a_kubeconfig_that_does_not_parse_is_named_by_its_line_without_an_input() {
+        let e = parse("clusters: [\n  - name: a\n", None).unwrap_err();
+        assert!(e.starts_with("is not a kubeconfig (YAML or JSON): the kubeconfig is not valid YAML or JSON, at line 2"), "{e}");
+        assert!(!e.contains("input `"), "{e}");
+    }
+
+    #[test]
     fn an_aks_local_account_kubeconfig_signs_in_with_its_certificate_and_token() {
         let a = parse(&aks_local(), None).unwrap();
         assert_eq!(

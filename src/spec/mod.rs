@@ -63,6 +63,16 @@ impl Origin<'_> {
         }
     }
 
+    /// What an error of this file's reader says without the input it names, for a caller that
+    /// names the file its own way.
+    pub fn reason(&self, e: &Error) -> String {
+        let prefix = format!("input `{}`: ", self.input);
+        e.message
+            .strip_prefix(&prefix)
+            .unwrap_or(&e.message)
+            .to_owned()
+    }
+
     /// An input error about this file, at a place in it when known.
     pub fn error(&self, mark: Option<Mark>, what: impl std::fmt::Display) -> Error {
         Error::input(self.input, format!("{}: {what}", self.at(mark)))
@@ -113,7 +123,7 @@ pub fn read_untyped(text: &str, what: &str) -> std::result::Result<serde_json::V
     };
     read(text, &origin, Limits::default())
         .and_then(|n| typed::to_json(&n, &Ty::silent(), &origin))
-        .map_err(|e| e.message)
+        .map_err(|e| origin.reason(&e))
 }
 
 /// A dotted path for messages (`spec.template.spec.parallelism`, `args[2]`).

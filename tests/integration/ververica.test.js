@@ -34,6 +34,29 @@ const secrets = { vvpApiToken: TOKEN };
 
 const deployment = vvpDeployment;
 
+const ORDERS_V1 = 's3://vvp/artifacts/namespaces/default/job-1.jar';
+
+/** `orders` deployed with job-1.jar, whose next job fails on start; returns the seeded deployment. */
+function seedFailingOrders(f) {
+  const seeded = f.seed('default', deployment('orders', ORDERS_V1));
+  f.nextJobs({ outcome: 'FAILED', failure: { reason: 'JobFailed', message: 'NoSuchMethodError in v2' } });
+  return seeded;
+}
+
+/** A folder with `orders.yml`, the upgrade to job-2.jar with these label, artifact and Flink configuration lines. */
+function ordersSpec({ label, artifact, conf }) {
+  const cwd = scratch();
+  fs.writeFileSync(path.join(cwd, 'orders.yml'), [
+    'kind: Deployment', 'apiVersion: v1',
+    'metadata:', '  name: orders', '  labels:', `    ${label}`,
+    'spec:', '  state: RUNNING', '  deploymentTargetName: vvp-jobs', '  template:', '    spec:',
+    '      artifact:', '        kind: JAR', '        jarUri: s3://vvp/artifacts/namespaces/default/job-2.jar',
+    ...artifact.map((l) => `        ${l}`),
+    '      flinkConfiguration:', ...conf.map((l) => `        ${l}`), '',
+  ].join('\n'));
+  return cwd;
+}
+
 function summary(r) {
   const s = r.command('task.uploadsummary');
   assert.equal(s.length, 1);
@@ -382,18 +405,13 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
     // string, or on a null (which Swagger 2.0 cannot allow).
     const f = await fake();
     try {
-      const v1 = 's3://vvp/artifacts/namespaces/default/job-1.jar';
-      f.seed('default', deployment('orders', v1));
-      f.nextJobs({ outcome: 'FAILED', failure: { reason: 'JobFailed', message: 'NoSuchMethodError in v2' } });
-      const cwd = scratch();
-      fs.writeFileSync(path.join(cwd, 'orders.yml'), [
-        'kind: Deployment', 'apiVersion: v1',
-        'metadata:', '  name: orders', '  labels:', '    team: 42',
-        'spec:', '  state: RUNNING', '  deploymentTargetName: vvp-jobs', '  template:', '    spec:',
-        '      artifact:', '        kind: JAR', '        jarUri: s3://vvp/artifacts/namespaces/default/job-2.jar',
-        '        flinkVersion: 1.20', '        mainArgs: 7',
-        '      flinkConfiguration:', '        taskmanager.numberOfTaskSlots: 2', '        pipeline.object-reuse: true', '',
-      ].join('\n'));
+      const v1 = ORDERS_V1;
+      seedFailingOrders(f);
+      const cwd = ordersSpec({
+        label: 'team: 42',
+        artifact: ['flinkVersion: 1.20', 'mainArgs: 7'],
+        conf: ['taskmanager.numberOfTaskSlots: 2', 'pipeline.object-reuse: true'],
+      });
       const r = await run({ cwd, inputs: inputs(f, { specFile: 'orders.yml', rollbackOnFailure: 'true', settleSeconds: '1' }), secrets });
       assert.equal(r.exitCode, 1, r.log);
       const sent = f.writes()[0].body;
@@ -413,19 +431,9 @@ describe('Ververica Platform', { concurrency: 4 }, () => {
     for (const nulls of ['delete', 'literal']) {
       const f = await fake({ nulls });
       try {
-        const v1 = 's3://vvp/artifacts/namespaces/default/job-1.jar';
-        const before = f.seed('default', deployment('orders', v1));
-        f.nextJobs({ outcome: 'FAILED', failure: { reason: 'JobFailed', message: 'NoSuchMethodError in v2' } });
-        const cwd = scratch();
+        const before = seedFailingOrders(f);
         // Quoted: text in YAML and in the description alike.
-        fs.writeFileSync(path.join(cwd, 'orders.yml'), [
-          'kind: Deployment', 'apiVersion: v1',
-          'metadata:', '  name: orders', '  labels:', '    team: "data"',
-          'spec:', '  state: RUNNING', '  deploymentTargetName: vvp-jobs', '  template:', '    spec:',
-          '      artifact:', '        kind: JAR', '        jarUri: s3://vvp/artifacts/namespaces/default/job-2.jar',
-          '        mainArgs: "--window 10s"',
-          '      flinkConfiguration:', '        state.backend: "rocksdb"', '',
-        ].join('\n'));
+        const cwd = ordersSpec({ label: 'team: "data"', artifact: ['mainArgs: "--window 10s"'], conf: ['state.backend: "rocksdb"'] });
         const r = await run({ cwd, inputs: inputs(f, { specFile: 'orders.yml', rollbackOnFailure: 'true' }), secrets });
         assert.equal(r.exitCode, 1, `${nulls}: ${r.log}`);
         assert.match(r.errors[0].message, /rolled back: deployment `orders` is RUNNING \(job [0-9a-f-]+\) again with the previous spec/, nulls);
